@@ -1,0 +1,129 @@
+"""What runs inside a trial: train a TrialModule (``tune``) or call a function (``optimize``).
+
+A job is a picklable callable ``job(trial) -> JobResult``; ``trial`` is an
+:class:`~torchsearch.study.ActiveTrial` (or a worker's proxy of one) whose ``report(metrics,
+step)`` returns the scheduler's decision. Raising marks the trial failed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .exceptions import TrialFailed
+
+__all__ = ["JobResult", "TrainJob", "ObjectiveJob", "trial_seed"]
+
+
+@dataclass
+class JobResult:
+    """How a job ended. ``value`` overrides the best reported value (``optimize`` uses it)."""
+
+    value: float | None = None
+    state_dict: dict[str, Any] | None = None
+    stop_code: str | None = None
+    stop_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def trial_seed(study_seed: int | None, number: int) -> int | None:
+    """A per-trial seed spawned from the study seed (None stays None)."""
+    if study_seed is None:
+        return None
+    return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
+
+
+class ObjectiveJob:
+    """Call ``objective(params) -> float`` once and report it as the study metric at step 0."""
+
+    def __init__(self, objective: Callable[[dict[str, Any]], float], metric: str) -> None:
+        self.objective = objective
+        self.metric = metric
+
+    def __call__(self, trial: Any) -> JobResult:
+        value = self.objective(dict(trial.params))
+        if isinstance(value, torch.Tensor):
+            value = value.item()
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TrialFailed(f"objective must return a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise TrialFailed(f"objective returned {value}")
+        trial.report({self.metric: value}, step=0)
+        return JobResult(value=value)
+
+
+class TrainJob:
+    """Build ``module_cls(params)`` on a device and train it with :class:`~torchsearch.Trainer`.
+
+    After each evaluation the validation metrics are reported; a ``stop`` decision ends
+    training with its reason. ``deadline`` (a ``time.monotonic()`` value) stops the trial when
+    the study's time budget runs out.
+    """
+
+    def __init__(self, module_cls: type, *, epochs: int, device: str = "cpu", eval_every: int = 1,
+                 handlers: Sequence[Any] | Callable[[], Sequence[Any]] = (), seed: int | None = None,
+                 deadline: float | None = None, keep_state: bool = True) -> None:
+        self.module_cls = module_cls
+        self.epochs = epochs
+        self.device = device
+        self.eval_every = eval_every
+        self.handlers = handlers
+        self.seed = seed
+        self.deadline = deadline
+        self.keep_state = keep_state
+
+    def _handlers(self) -> Sequence[Any]:
+        return self.handlers() if callable(self.handlers) else list(self.handlers)
+
+    def build(self, trial: Any, device: str | None = None):  # -> Trainer
+        from .trainer import Trainer
+
+        s = trial_seed(self.seed, trial.number)
+        if s is not None:
+            torch.manual_seed(s)
+        module = self.module_cls(dict(trial.params), device=device or self.device)
+        return Trainer(module, device=device or self.device, eval_every=self.eval_every,
+                       handlers=self._handlers())
+
+    def __call__(self, trial: Any, device: str | None = None) -> JobResult:
+        from ignite.engine import Events
+
+        trainer = self.build(trial, device)
+
+        def on_eval(tr: Any, metrics: dict[str, float]) -> None:
+            decision = trial.report(metrics, step=tr.epoch)
+            if decision.action == "stop":
+                tr.stop(decision.code or "scheduler", decision.reason or "stopped by the scheduler")
+
+        trainer.on_evaluation(on_eval)
+        if self.deadline is not None:
+            deadline = self.deadline
+
+            def check_deadline(engine: Any) -> None:
+                if time.monotonic() >= deadline:
+                    trainer.stop("study_time_budget", "study time budget exhausted")
+
+            trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, check_deadline)
+        trainer.fit(self.epochs)
+        state = None
+        if self.keep_state:
+            state = {k: _to_cpu(v) for k, v in trainer.module.state_dict().items()}
+        return JobResult(state_dict=state, stop_code=trainer.stop_code, stop_reason=trainer.stop_reason)
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj

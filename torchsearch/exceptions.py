@@ -1,0 +1,38 @@
+"""Exceptions raised by torchsearch.
+
+The tree::
+
+    TorchSearchError                 base of everything torchsearch raises on purpose
+    ├── SpaceError (ValueError)      a bad search-space declaration or a value outside it
+    ├── StorageError                 the SQLite store could not be read or written
+    ├── TrialError                   misuse of a trial (tell twice, report after finish)
+    └── TrialFailed                  a trial could not finish (NaN loss, crash); recorded, not fatal
+
+Errors from sqlite3, torch or pickle are wrapped (``raise StorageError(...) from e``) so the
+user sees what torchsearch was doing, with the original error attached.
+"""
+
+from __future__ import annotations
+
+
+class TorchSearchError(Exception):
+    """Base class of every error torchsearch raises on purpose."""
+
+
+class SpaceError(TorchSearchError, ValueError):
+    """A search-space parameter was declared wrongly, or a value is not in the space."""
+
+
+class StorageError(TorchSearchError):
+    """The study storage could not be opened, read or written."""
+
+
+class TrialError(TorchSearchError):
+    """A trial was used wrongly: told twice, reported to after it finished, unknown number."""
+
+
+class TrialFailed(TorchSearchError):
+    """A trial could not go on (for example its loss became NaN). The study records it as failed."""
+
+
+__all__ = ["TorchSearchError", "SpaceError", "StorageError", "TrialError", "TrialFailed"]

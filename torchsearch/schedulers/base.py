@@ -1,0 +1,100 @@
+"""The scheduler protocol: what every search strategy implements.
+
+A scheduler is plain Python with no I/O: it never opens files, touches storage, spawns
+processes or reads the clock. The study (the coordinator) calls it:
+
+- ``setup(space, mode=..., seed=...)`` once, before anything else;
+- ``on_trial_start(number, params)`` for every trial the study holds, including those replayed
+  from storage when a study is resumed, and those started from its own suggestions;
+- ``suggest()`` when a worker slot is free: a configuration, or ``None`` for "nothing to
+  start now" (when no trial is running either, the study ends);
+- ``on_report(number, step, value)`` after each evaluation of a running trial; returns a
+  :class:`Decision` (continue, stop with a reason; PBT adds exploit and pause);
+- ``on_complete(number, value, state)`` when a trial ends (``value`` is None or NaN when
+  it failed).
+
+Values are passed as reported; ``self.mode`` says whether lower or higher is better, and
+:meth:`Scheduler.loss` turns a value into "lower is better".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..space import Space
+
+__all__ = ["Decision", "Scheduler", "CONTINUE"]
+
+Action = Literal["continue", "stop", "exploit", "pause"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a running trial should do after a report.
+
+    ``reason`` is a human sentence, ``code`` a machine-readable tag (``"patience"``,
+    ``"divergence"``...). An exploit carries the donor trial, the new params and the list of
+    explore operations (``"lr: 0.01 -> 0.012 (x1.2)"``).
+    """
+
+    action: Action = "continue"
+    reason: str = ""
+    code: str = ""
+    donor: int | None = None
+    params: dict[str, Any] | None = None
+    operations: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def stop(cls, code: str, reason: str) -> Decision:
+        return cls("stop", reason=reason, code=code)
+
+
+CONTINUE = Decision()
+
+
+class Scheduler:
+    """Base class: holds the space, the mode and the scheduler's own seeded generator."""
+
+    space: Space
+    mode: Literal["min", "max"]
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"{type(self).__name__}: seed must be a non-negative int or None, got seed={seed!r}")
+        self.seed = seed
+        self._setup_done = False
+
+    def setup(self, space: Space, *, mode: Literal["min", "max"], seed: int | None = None) -> None:
+        """Bind to a study. The scheduler's own seed wins over the study's."""
+        self.space = space
+        self.mode = mode
+        if self.seed is None:
+            self.seed = seed
+        self.rng = np.random.default_rng(self.seed)
+        self._setup_done = True
+
+    def loss(self, value: float | None) -> float:
+        """``value`` as "lower is better"; NaN when missing."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return math.nan
+        return float(value) if self.mode == "min" else -float(value)
+
+    def suggest(self) -> dict[str, Any] | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        pass
+
+    def on_report(self, number: int, step: int, value: float) -> Decision:
+        return CONTINUE
+
+    def on_complete(self, number: int, value: float | None, state: str) -> None:
+        pass
+
+    def describe(self) -> str:
+        """A short description stored with the study."""
+        return type(self).__name__

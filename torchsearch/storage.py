@@ -1,0 +1,345 @@
+"""SQLite storage: studies, trials, reports, PBT lineage, and trial checkpoints.
+
+``Storage("runs/digits")`` is a folder holding ``study.db`` (SQLite in WAL mode, with a
+``schema_version`` table) and a ``checkpoints/`` folder. ``Storage(None)`` keeps everything in
+memory. The coordinator is the only writer; readers (CLI, dashboard) open the database
+read-only. Checkpoints are written atomically (temporary file, then rename) and loaded with
+``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .exceptions import StorageError
+from .trial import Trial
+
+__all__ = ["Storage", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+DB_NAME = "study.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    metric TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    space TEXT NOT NULL,
+    scheduler TEXT,
+    seed INTEGER,
+    created REAL NOT NULL,
+    ended REAL,
+    end_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL,
+    value REAL,
+    best_step INTEGER,
+    started REAL,
+    ended REAL,
+    error TEXT,
+    traceback TEXT,
+    stop_code TEXT,
+    stop_reason TEXT,
+    checkpoint TEXT,
+    UNIQUE (study_id, number)
+);
+CREATE TABLE IF NOT EXISTS reports (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    time REAL NOT NULL,
+    PRIMARY KEY (trial_id, step, name)
+);
+CREATE TABLE IF NOT EXISTS lineage (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    trial_number INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    donor_number INTEGER,
+    old_params TEXT NOT NULL,
+    new_params TEXT NOT NULL,
+    operations TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
+CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
+"""
+
+
+def _num(v: Any) -> float | None:
+    """A float for SQLite (NaN is stored as NULL)."""
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+class Storage:
+    """One study folder (or memory). Methods are the coordinator's; readers use ``readonly=True``."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> None:
+        self.path = Path(path) if path is not None else None
+        self.readonly = readonly
+        self._memory_checkpoints: dict[str, bytes] = {}
+        try:
+            if self.path is None:
+                self.db_path = None
+                self._con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            else:
+                self.db_path = self.path / DB_NAME
+                if readonly:
+                    if not self.db_path.exists():
+                        raise StorageError(f"storage: no study database at {str(self.db_path)!r}")
+                    uri = f"file:{self.db_path.resolve()}?mode=ro"
+                    self._con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                                timeout=10.0)
+                else:
+                    if self.path.exists() and not self.path.is_dir():
+                        raise StorageError(f"storage: {str(self.path)!r} exists and is not a folder")
+                    (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+                    self._con = sqlite3.connect(str(self.db_path), isolation_level=None,
+                                                check_same_thread=False, timeout=30.0)
+                    self._con.execute("PRAGMA journal_mode=WAL")
+                    self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.execute("PRAGMA busy_timeout=10000")
+            if not readonly:
+                self._con.executescript(_SCHEMA)
+                row = self._con.execute("SELECT version FROM schema_version").fetchone()
+                if row is None:
+                    self._con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                elif row[0] != SCHEMA_VERSION:
+                    raise StorageError(
+                        f"storage {str(self.path)!r} has schema version {row[0]}, this torchsearch reads "
+                        f"version {SCHEMA_VERSION}"
+                    )
+        except sqlite3.Error as e:
+            raise StorageError(f"storage: cannot open {str(self.path or ':memory:')!r}: {e}") from e
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._con.execute(sql, args)
+        except sqlite3.Error as e:
+            raise StorageError(f"storage: {e} (while running {sql.split()[0]} on {self.db_path or ':memory:'})") from e
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- studies ----------------------------------------------------------------------------
+    def get_or_create_study(self, name: str, *, metric: str, mode: str, space: dict[str, Any],
+                            scheduler: str, seed: int | None) -> int:
+        """The id of study ``name``, created if new. A stored study must match metric, mode, space."""
+        row = self._q("SELECT id, metric, mode, space FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            cur = self._q(
+                "INSERT INTO studies (name, metric, mode, space, scheduler, seed, created) VALUES (?,?,?,?,?,?,?)",
+                (name, metric, mode, json.dumps(space), scheduler, seed, time.time()),
+            )
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+        sid, m, md, sp = row
+        diffs = []
+        if m != metric:
+            diffs.append(f"metric {m!r} (now {metric!r})")
+        if md != mode:
+            diffs.append(f"mode {md!r} (now {mode!r})")
+        if json.loads(sp) != json.loads(json.dumps(space)):
+            diffs.append(f"space {sp} (now {json.dumps(space)})")
+        if diffs:
+            raise StorageError(
+                f"study {name!r} in {str(self.path)!r} was created with " + ", ".join(diffs)
+                + "; use another study name (study_name=...) or another storage folder"
+            )
+        self._q("UPDATE studies SET ended = NULL, end_reason = NULL WHERE id = ?", (sid,))
+        return int(sid)
+
+    def end_study(self, study_id: int, reason: str) -> None:
+        self._q("UPDATE studies SET ended = ?, end_reason = ? WHERE id = ?", (time.time(), reason, study_id))
+
+    def study_id(self, name: str) -> int:
+        row = self._q("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            names = [r["name"] for r in self.list_studies()]
+            raise StorageError(f"no study named {name!r} in {str(self.path or ':memory:')!r}; studies: {names}")
+        return int(row[0])
+
+    def list_studies(self) -> list[dict[str, Any]]:
+        rows = self._q(
+            "SELECT s.id, s.name, s.metric, s.mode, s.space, s.scheduler, s.seed, s.created, s.ended, s.end_reason, "
+            "(SELECT COUNT(*) FROM trials t WHERE t.study_id = s.id) FROM studies s ORDER BY s.id"
+        ).fetchall()
+        keys = ["id", "name", "metric", "mode", "space", "scheduler", "seed", "created", "ended", "end_reason",
+                "n_trials"]
+        out = []
+        for r in rows:
+            d = dict(zip(keys, r))
+            d["space"] = json.loads(d["space"])
+            out.append(d)
+        return out
+
+    def get_study(self, study_id: int) -> dict[str, Any]:
+        for s in self.list_studies():
+            if s["id"] == study_id:
+                return s
+        raise StorageError(f"no study with id {study_id}")
+
+    # -- trials -----------------------------------------------------------------------------
+    def add_trial(self, study_id: int, params: dict[str, Any], *, state: str = "running") -> int:
+        """Insert a trial with the next number; return its number."""
+        try:
+            self._con.execute("BEGIN IMMEDIATE")
+            row = self._con.execute("SELECT MAX(number) FROM trials WHERE study_id = ?", (study_id,)).fetchone()
+            number = 0 if row[0] is None else row[0] + 1
+            self._con.execute(
+                "INSERT INTO trials (study_id, number, state, params, started) VALUES (?,?,?,?,?)",
+                (study_id, number, state, json.dumps(params), time.time()),
+            )
+            self._con.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+            raise StorageError(f"storage: cannot add a trial: {e}") from e
+        return number
+
+    def _tid(self, study_id: int, number: int) -> int:
+        row = self._q("SELECT id FROM trials WHERE study_id = ? AND number = ?", (study_id, number)).fetchone()
+        if row is None:
+            raise StorageError(f"no trial {number} in study {study_id}")
+        return int(row[0])
+
+    def add_report(self, study_id: int, number: int, step: int, metrics: dict[str, float]) -> None:
+        tid = self._tid(study_id, number)
+        now = time.time()
+        try:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO reports (trial_id, step, name, value, time) VALUES (?,?,?,?,?)",
+                [(tid, int(step), str(k), _num(v), now) for k, v in metrics.items()],
+            )
+        except sqlite3.Error as e:
+            raise StorageError(f"storage: cannot store the report of trial {number}: {e}") from e
+
+    def update_trial(self, study_id: int, number: int, **fields: Any) -> None:
+        """Set columns of a trial (state, value, best_step, ended, error, traceback, stop_code...)."""
+        allowed = {"state", "params", "value", "best_step", "started", "ended", "error", "traceback", "stop_code",
+                   "stop_reason", "checkpoint"}
+        bad = set(fields) - allowed
+        if bad:
+            raise StorageError(f"update_trial: unknown fields {sorted(bad)}; allowed: {sorted(allowed)}")
+        if "params" in fields:
+            fields["params"] = json.dumps(fields["params"])
+        if "value" in fields:
+            fields["value"] = _num(fields["value"])
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._q(f"UPDATE trials SET {cols} WHERE study_id = ? AND number = ?", (*fields.values(), study_id, number))
+
+    def trials(self, study_id: int, *, with_metrics: bool = True) -> list[Trial]:
+        rows = self._q(
+            "SELECT id, number, state, params, value, best_step, started, ended, error, traceback, stop_code, "
+            "stop_reason, checkpoint FROM trials WHERE study_id = ? ORDER BY number", (study_id,)
+        ).fetchall()
+        metrics: dict[int, dict[str, dict[int, float]]] = {}
+        if with_metrics:
+            for tid, step, name, value in self._q(
+                "SELECT r.trial_id, r.step, r.name, r.value FROM reports r JOIN trials t ON t.id = r.trial_id "
+                "WHERE t.study_id = ? ORDER BY r.step", (study_id,)
+            ):
+                metrics.setdefault(tid, {}).setdefault(name, {})[step] = math.nan if value is None else value
+        out = []
+        for r in rows:
+            out.append(Trial(
+                number=r[1], state=r[2], params=json.loads(r[3]), value=r[4], best_step=r[5], started=r[6],
+                ended=r[7], error=r[8], traceback=r[9], stop_code=r[10], stop_reason=r[11], checkpoint=r[12],
+                metrics=metrics.get(r[0], {}),
+            ))
+        return out
+
+    def trial(self, study_id: int, number: int) -> Trial:
+        for t in self.trials(study_id):
+            if t.number == number:
+                return t
+        raise StorageError(f"no trial {number} in study {study_id}")
+
+    def count_trials(self, study_id: int, states: tuple[str, ...]) -> int:
+        marks = ",".join("?" * len(states))
+        row = self._q(f"SELECT COUNT(*) FROM trials WHERE study_id = ? AND state IN ({marks})",
+                      (study_id, *states)).fetchone()
+        return int(row[0])
+
+    # -- lineage (PBT) ----------------------------------------------------------------------
+    def add_lineage(self, study_id: int, number: int, step: int, donor: int | None, old_params: dict[str, Any],
+                    new_params: dict[str, Any], operations: list[str] | tuple[str, ...]) -> None:
+        self._q(
+            "INSERT INTO lineage (study_id, trial_number, step, donor_number, old_params, new_params, operations, "
+            "time) VALUES (?,?,?,?,?,?,?,?)",
+            (study_id, number, int(step), donor, json.dumps(old_params), json.dumps(new_params),
+             json.dumps(list(operations)), time.time()),
+        )
+
+    def lineage(self, study_id: int, number: int | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT trial_number, step, donor_number, old_params, new_params, operations, time FROM lineage "
+               "WHERE study_id = ?")
+        args: tuple[Any, ...] = (study_id,)
+        if number is not None:
+            sql += " AND trial_number = ?"
+            args += (number,)
+        rows = self._q(sql + " ORDER BY id", args).fetchall()
+        return [
+            {"trial": r[0], "step": r[1], "donor": r[2], "old_params": json.loads(r[3]),
+             "new_params": json.loads(r[4]), "operations": json.loads(r[5]), "time": r[6]}
+            for r in rows
+        ]
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save_checkpoint(self, key: str, state: dict[str, Any]) -> str:
+        """Write ``state`` atomically under ``checkpoints/<key>.pt`` (or memory); return its key."""
+        if self.path is None:
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            self._memory_checkpoints[key] = buf.getvalue()
+            return key
+        target = self.path / "checkpoints" / f"{key}.pt"
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+            os.replace(tmp, target)
+        except (OSError, RuntimeError) as e:
+            raise StorageError(f"storage: cannot write checkpoint {str(target)!r}: {e}") from e
+        return key
+
+    def load_checkpoint(self, key: str) -> dict[str, Any]:
+        try:
+            if self.path is None:
+                if key not in self._memory_checkpoints:
+                    raise StorageError(f"storage: no checkpoint {key!r} in memory")
+                return torch.load(io.BytesIO(self._memory_checkpoints[key]), weights_only=True)
+            target = self.path / "checkpoints" / f"{key}.pt"
+            return torch.load(target, weights_only=True, map_location="cpu")
+        except (OSError, RuntimeError, EOFError) as e:
+            raise StorageError(f"storage: cannot read checkpoint {key!r}: {e}") from e
+
+    def delete_checkpoint(self, key: str) -> None:
+        if self.path is None:
+            self._memory_checkpoints.pop(key, None)
+            return
+        try:
+            (self.path / "checkpoints" / f"{key}.pt").unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -1,0 +1,351 @@
+"""The coordinator: a Study owns the scheduler and the storage; ``tune`` and ``optimize`` drive it.
+
+The loop (see ../shared/DESIGN.md): ask the scheduler for params, record the trial, hand it
+to the executor; each report goes to storage and to the scheduler, whose decision goes back;
+when the trial ends, ``tell`` records how, and the scheduler learns from it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import traceback as tb
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from .exceptions import StorageError, TorchSearchError, TrialError
+from .schedulers.base import CONTINUE, Decision, Scheduler
+from .space import Parameter, Space, as_space
+from .storage import Storage
+from .trial import FINISHED_STATES, Trial
+
+__all__ = ["Study", "ActiveTrial"]
+
+Mode = Literal["min", "max"]
+
+
+def _check_mode(mode: Any) -> Mode:
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got mode={mode!r}")
+    return mode
+
+
+class ActiveTrial:
+    """A trial that is running: report metrics to it; the study decides whether it goes on.
+
+    ``report(metrics, step)`` stores the metrics, passes the study metric to the scheduler and
+    returns its :class:`Decision`. After a ``stop`` decision, ``should_stop`` is True.
+    """
+
+    def __init__(self, study: Study, number: int, params: dict[str, Any]) -> None:
+        self.study = study
+        self.number = number
+        self.params = dict(params)
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.decision: Decision = CONTINUE
+        self.finished = False
+        self.failure: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ActiveTrial(number={self.number}, params={self.params!r})"
+
+    @property
+    def should_stop(self) -> bool:
+        return self.decision.action == "stop"
+
+    def stop(self, code: str, reason: str) -> None:
+        """Record that the trial was stopped early (by a handler) and why; first reason wins."""
+        if self.decision.action != "stop":
+            self.decision = Decision.stop(code, reason)
+
+    def report(self, metrics: Mapping[str, float], step: int) -> Decision:
+        if self.finished:
+            raise TrialError(f"trial {self.number} is finished: report(step={step}) is not allowed after tell()")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise TrialError(f"trial {self.number}: step must be an int >= 0, got step={step!r}")
+        metrics = {str(k): float(v) for k, v in metrics.items()}
+        study = self.study
+        if study.metric not in metrics:
+            raise TrialError(
+                f"trial {self.number}: the study metric {study.metric!r} is not among the reported metrics "
+                f"{sorted(metrics)}"
+            )
+        study.storage.add_report(study._id, self.number, step, metrics)
+        value = metrics[study.metric]
+        if not math.isfinite(value):
+            self.failure = f"metric {study.metric!r} is {value} at step {step}"
+            self.decision = Decision.stop("non_finite", self.failure)
+            return self.decision
+        if self.best_value is None or (value < self.best_value if study.mode == "min" else value > self.best_value):
+            self.best_value, self.best_step = value, step
+            study.storage.update_trial(study._id, self.number, value=value, best_step=step)
+        if self.decision.action == "stop":
+            return self.decision
+        decision = study.scheduler.on_report(self.number, step, value)
+        if decision.action == "stop":
+            self.decision = decision
+        return decision
+
+
+class Study:
+    """A named study in a storage folder (or in memory).
+
+    Opening a study that exists continues it: finished trials are kept and replayed to the
+    scheduler, and trials that were running when the last process died are marked
+    ``interrupted`` and run again first.
+
+    Args:
+        space: dict ``name -> parameter`` (or a :class:`Space`).
+        scheduler: the strategy (default: ``Random()``).
+        metric: the metric to optimise; ``mode``: ``"min"`` or ``"max"``.
+        storage: a folder path, a :class:`Storage`, or None for memory.
+        name: the study name inside the storage.
+        seed: the study seed; the scheduler and each trial get seeds spawned from it.
+        verbose: print one line per finished trial (to stderr).
+    """
+
+    def __init__(self, *, space: Space | Mapping[str, Parameter], scheduler: Scheduler | None = None,
+                 metric: str = "value", mode: Mode = "min", storage: str | Storage | None = None,
+                 name: str = "default", seed: int | None = None, verbose: bool = True) -> None:
+        from .schedulers.random import Random
+
+        self.space = as_space(space)
+        self.mode = _check_mode(mode)
+        if not isinstance(metric, str) or not metric:
+            raise ValueError(f"metric must be a non-empty string, got metric={metric!r}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got name={name!r}")
+        if scheduler is None:
+            scheduler = Random()
+        if not isinstance(scheduler, Scheduler):
+            raise TypeError(f"scheduler must be a torchsearch.schedulers.Scheduler, got {scheduler!r}")
+        self.metric, self.name, self.seed, self.verbose = metric, name, seed, verbose
+        self.scheduler = scheduler
+        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        self._id = self.storage.get_or_create_study(
+            name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
+        self._active: dict[int, ActiveTrial] = {}
+        self._started = time.monotonic()
+        self.end_reason: str | None = None
+        self._recover()
+        scheduler.setup(self.space, mode=self.mode, seed=seed)
+        for t in self.storage.trials(self._id, with_metrics=False):
+            scheduler.on_trial_start(t.number, t.params)
+            scheduler.on_complete(t.number, t.value, t.state)
+
+    # -- recovery ---------------------------------------------------------------------------
+    def _recover(self) -> None:
+        trials = self.storage.trials(self._id, with_metrics=False)
+        for t in trials:
+            if t.state in ("running", "paused"):
+                self.storage.update_trial(self._id, t.number, state="interrupted", ended=time.time(),
+                                          error="the process running this trial ended before it finished")
+                t.state = "interrupted"
+        later: set[str] = set()
+        queue = []
+        for t in reversed(trials):
+            key = self.space.key(t.params)
+            if t.state == "interrupted" and key not in later:
+                queue.append(t.params)
+            later.add(key)
+        self._rerun: list[dict[str, Any]] = list(reversed(queue))
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial of the study, in order, with its reports."""
+        return self.storage.trials(self._id)
+
+    @property
+    def best_trial(self) -> Trial:
+        """The completed or stopped trial with the best value (never NaN)."""
+        best = None
+        for t in self.storage.trials(self._id, with_metrics=False):
+            if t.state not in ("completed", "stopped") or not t.has_value():
+                continue
+            if best is None or (t.value < best.value if self.mode == "min" else t.value > best.value):  # type: ignore
+                best = t
+        if best is None:
+            raise TorchSearchError(f"study {self.name!r} has no completed trial with a finite {self.metric!r} yet")
+        return self.storage.trial(self._id, best.number)
+
+    def n_finished(self) -> int:
+        return self.storage.count_trials(self._id, FINISHED_STATES)
+
+    @property
+    def running(self) -> list[ActiveTrial]:
+        return list(self._active.values())
+
+    # -- ask / tell -------------------------------------------------------------------------
+    def _ask(self) -> ActiveTrial | None:
+        if self._rerun:
+            params = self._rerun.pop(0)
+        else:
+            params = self.scheduler.suggest()
+            if params is None:
+                return None
+        params = self.space.validate(params)
+        number = self.storage.add_trial(self._id, params)
+        self.scheduler.on_trial_start(number, params)
+        trial = ActiveTrial(self, number, params)
+        self._active[number] = trial
+        return trial
+
+    def ask(self) -> ActiveTrial:
+        """Start a trial with the scheduler's next params (or a rerun of an interrupted one)."""
+        trial = self._ask()
+        if trial is None:
+            raise TrialError(f"study {self.name!r}: the scheduler has nothing more to suggest "
+                             f"({self.scheduler.describe()})")
+        return trial
+
+    def tell(self, trial: ActiveTrial | int, value: float | None = None, *, state: str | None = None,
+             error: BaseException | str | None = None, state_dict: dict[str, Any] | None = None) -> Trial:
+        """Finish a trial: ``completed``, ``stopped`` (after a stop decision) or ``failed``.
+
+        ``value`` overrides the best reported value; ``error`` marks it failed with that text
+        (and traceback for an exception); ``state_dict`` keeps its final weights if it is the
+        best trial so far.
+        """
+        number = trial if isinstance(trial, int) else trial.number
+        active = self._active.get(number)
+        if active is None:
+            raise TrialError(f"trial {number} is not running in study {self.name!r}; it cannot be told "
+                             "(told twice, or never asked)")
+        if state is not None and state not in FINISHED_STATES:
+            raise ValueError(f"tell: state must be one of {FINISHED_STATES}, got state={state!r}")
+        if value is not None and state != "failed":
+            value = float(value)
+            if not math.isfinite(value):
+                error = error or f"value is {value}"
+            else:
+                # a final value counts as a report at the last step, so it is stored and replayed
+                if active.best_value is None or active.best_value != value:
+                    step = 0 if active.best_step is None else active.best_step
+                    active.best_value, active.best_step = value, step
+                    self.storage.update_trial(self._id, number, value=value, best_step=step)
+        trace = None
+        if isinstance(error, BaseException):
+            trace = "".join(tb.format_exception(type(error), error, error.__traceback__))
+            error = f"{type(error).__name__}: {error}"
+        if error is None and active.failure is not None:
+            error = active.failure
+        if error is not None:
+            state = "failed"
+        elif state is None:
+            state = "stopped" if active.should_stop else "completed"
+        fields: dict[str, Any] = {"state": state, "ended": time.time()}
+        if error is not None:
+            fields.update(error=str(error), traceback=trace)
+        if active.decision.action == "stop":
+            fields.update(stop_code=active.decision.code, stop_reason=active.decision.reason)
+        active.finished = True
+        del self._active[number]
+        self.storage.update_trial(self._id, number, **fields)
+        final = active.best_value if state != "failed" else None
+        self.scheduler.on_complete(number, final, state)
+        if state_dict is not None and state != "failed" and final is not None:
+            self._keep_if_best(number, final, state_dict)
+        record = self.storage.trial(self._id, number)
+        if self.verbose:
+            self._progress(record)
+        return record
+
+    def _keep_if_best(self, number: int, value: float, state_dict: dict[str, Any]) -> None:
+        """Keep the final weights of the best trial only (the previous best's are deleted)."""
+        try:
+            best = self.best_trial
+        except TorchSearchError:
+            return
+        if best.number != number:
+            return
+        key = f"{self.name}-trial-{number}"
+        self.storage.save_checkpoint(key, state_dict)
+        self.storage.update_trial(self._id, number, checkpoint=key)
+        for t in self.storage.trials(self._id, with_metrics=False):
+            if t.checkpoint and t.number != number:
+                self.storage.delete_checkpoint(t.checkpoint)
+                self.storage.update_trial(self._id, t.number, checkpoint=None)
+
+    def _progress(self, t: Trial) -> None:
+        try:
+            best = self.best_trial
+            best_txt = f"best {best.value:.6g} (trial {best.number})"
+        except TorchSearchError:
+            best_txt = "no best yet"
+        what = f"{self.metric}={t.value:.6g}" if t.has_value() else (t.error or "no value")
+        extra = f" [{t.stop_reason}]" if t.state == "stopped" and t.stop_reason else ""
+        elapsed = time.monotonic() - self._started
+        print(f"[{self.name}] trial {t.number} {t.state}: {what}{extra} | {best_txt} | "
+              f"{self.n_finished()} done | {elapsed:.1f}s", file=sys.stderr, flush=True)
+
+    # -- loading weights --------------------------------------------------------------------
+    def load_module(self, module_cls: type, trial: Trial | int | None = None, *, device: str = "cpu") -> Any:
+        """Rebuild ``module_cls`` with a trial's params (default: the best) and load its final weights."""
+        t = self.best_trial if trial is None else (
+            self.storage.trial(self._id, trial) if isinstance(trial, int) else trial)
+        if not t.checkpoint:
+            raise StorageError(f"trial {t.number} of study {self.name!r} has no saved weights "
+                               "(only the best trial's final weights are kept)")
+        module = module_cls(dict(t.params), device=device)
+        module.load_state_dict(self.storage.load_checkpoint(t.checkpoint))
+        return module
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self, job: Callable[[ActiveTrial], Any], *, n_trials: int | None = None,
+            time_budget: float | None = None, executor: Any = None) -> Study:
+        """Run trials with ``job`` until ``n_trials`` have finished, the budget is spent, or the
+        scheduler has nothing more to suggest."""
+        from .executors.inprocess import InProcess
+
+        if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
+            raise ValueError(f"n_trials must be an int >= 1 or None, got n_trials={n_trials!r}")
+        if time_budget is not None and (not isinstance(time_budget, (int, float)) or time_budget <= 0):
+            raise ValueError(f"time_budget must be a number of seconds > 0 or None, got time_budget={time_budget!r}")
+        if n_trials is None and time_budget is None and not hasattr(self.scheduler, "__len__"):
+            raise ValueError(f"{self.scheduler.describe()} never runs out of suggestions: give n_trials or time_budget")
+        executor = executor or InProcess()
+        start = time.monotonic()
+        deadline = None if time_budget is None else start + time_budget
+        reason = None
+        executor.open(self)
+        try:
+            while True:
+                while executor.free_slots() > 0:
+                    if n_trials is not None and self.n_finished() + len(self._active) >= n_trials:
+                        reason = reason or f"n_trials={n_trials} reached"
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        reason = f"time budget of {time_budget:g}s exhausted"
+                        break
+                    trial = self._ask()
+                    if trial is None:
+                        reason = reason or "the scheduler has nothing more to suggest"
+                        break
+                    executor.submit(trial, job)
+                if executor.n_running() == 0:
+                    break
+                executor.wait()
+        finally:
+            executor.close()
+        if n_trials is not None and self.n_finished() >= n_trials:
+            reason = f"n_trials={n_trials} reached"
+        self.end_reason = reason or "done"
+        self.storage.end_study(self._id, self.end_reason)
+        return self
+
+
+def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial], Any]) -> Trial:
+    """Run ``job(trial)`` here and tell the study how it ended (exceptions mark it failed)."""
+    try:
+        result = job(trial)
+    except KeyboardInterrupt:
+        study.tell(trial, state="stopped", error=None)
+        raise
+    except Exception as e:  # noqa: BLE001 - a failing trial must not end the study
+        return study.tell(trial, error=e)
+    if result is not None and getattr(result, "stop_code", None):
+        trial.stop(result.stop_code, result.stop_reason or result.stop_code)
+    return study.tell(trial, value=getattr(result, "value", None), state_dict=getattr(result, "state_dict", None))

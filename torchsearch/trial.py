@@ -1,0 +1,120 @@
+"""What the user subclasses (:class:`TrialModule`) and what a study records (:class:`Trial`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+__all__ = ["TrialModule", "Trial", "TrialState"]
+
+TrialState = Literal["running", "completed", "stopped", "failed", "interrupted", "paused"]
+#: States of a trial that has ended and counts towards ``n_trials``.
+FINISHED_STATES = ("completed", "stopped", "failed")
+
+
+class TrialModule:
+    """One trainable configuration: subclass it and fill in three methods.
+
+    ``setup(hp)`` builds everything from the hyperparameters and sets the attributes
+    ``model``, ``optimizer``, ``train_loader``, ``val_loader`` and, optionally,
+    ``lr_scheduler`` (stepped once per epoch by the Trainer). ``training_step(batch)`` returns
+    the loss; ``validation_step(batch)`` returns a dict of metrics, which the Trainer averages
+    over the validation set weighted by batch size.
+
+    Batches arrive already on ``self.device``; train/eval modes and ``torch.no_grad()`` are
+    the Trainer's job.
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    train_loader: Any
+    val_loader: Any
+    lr_scheduler: Any = None
+
+    def __init__(self, hp: dict[str, Any], *, device: str | torch.device = "cpu") -> None:
+        self.hp = dict(hp)
+        self.device = torch.device(device)
+        self.lr_scheduler = None
+        self.setup(self.hp)
+        missing = [a for a in ("model", "optimizer", "train_loader", "val_loader") if getattr(self, a, None) is None]
+        if missing:
+            raise TypeError(f"{type(self).__name__}.setup(hp) must set {', '.join(missing)}")
+
+    def setup(self, hp: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement setup(self, hp)")
+
+    def training_step(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement training_step(self, batch)")
+
+    def validation_step(self, batch: Any) -> dict[str, float | torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement validation_step(self, batch)")
+
+    def batch_size(self, batch: Any) -> int:
+        """How many samples a batch holds (the weight of its metrics). Override for odd batches."""
+        if isinstance(batch, torch.Tensor):
+            return int(batch.shape[0])
+        if isinstance(batch, dict):
+            return self.batch_size(next(iter(batch.values())))
+        if isinstance(batch, (list, tuple)) and batch:
+            return self.batch_size(batch[0])
+        return 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimiser and LR scheduler state."""
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.lr_scheduler is not None:
+            state["lr_scheduler"] = self.lr_scheduler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.lr_scheduler is not None and "lr_scheduler" in state:
+            self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+
+
+@dataclass
+class Trial:
+    """A trial as stored: its configuration, its reports and how it ended.
+
+    ``metrics`` maps each reported metric name to ``{step: value}`` (step = epoch for
+    ``tune()``). ``value`` is the best value of the study's metric over the trial's reports
+    (lowest for ``mode="min"``), NaN-free; None if it never reported a finite one.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None = None
+    best_step: int | None = None
+    metrics: dict[str, dict[int, float]] = field(default_factory=dict)
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    stop_code: str | None = None
+    stop_reason: str | None = None
+    checkpoint: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def last(self, metric: str) -> float | None:
+        series = self.metrics.get(metric)
+        if not series:
+            return None
+        return series[max(series)]
+
+    def has_value(self) -> bool:
+        return self.value is not None and not math.isnan(self.value)

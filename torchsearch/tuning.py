@@ -1,0 +1,92 @@
+"""``tune()`` (train a TrialModule per trial) and ``optimize()`` (call a plain function)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from ._jobs import ObjectiveJob, TrainJob
+from .schedulers.base import Scheduler
+from .space import Parameter, Space
+from .storage import Storage
+from .study import Study
+from .trial import TrialModule
+
+__all__ = ["tune", "optimize"]
+
+
+def tune(
+    module_cls: type[TrialModule],
+    space: Space | Mapping[str, Parameter],
+    *,
+    scheduler: Scheduler | None = None,
+    metric: str,
+    mode: Literal["min", "max"],
+    epochs: int,
+    storage: str | Storage | None = None,
+    n_trials: int | None = None,
+    time_budget: float | None = None,
+    seed: int | None = None,
+    study_name: str | None = None,
+    device: str = "cpu",
+    eval_every: int = 1,
+    handlers: Sequence[Any] | Callable[[], Sequence[Any]] = (),
+    executor: Any = None,
+    verbose: bool = True,
+) -> Study:
+    """Tune ``module_cls`` over ``space``: each trial builds it from its params and trains it.
+
+    Args:
+        module_cls: a :class:`TrialModule` subclass.
+        space: dict ``name -> parameter``.
+        scheduler: the search strategy (default ``Random()``).
+        metric, mode: the validation metric to optimise and whether lower or higher is better.
+            A trial's value is its best evaluation of ``metric``.
+        epochs: epochs per trial.
+        storage: a folder (SQLite inside; the study continues if it exists) or None for memory.
+        n_trials: the study's total of finished trials (a resumed study runs only what is missing).
+        time_budget: seconds for the whole study; running trials are stopped when it runs out.
+        seed: study seed (scheduler and per-trial torch seeds are spawned from it).
+        study_name: name inside the storage (default: the class name).
+        device: where trials train (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        eval_every: evaluate every N epochs.
+        handlers: extra Ignite handlers for every trial's Trainer, or a function returning a
+            fresh list per trial (for handlers with state).
+        executor: where trials run (default: in this process, one after another).
+        verbose: one line per finished trial.
+    """
+    if not (isinstance(module_cls, type) and issubclass(module_cls, TrialModule)):
+        raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"tune: epochs must be an int >= 1, got epochs={epochs!r}")
+    study = Study(space=space, scheduler=scheduler, metric=metric, mode=mode, storage=storage,
+                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose)
+    deadline = None if time_budget is None else time.monotonic() + float(time_budget)
+    job = TrainJob(module_cls, epochs=epochs, device=device, eval_every=eval_every, handlers=handlers,
+                   seed=seed, deadline=deadline)
+    return study.run(job, n_trials=n_trials, time_budget=time_budget, executor=executor)
+
+
+def optimize(
+    objective: Callable[[dict[str, Any]], float],
+    space: Space | Mapping[str, Parameter],
+    *,
+    scheduler: Scheduler | None = None,
+    n_trials: int | None = None,
+    mode: Literal["min", "max"] = "min",
+    storage: str | Storage | None = None,
+    seed: int | None = None,
+    time_budget: float | None = None,
+    study_name: str | None = None,
+    verbose: bool = False,
+) -> Study:
+    """Minimise (or maximise) ``objective(params) -> float`` over ``space``; no training involved.
+
+    An objective that raises or returns NaN/inf makes a failed trial; the study goes on.
+    """
+    if not callable(objective):
+        raise TypeError(f"optimize: objective must be callable, got {objective!r}")
+    study = Study(space=space, scheduler=scheduler, metric="value", mode=mode, storage=storage,
+                  name=study_name or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose)
+    return study.run(ObjectiveJob(objective, "value"), n_trials=n_trials, time_budget=time_budget)
