@@ -1,0 +1,194 @@
+"""The ``torchsearch`` command: look at stored studies.
+
+    torchsearch studies PATH                 every study in a storage folder
+    torchsearch trials PATH [--study NAME]   every trial of a study
+    torchsearch best PATH [--study NAME]     the best trial of a study
+
+Each takes ``--format table|json|csv``. The database is opened read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .exceptions import TorchSearchError
+from .storage import DB_NAME, Storage
+from .trial import Trial
+
+__all__ = ["main"]
+
+def _open(path: str) -> Storage:
+    p = Path(path)
+    if not (p / DB_NAME).exists():
+        raise TorchSearchError(f"no torchsearch storage at {path!r} (expected {str(p / DB_NAME)!r})")
+    return Storage(p, readonly=True)
+
+
+def _study(storage: Storage, name: str | None) -> dict[str, Any]:
+    studies = storage.list_studies()
+    if not studies:
+        raise TorchSearchError(f"storage {str(storage.path)!r} holds no study")
+    if name is None:
+        if len(studies) > 1:
+            names = ", ".join(repr(s["name"]) for s in studies)
+            raise TorchSearchError(f"storage holds several studies ({names}): pick one with --study NAME")
+        return studies[0]
+    for s in studies:
+        if s["name"] == name:
+            return s
+    names = ", ".join(repr(s["name"]) for s in studies)
+    raise TorchSearchError(f"no study named {name!r}; studies: {names}")
+
+
+def _fmt_time(t: float | None) -> str:
+    return "" if t is None else _dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def _trial_row(t: Trial, metric: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"number": t.number, "state": t.state, "value": t.value, "best_step": t.best_step}
+    row.update({f"params.{k}": v for k, v in t.params.items()})
+    row["last"] = t.last(metric)
+    row["epochs"] = max(t.metrics.get(metric, {}), default=None)
+    row["duration_s"] = None if t.duration is None else round(t.duration, 3)
+    row["stop_reason"] = t.stop_reason
+    row["error"] = t.error
+    return row
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str, out: Any, *, as_object: bool = False) -> None:
+    if fmt == "json":
+        json.dump(rows[0] if as_object and rows else rows, out, indent=2, default=str)
+        out.write("\n")
+        return
+    cols: list[str] = []
+    for r in rows:
+        cols.extend(k for k in r if k not in cols)
+    if fmt == "csv":
+        w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "" if r.get(k) is None else r.get(k) for k in cols})
+        return
+    if not rows:
+        out.write("(none)\n")
+        return
+    cells = [[_fmt(r.get(c)).replace("\n", " ")[:80] for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+
+
+def _cmd_studies(args: argparse.Namespace, out: Any) -> int:
+    storage = _open(args.path)
+    rows = []
+    for s in storage.list_studies():
+        trials = storage.trials(s["id"], with_metrics=False)
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.state] = counts.get(t.state, 0) + 1
+        done = [t for t in trials if t.state in ("completed", "stopped") and t.has_value()]
+        best = None
+        if done:
+            best = (min if s["mode"] == "min" else max)(done, key=lambda t: t.value)  # type: ignore[arg-type]
+        rows.append({
+            "name": s["name"], "metric": s["metric"], "mode": s["mode"], "scheduler": s["scheduler"],
+            "trials": len(trials), **{k: counts.get(k, 0) for k in ("completed", "stopped", "failed")},
+            "best_value": None if best is None else best.value,
+            "best_trial": None if best is None else best.number,
+            "created": _fmt_time(s["created"]), "end_reason": s["end_reason"],
+        })
+    _emit(rows, args.format, out)
+    return 0
+
+
+def _cmd_trials(args: argparse.Namespace, out: Any) -> int:
+    storage = _open(args.path)
+    s = _study(storage, args.study)
+    trials = storage.trials(s["id"])
+    if args.state:
+        trials = [t for t in trials if t.state == args.state]
+    _emit([_trial_row(t, s["metric"]) for t in trials], args.format, out)
+    return 0
+
+
+def _cmd_best(args: argparse.Namespace, out: Any) -> int:
+    storage = _open(args.path)
+    s = _study(storage, args.study)
+    done = [t for t in storage.trials(s["id"]) if t.state in ("completed", "stopped") and t.has_value()]
+    if not done:
+        raise TorchSearchError(f"study {s['name']!r} has no completed trial with a finite {s['metric']!r} yet")
+    if s["mode"] == "max":
+        best = max(done, key=lambda t: (t.value, -t.number))  # type: ignore[arg-type, return-value]
+    else:
+        best = min(done, key=lambda t: (t.value, t.number))  # type: ignore[arg-type, return-value]
+    row = {"study": s["name"], "metric": s["metric"], "mode": s["mode"], **_trial_row(best, s["metric"])}
+    if args.format == "json":
+        row = {"study": s["name"], "metric": s["metric"], "mode": s["mode"], "number": best.number,
+               "value": best.value, "best_step": best.best_step, "params": best.params, "state": best.state,
+               "checkpoint": best.checkpoint}
+    _emit([row], args.format, out, as_object=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="torchsearch", description="Look at torchsearch studies stored in a folder.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser, study: bool) -> None:
+        sp.add_argument("path", help="storage folder (the storage= given to tune)")
+        if study:
+            sp.add_argument("--study", default=None, help="study name (needed when the folder holds several)")
+        sp.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
+
+    sp = sub.add_parser("studies", help="list the studies in a storage folder",
+                        description="List every study in a storage folder with its trial counts and best value.")
+    common(sp, study=False)
+    sp.set_defaults(func=_cmd_studies)
+    sp = sub.add_parser("trials", help="list the trials of a study",
+                        description="List every trial of a study: state, params, best and last metric, "
+                                    "epochs, duration, stop reason or error.")
+    common(sp, study=True)
+    sp.add_argument("--state", default=None,
+                    choices=["running", "completed", "stopped", "failed", "interrupted", "paused"],
+                    help="only trials in this state")
+    sp.set_defaults(func=_cmd_trials)
+    sp = sub.add_parser("best", help="show the best trial of a study",
+                        description="Show the best completed or stopped trial of a study.")
+    common(sp, study=True)
+    sp.set_defaults(func=_cmd_best)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, out) or 0)
+    except TorchSearchError as e:
+        print(f"torchsearch: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
