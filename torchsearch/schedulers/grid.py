@@ -56,4 +56,4 @@ class Grid(Scheduler):
         return None
 
     def describe(self) -> str:
-        return f"Grid(points={self.points!r}, size={len(self._grid)})"
+        return f"Grid(points={self.points!r}, shuffle={self.shuffle})"

@@ -1,0 +1,157 @@
+"""study.py / tuning.py: studies store every trial, resume, survive failures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import torchsearch as ts
+from tests.models import TinyRegression
+from torchsearch.schedulers import Grid, Random
+
+SPACE = {"lr": ts.Float(1e-3, 0.3, log=True), "width": ts.PowerOfTwo(4, 16)}
+
+
+def test_grid_study_on_a_real_model_stores_every_trial_and_report(tmp_path):
+    study = ts.tune(TinyRegression, SPACE, scheduler=Grid(points={"lr": 2}), metric="mse", mode="min", epochs=3,
+                    storage=tmp_path / "runs", verbose=False)
+    trials = study.trials
+    assert len(trials) == 2 * 3 and study.end_reason == "the scheduler has nothing more to suggest"
+    assert {ts.space.Space(SPACE).key(t.params) for t in trials} == {
+        ts.space.Space(SPACE).key(p) for p in ts.Space(SPACE).grid({"lr": 2})}
+    for t in trials:
+        assert t.state == "completed" and sorted(t.metrics) == ["mse", "n"]
+        assert sorted(t.metrics["mse"]) == [1, 2, 3]
+        assert t.value == min(t.metrics["mse"].values()) and t.best_step in (1, 2, 3)
+        assert t.started <= t.ended
+    assert (tmp_path / "runs" / "study.db").exists() and (tmp_path / "runs" / "checkpoints").is_dir()
+    best = study.best_trial
+    assert best.value == min(t.value for t in trials)
+
+
+def test_best_trial_weights_load_back_into_the_module(tmp_path):
+    study = ts.tune(TinyRegression, SPACE, scheduler=Random(seed=0), metric="mse", mode="min", epochs=2,
+                    n_trials=3, storage=tmp_path, verbose=False)
+    module = study.load_module(TinyRegression)
+    assert module.hp == study.best_trial.params
+    x, y = [torch.cat(t) for t in zip(*module.val_loader)]
+    with torch.no_grad():
+        mse = torch.nn.functional.mse_loss(module.model(x), y).item()
+    assert mse == pytest.approx(study.best_trial.last("mse"), rel=1e-5)
+    ckpts = list((tmp_path / "checkpoints").glob("*.pt"))
+    assert [c.stem for c in ckpts] == [f"TinyRegression-trial-{study.best_trial.number}"]  # only the best kept
+
+
+def test_same_seed_gives_same_study():
+    runs = [ts.tune(TinyRegression, SPACE, scheduler=Random(), metric="mse", mode="min", epochs=2, n_trials=3,
+                    seed=11, verbose=False) for _ in range(2)]
+    a, b = ([(t.params, t.value) for t in s.trials] for s in runs)
+    assert a == b
+
+
+def test_reopening_a_study_continues_it(tmp_path):
+    kw = dict(scheduler=Random(seed=1), metric="mse", mode="min", epochs=1, storage=tmp_path, verbose=False)
+    first = ts.tune(TinyRegression, SPACE, n_trials=3, **kw)
+    params = [t.params for t in first.trials]
+    again = ts.tune(TinyRegression, SPACE, n_trials=5, **{**kw, "scheduler": Random(seed=1)})
+    trials = again.trials
+    assert len(trials) == 5 and [t.params for t in trials[:3]] == params
+    assert len({again.space.key(t.params) for t in trials}) == 5  # the sequence continues, no repeats
+    # the same command once more runs nothing: n_trials is the study's total
+    third = ts.tune(TinyRegression, SPACE, n_trials=5, **{**kw, "scheduler": Random(seed=1)})
+    assert len(third.trials) == 5
+
+
+def test_grid_points_done_are_not_repeated_after_a_resume(tmp_path):
+    kw = dict(metric="mse", mode="min", epochs=1, storage=tmp_path, verbose=False)
+    ts.tune(TinyRegression, SPACE, scheduler=Grid(points={"lr": 2}), n_trials=2, **kw)
+    study = ts.tune(TinyRegression, SPACE, scheduler=Grid(points={"lr": 2}), **kw)
+    keys = [study.space.key(t.params) for t in study.trials]
+    assert len(keys) == 6 == len(set(keys))
+
+
+def test_trial_running_when_the_process_died_is_recorded_and_run_again(tmp_path):
+    study = ts.Study(space=SPACE, scheduler=Random(seed=2), metric="mse", mode="min", storage=tmp_path,
+                     name="crash", verbose=False)
+    orphan = study.ask()  # the process "dies" here: never told
+    study.storage.close()
+    again = ts.tune(TinyRegression, SPACE, scheduler=Random(seed=2), metric="mse", mode="min", epochs=1,
+                    n_trials=2, storage=tmp_path, study_name="crash", verbose=False)
+    trials = again.trials
+    assert trials[0].state == "interrupted" and "ended before it finished" in trials[0].error
+    assert trials[1].params == orphan.params and trials[1].state == "completed"  # run again first
+    assert [t.state for t in trials].count("completed") == 2
+
+
+def test_failing_and_nan_trials_are_recorded_and_the_study_goes_on():
+    space = {"lr": ts.Float(1e-3, 0.1, log=True), "fail": ts.Choice([False, True]), "nan": ts.Choice([False, True])}
+    study = ts.tune(TinyRegression, space, scheduler=Grid(points=1), metric="mse", mode="min", epochs=2,
+                    verbose=False)
+    by = {(t.params["fail"], t.params["nan"]): t for t in study.trials}
+    assert len(by) == 4
+    assert by[(True, False)].state == "failed" and "setup failed on purpose" in by[(True, False)].error
+    assert "RuntimeError" in by[(True, False)].traceback
+    nan = by[(False, True)]
+    assert nan.state == "failed" and "training loss became nan" in nan.error and nan.value is None
+    assert study.best_trial.params == {"lr": pytest.approx(0.01), "fail": False, "nan": False}
+
+
+def test_best_trial_never_returns_nan_from_optimize():
+    values = iter([math.nan, 3.0, math.inf, 1.0, 2.0])
+    study = ts.optimize(lambda p: next(values), {"x": ts.Float(0, 1)}, scheduler=Random(seed=0), n_trials=5)
+    states = [t.state for t in study.trials]
+    assert states == ["failed", "completed", "failed", "completed", "completed"]
+    assert study.trials[0].error == "TrialFailed: objective returned nan"
+    assert study.best_trial.value == 1.0 and study.best_trial.number == 3
+
+
+def test_optimize_finds_a_minimum_and_maximum():
+    study = ts.optimize(lambda p: (p["x"] - 2) ** 2, {"x": ts.Float(-5, 5)}, scheduler=Random(seed=0), n_trials=60)
+    assert abs(study.best_trial.params["x"] - 2) < 0.5
+    study = ts.optimize(lambda p: -((p["x"] - 2) ** 2), {"x": ts.Float(-5, 5)}, scheduler=Random(seed=0),
+                        n_trials=60, mode="max")
+    assert abs(study.best_trial.params["x"] - 2) < 0.5
+
+
+def test_no_finished_trial_means_no_best_trial():
+    study = ts.Study(space=SPACE, metric="mse", verbose=False)
+    with pytest.raises(ts.TorchSearchError, match="has no completed trial with a finite 'mse' yet"):
+        study.best_trial
+
+
+def test_study_arguments_are_checked():
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got mode='minimize'"):
+        ts.Study(space=SPACE, mode="minimize")
+    with pytest.raises(ValueError, match="n_trials must be an int >= 1 or None, got n_trials=0"):
+        ts.optimize(lambda p: 0.0, SPACE, n_trials=0)
+    with pytest.raises(ValueError, match=r"Random\(sobol=False, seed=None\) never runs out of suggestions"):
+        ts.optimize(lambda p: 0.0, SPACE)
+    with pytest.raises(ValueError, match="epochs must be an int >= 1, got epochs=0"):
+        ts.tune(TinyRegression, SPACE, metric="mse", mode="min", epochs=0, n_trials=1)
+    with pytest.raises(TypeError, match="module_cls must be a TrialModule subclass"):
+        ts.tune(object, SPACE, metric="mse", mode="min", epochs=1, n_trials=1)
+
+
+def test_reopening_with_a_different_space_is_refused_and_loses_nothing(tmp_path):
+    ts.optimize(lambda p: p["x"], {"x": ts.Float(0, 1)}, n_trials=2, storage=tmp_path, study_name="s")
+    with pytest.raises(ts.StorageError, match=r"study 's' .* was created with space"):
+        ts.optimize(lambda p: p["x"], {"x": ts.Float(0, 2)}, n_trials=2, storage=tmp_path, study_name="s")
+    study = ts.optimize(lambda p: p["x"], {"x": ts.Float(0, 1)}, n_trials=2, storage=tmp_path, study_name="s")
+    assert len(study.trials) == 2
+
+
+def test_unknown_metric_fails_the_trial_with_a_clear_error():
+    study = ts.tune(TinyRegression, SPACE, metric="accuracy", mode="max", epochs=1, n_trials=1, verbose=False)
+    t = study.trials[0]
+    assert t.state == "failed"
+    assert "the study metric 'accuracy' is not among the reported metrics ['mse', 'n']" in t.error
+
+
+def test_progress_lines_and_quiet(capsys):
+    ts.tune(TinyRegression, SPACE, scheduler=Random(seed=0), metric="mse", mode="min", epochs=1, n_trials=2)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "trial 1 completed: mse=" in err[1] and "| 2 done |" in err[1]
+    ts.tune(TinyRegression, SPACE, metric="mse", mode="min", epochs=1, n_trials=2, verbose=False)
+    assert capsys.readouterr().err == ""
