@@ -249,16 +249,20 @@ class Storage:
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._q(f"UPDATE trials SET {cols} WHERE study_id = ? AND number = ?", (*fields.values(), study_id, number))
 
-    def trials(self, study_id: int, *, with_metrics: bool = True) -> list[Trial]:
+    def trials(self, study_id: int, *, with_metrics: bool = True, number: int | None = None) -> list[Trial]:
+        """The study's trials in order (only trial ``number`` when given), with their reports."""
+        where, args = "t.study_id = ?", (study_id,)
+        if number is not None:
+            where, args = "t.study_id = ? AND t.number = ?", (study_id, number)
         rows = self._q(
             "SELECT id, number, state, params, value, best_step, started, ended, error, traceback, stop_code, "
-            "stop_reason, checkpoint FROM trials WHERE study_id = ? ORDER BY number", (study_id,)
+            f"stop_reason, checkpoint FROM trials t WHERE {where} ORDER BY number", args
         ).fetchall()
         metrics: dict[int, dict[str, dict[int, float]]] = {}
         if with_metrics:
             for tid, step, name, value in self._q(
                 "SELECT r.trial_id, r.step, r.name, r.value FROM reports r JOIN trials t ON t.id = r.trial_id "
-                "WHERE t.study_id = ? ORDER BY r.step", (study_id,)
+                f"WHERE {where} ORDER BY r.step", args
             ):
                 metrics.setdefault(tid, {}).setdefault(name, {})[step] = math.nan if value is None else value
         out = []
@@ -271,10 +275,19 @@ class Storage:
         return out
 
     def trial(self, study_id: int, number: int) -> Trial:
-        for t in self.trials(study_id):
-            if t.number == number:
-                return t
-        raise StorageError(f"no trial {number} in study {study_id}")
+        found = self.trials(study_id, number=number)
+        if not found:
+            raise StorageError(f"no trial {number} in study {study_id}")
+        return found[0]
+
+    def best_number(self, study_id: int, mode: str) -> int | None:
+        """The number of the completed or stopped trial with the best value (ties: the earliest)."""
+        order = "ASC" if mode == "min" else "DESC"
+        row = self._q(
+            "SELECT number FROM trials WHERE study_id = ? AND state IN ('completed', 'stopped') AND value IS NOT NULL "
+            f"ORDER BY value {order}, number ASC LIMIT 1", (study_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def count_trials(self, study_id: int, states: tuple[str, ...]) -> int:
         marks = ",".join("?" * len(states))
@@ -307,9 +320,14 @@ class Storage:
         ]
 
     # -- checkpoints ------------------------------------------------------------------------
-    def save_checkpoint(self, key: str, state: dict[str, Any]) -> str:
-        """Write ``state`` atomically under ``checkpoints/<key>.pt`` (or memory); return its key."""
+    def save_checkpoint(self, key: str, state: dict[str, Any] | bytes) -> str:
+        """Write ``state`` atomically under ``checkpoints/<key>.pt`` (or memory); return its key.
+
+        ``state`` may also be the bytes of an already serialized state (``torch.save`` output)."""
         if self.path is None:
+            if isinstance(state, (bytes, bytearray)):
+                self._memory_checkpoints[key] = bytes(state)
+                return key
             buf = io.BytesIO()
             torch.save(state, buf)
             self._memory_checkpoints[key] = buf.getvalue()
@@ -318,7 +336,10 @@ class Storage:
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.", suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
+                if isinstance(state, (bytes, bytearray)):
+                    f.write(state)
+                else:
+                    torch.save(state, f)
             os.replace(tmp, target)
         except (OSError, RuntimeError) as e:
             raise StorageError(f"storage: cannot write checkpoint {str(target)!r}: {e}") from e

@@ -127,6 +127,7 @@ class Study:
         self._id = self.storage.get_or_create_study(
             name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
         self._active: dict[int, ActiveTrial] = {}
+        self._n_finished: int | None = None
         self._started = time.monotonic()
         self.end_reason: str | None = None
         self._recover()
@@ -161,18 +162,16 @@ class Study:
     @property
     def best_trial(self) -> Trial:
         """The completed or stopped trial with the best value (never NaN)."""
-        best = None
-        for t in self.storage.trials(self._id, with_metrics=False):
-            if t.state not in ("completed", "stopped") or not t.has_value():
-                continue
-            if best is None or (t.value < best.value if self.mode == "min" else t.value > best.value):  # type: ignore
-                best = t
-        if best is None:
+        number = self.storage.best_number(self._id, self.mode)
+        if number is None:
             raise TorchSearchError(f"study {self.name!r} has no completed trial with a finite {self.metric!r} yet")
-        return self.storage.trial(self._id, best.number)
+        return self.storage.trial(self._id, number)
 
     def n_finished(self) -> int:
-        return self.storage.count_trials(self._id, FINISHED_STATES)
+        """How many trials have ended (completed, stopped or failed): what ``n_trials`` counts."""
+        if self._n_finished is None:
+            self._n_finished = self.storage.count_trials(self._id, FINISHED_STATES)
+        return self._n_finished
 
     @property
     def running(self) -> list[ActiveTrial]:
@@ -244,6 +243,7 @@ class Study:
         active.finished = True
         del self._active[number]
         self.storage.update_trial(self._id, number, **fields)
+        self._n_finished = None if self._n_finished is None else self._n_finished + 1
         final = active.best_value if state != "failed" else None
         self.scheduler.on_complete(number, final, state)
         if state_dict is not None and state != "failed" and final is not None:
