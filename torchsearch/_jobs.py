@@ -18,7 +18,7 @@ import torch
 
 from .exceptions import TrialFailed
 
-__all__ = ["JobResult", "TrainJob", "ObjectiveJob", "trial_seed"]
+__all__ = ["JobResult", "TrainJob", "ObjectiveJob", "trial_seed", "exploit"]
 
 
 @dataclass
@@ -30,6 +30,8 @@ class JobResult:
     stop_code: str | None = None
     stop_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the trial was paused (PBT): its state went to the coordinator, it resumes later
+    paused: bool = False
 
 
 def trial_seed(study_seed: int | None, number: int) -> int | None:
@@ -97,11 +99,21 @@ class TrainJob:
         from ignite.engine import Events
 
         trainer = self.build(trial, device)
+        resume = trial.resume_state() if hasattr(trial, "resume_state") else None
+        if resume is not None:
+            trainer.load_state_dict(resume)
+        paused = False
 
         def on_eval(tr: Any, metrics: dict[str, float]) -> None:
-            decision = trial.report(metrics, step=tr.epoch)
+            nonlocal paused
+            decision = trial.report(metrics, step=tr.epoch, state=tr.state_dict, final=tr.epoch >= self.epochs)
             if decision.action == "stop":
                 tr.stop(decision.code or "scheduler", decision.reason or "stopped by the scheduler")
+            elif decision.action == "exploit":
+                exploit(tr, trial.donor_state(), decision.params or dict(trial.params))
+            elif decision.action == "pause":
+                paused = True
+                tr.train_engine.terminate()
 
         trainer.on_evaluation(on_eval)
         if self.deadline is not None:
@@ -113,10 +125,32 @@ class TrainJob:
 
             trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, check_deadline)
         trainer.fit(self.epochs)
+        if paused:
+            return JobResult(paused=True)
         state = None
         if self.keep_state:
             state = {k: _to_cpu(v) for k, v in trainer.module.state_dict().items()}
         return JobResult(state_dict=state, stop_code=trainer.stop_code, stop_reason=trainer.stop_reason)
+
+
+def exploit(trainer: Any, donor: dict[str, Any], params: dict[str, Any]) -> None:
+    """PBT exploit inside a running trainer: take the donor's module state (weights, optimiser,
+    LR scheduler), then apply ``params`` in place; rebuild the module when it cannot.
+
+    The trainer keeps its own epoch, iteration and RNG: the trial's timeline goes on.
+    """
+    module = trainer.module
+    try:
+        module.load_state_dict(donor["module"])
+        in_place = module.apply_hyperparameters(dict(params))
+    except (RuntimeError, ValueError, KeyError):  # e.g. the donor's layers have another width
+        in_place = False
+    if in_place:
+        return
+    fresh = type(module)(dict(params), device=trainer.device)
+    fresh.load_state_dict(donor["module"])
+    fresh.apply_hyperparameters(dict(params))
+    trainer.swap_module(fresh)
 
 
 def _to_cpu(obj: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import CONTINUE, Decision, Scheduler
 from .space import Parameter, Space, as_space
+from ._population import Population, schedule
 from .storage import Storage
 from .trial import FINISHED_STATES, Trial
 
@@ -47,6 +48,9 @@ class ActiveTrial:
         self.decision: Decision = CONTINUE
         self.finished = False
         self.failure: str | None = None
+        self._donor: int | None = None          # PBT: the donor of the last exploit
+        self._resume: dict[str, Any] | None = None  # PBT: the state to resume from
+        self._awaiting_state: int | None = None  # PBT: a worker process sends its state next
 
     def __repr__(self) -> str:
         return f"ActiveTrial(number={self.number}, params={self.params!r})"
@@ -60,7 +64,14 @@ class ActiveTrial:
         if self.decision.action != "stop":
             self.decision = Decision.stop(code, reason)
 
-    def report(self, metrics: Mapping[str, float], step: int) -> Decision:
+    def report(self, metrics: Mapping[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
+               final: bool = False) -> Decision:
+        """Store the metrics of evaluation ``step``; return the scheduler's decision.
+
+        ``state`` returns the trial's whole trainer state; it is called only when the decision
+        needs it kept (PBT checkpoint or pause). ``final`` says this is the last evaluation: an
+        exploit or pause decision then becomes ``continue``.
+        """
         if self.finished:
             raise TrialError(f"trial {self.number} is finished: report(step={step}) is not allowed after tell()")
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
@@ -86,7 +97,20 @@ class ActiveTrial:
         decision = study.scheduler.on_report(self.number, step, value)
         if decision.action == "stop":
             self.decision = decision
+        elif decision.action != "continue" or decision.checkpoint:
+            decision = study._population.on_decision(self, decision, step, state, final)
         return decision
+
+    def donor_state(self) -> dict[str, Any]:
+        """After an ``exploit`` decision: a private copy of the donor's kept trainer state."""
+        if self._donor is None:
+            raise TrialError(f"trial {self.number}: donor_state() is only available after an exploit decision")
+        return self.study._population.state(self._donor)
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """The trainer state a paused trial resumes from (once), or None for a fresh start."""
+        state, self._resume = self._resume, None
+        return state
 
 
 class Study:
@@ -127,6 +151,7 @@ class Study:
         self._id = self.storage.get_or_create_study(
             name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
         self._active: dict[int, ActiveTrial] = {}
+        self._population = Population(self)
         self._n_finished: int | None = None
         self._started = time.monotonic()
         self.end_reason: str | None = None
@@ -176,6 +201,21 @@ class Study:
     @property
     def running(self) -> list[ActiveTrial]:
         return list(self._active.values())
+
+    def lineage(self, number: int | None = None) -> list[dict[str, Any]]:
+        """PBT exploits (of trial ``number``, or all): ``trial, step, donor, old_params,
+        new_params, operations, time`` per row, in order."""
+        return self.storage.lineage(self._id, number)
+
+    def schedule(self, number: int) -> list[dict[str, Any]]:
+        """The hyperparameter schedule behind trial ``number``'s final weights, through its donors:
+        segments ``{"trial", "start", "end", "params"}`` in training order (see
+        ``torchsearch._population.schedule``). A trial never exploited has one segment."""
+        return schedule(self, number)
+
+    def _pause(self, trial: ActiveTrial) -> None:
+        """The trial handed its state back (PBT pause): it waits for a slot."""
+        self._population.pause(trial)
 
     # -- ask / tell -------------------------------------------------------------------------
     def _ask(self) -> ActiveTrial | None:
@@ -242,6 +282,7 @@ class Study:
             fields.update(stop_code=active.decision.code, stop_reason=active.decision.reason)
         active.finished = True
         del self._active[number]
+        self._population.drop(number)
         self.storage.update_trial(self._id, number, **fields)
         self._n_finished = None if self._n_finished is None else self._n_finished + 1
         final = active.best_value if state != "failed" else None
@@ -314,22 +355,32 @@ class Study:
         try:
             while True:
                 while executor.free_slots() > 0:
-                    if n_trials is not None and self.n_finished() + len(self._active) >= n_trials:
-                        reason = reason or f"n_trials={n_trials} reached"
-                        break
                     if deadline is not None and time.monotonic() >= deadline:
                         reason = f"time budget of {time_budget:g}s exhausted"
                         break
-                    trial = self._ask()
+                    trial = None
+                    if n_trials is not None and self.n_finished() + len(self._active) >= n_trials:
+                        reason = reason or f"n_trials={n_trials} reached"
+                    else:
+                        trial = self._ask()
+                        if trial is None:
+                            reason = reason or "the scheduler has nothing more to suggest"
+                    if trial is None:  # new trials first, then paused ones (PBT), first in first out
+                        trial = self._population.resume_next()
                     if trial is None:
-                        reason = reason or "the scheduler has nothing more to suggest"
                         break
                     executor.submit(trial, job)
                 if executor.n_running() == 0:
                     break
                 executor.wait()
+            for number in self._population.paused():  # still paused when the study ends
+                active = self._active[number]
+                active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
+                state = self._population.state(number)["module"]
+                self.tell(active, state_dict=state)
         finally:
             executor.close()
+            self._population.close()
         if n_trials is not None and self.n_finished() >= n_trials:
             reason = f"n_trials={n_trials} reached"
         self.end_reason = reason or "done"
@@ -346,6 +397,9 @@ def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial
         raise
     except Exception as e:  # noqa: BLE001 - a failing trial must not end the study
         return study.tell(trial, error=e)
+    if getattr(result, "paused", False):
+        study._pause(trial)
+        return study.storage.trial(study._id, trial.number)
     if result is not None and getattr(result, "stop_code", None):
         trial.stop(result.stop_code, result.stop_reason or result.stop_code)
     return study.tell(trial, value=getattr(result, "value", None), state_dict=getattr(result, "state_dict", None))

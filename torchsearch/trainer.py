@@ -186,6 +186,18 @@ class Trainer:
         self.train_engine.run(self.module.train_loader, max_epochs=epochs)
         return dict(self.metrics)
 
+    def swap_module(self, module: TrialModule) -> None:
+        """Train ``module`` from now on (PBT rebuilds a module whose hyperparameters changed);
+        the engines keep their epoch and iteration counts."""
+        if not isinstance(module, TrialModule):
+            raise TypeError(f"Trainer.swap_module: module must be a TrialModule, got {type(module).__name__}")
+        old = self.module
+        self.module = module
+        module.device = self.device
+        module.model.to(self.device)
+        if module.train_loader is not old.train_loader:
+            self.train_engine.set_data(module.train_loader)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: module state, epoch, iteration, RNG states."""
         s = self.train_engine.state

@@ -62,6 +62,40 @@ class TrialModule:
             return self.batch_size(batch[0])
         return 1
 
+    def apply_hyperparameters(self, hp: dict[str, Any]) -> bool:
+        """Apply new hyperparameters in place (PBT explore); return False to be rebuilt instead.
+
+        The default sets every key of ``hp`` that the optimiser's param_groups hold (``lr``,
+        ``momentum``, ``weight_decay``, ``eps``...) in each group, without rebuilding the
+        optimiser, and returns True when every changed key was applied that way. Otherwise the
+        module is rebuilt from ``hp`` (``setup``) and the copied state loaded into it.
+        Override it for hyperparameters you can change in place yourself::
+
+            def apply_hyperparameters(self, hp):
+                for m in self.model.modules():
+                    if isinstance(m, nn.Dropout):
+                        m.p = hp["dropout"]
+                self.set_optimizer_hyperparameters(hp)
+                self.hp = dict(hp)
+                return True
+        """
+        changed = {k for k, v in hp.items() if k not in self.hp or self.hp[k] != v}
+        applied = self.set_optimizer_hyperparameters(hp)
+        self.hp = dict(hp)
+        return changed <= applied
+
+    def set_optimizer_hyperparameters(self, hp: dict[str, Any]) -> set[str]:
+        """Set each key of ``hp`` found in the optimiser's param_groups; return the keys set."""
+        applied: set[str] = set()
+        for group in self.optimizer.param_groups:
+            for k, v in hp.items():
+                if k != "params" and k in group and not isinstance(group[k], (tuple, list)):
+                    group[k] = v
+                    applied.add(k)
+        if "lr" in applied and self.lr_scheduler is not None and hasattr(self.lr_scheduler, "base_lrs"):
+            self.lr_scheduler.base_lrs = [hp["lr"] for _ in self.lr_scheduler.base_lrs]
+        return applied
+
     def state_dict(self) -> dict[str, Any]:
         """Model, optimiser and LR scheduler state."""
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}

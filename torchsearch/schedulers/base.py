@@ -10,6 +10,8 @@ processes or reads the clock. The study (the coordinator) calls it:
   start now" (when no trial is running either, the study ends);
 - ``on_report(number, step, value)`` after each evaluation of a running trial; returns a
   :class:`Decision` (continue, stop with a reason; PBT adds exploit and pause);
+- ``on_resume(number)`` when a paused trial gets a slot again (paused trials resume first in,
+  first out, after the scheduler's new suggestions);
 - ``on_complete(number, value, state)`` when a trial ends (``value`` is None or NaN when
   it failed).
 
@@ -38,7 +40,8 @@ class Decision:
 
     ``reason`` is a human sentence, ``code`` a machine-readable tag (``"patience"``,
     ``"divergence"``...). An exploit carries the donor trial, the new params and the list of
-    explore operations (``"lr: 0.01 -> 0.012 (x1.2)"``).
+    explore operations (``"lr: 0.01 -> 0.012 (x1.2)"``). ``checkpoint=True`` asks the
+    coordinator to keep the trial's state now (PBT keeps possible donors; a pause implies it).
     """
 
     action: Action = "continue"
@@ -47,6 +50,7 @@ class Decision:
     donor: int | None = None
     params: dict[str, Any] | None = None
     operations: tuple[str, ...] = field(default_factory=tuple)
+    checkpoint: bool = False
 
     @classmethod
     def stop(cls, code: str, reason: str) -> Decision:
@@ -91,6 +95,9 @@ class Scheduler:
 
     def on_report(self, number: int, step: int, value: float) -> Decision:
         return CONTINUE
+
+    def on_resume(self, number: int) -> None:
+        """A paused trial (see the ``pause`` decision) is running again."""
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         pass

@@ -1,0 +1,261 @@
+"""The coordinator's side of PBT: trial states kept in memory, pauses, exploits and lineage.
+
+A :class:`Population` belongs to a :class:`~torchsearch.Study`. When a decision asks for it
+(``checkpoint=True``, or a pause), the coordinator keeps the trial's whole trainer state
+(weights, optimiser, epoch, RNG): as CPU tensors for a trial running in this process, or as the
+serialized bytes a worker process sent. An exploit hands the donor's kept state to the
+recipient: a private copy here, the same bytes to another process: memory, not disk. A paused
+trial's state waits here until a slot is free, then resumes (first in, first out).
+
+Separately, a background thread writes each kept state to ``checkpoints/`` atomically for crash
+recovery (latest state per trial only); training never waits for it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+
+from .schedulers.base import CONTINUE, Decision
+
+__all__ = ["Population", "pack_state", "unpack_state", "dumps_state", "loads_state"]
+
+
+# -- serialisation -----------------------------------------------------------------------
+def _clone(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clone(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_clone(v) for v in obj)
+    return obj
+
+
+def pack_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A CPU copy of a trainer state that ``torch.load(weights_only=True)`` reads back
+    (numpy's RNG state becomes a tensor)."""
+    out = _clone(state)
+    rng = out.get("rng")
+    if rng and isinstance(rng.get("numpy"), tuple):
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        rng["numpy"] = {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                        "has_gauss": int(has_gauss), "cached": float(cached)}
+    return out
+
+
+def unpack_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Undo :func:`pack_state` (in place) so ``Trainer.load_state_dict`` accepts it."""
+    rng = state.get("rng")
+    if rng and isinstance(rng.get("numpy"), dict):
+        n = rng["numpy"]
+        rng["numpy"] = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    return state
+
+
+def dumps_state(state: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(pack_state(state), buf)
+    return buf.getvalue()
+
+
+def loads_state(blob: bytes, map_location: Any = "cpu") -> dict[str, Any]:
+    return unpack_state(torch.load(io.BytesIO(blob), weights_only=True, map_location=map_location))
+
+
+class _Kept:
+    """One kept state: packed CPU tensors (in-process) or bytes (from a worker process)."""
+
+    __slots__ = ("step", "_packed", "_blob")
+
+    def __init__(self, step: int, packed: dict[str, Any] | None = None, blob: bytes | None = None) -> None:
+        self.step, self._packed, self._blob = step, packed, blob
+
+    def blob(self) -> bytes:
+        if self._blob is None:
+            buf = io.BytesIO()
+            torch.save(self._packed, buf)
+            self._blob = buf.getvalue()
+        return self._blob
+
+    def state(self) -> dict[str, Any]:
+        """A private copy, ready for ``Trainer.load_state_dict``."""
+        if self._packed is not None:
+            return unpack_state(_clone(self._packed))
+        return loads_state(self._blob)  # type: ignore[arg-type]
+
+
+class _DurableWriter:
+    """Writes the latest kept state of each trial to storage in a background thread."""
+
+    def __init__(self, storage: Any) -> None:
+        self.storage = storage
+        self._pending: dict[str, _Kept | None] = {}   # key -> state to write, or None to delete
+        self._cv = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._loop, name="torchsearch-checkpoints", daemon=True)
+        self._thread.start()
+
+    def put(self, key: str, kept: _Kept | None) -> None:
+        with self._cv:
+            self._pending[key] = kept
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._closed:
+                    self._cv.wait()
+                if not self._pending and self._closed:
+                    return
+                key, kept = self._pending.popitem()
+                self._busy = True
+            try:
+                if kept is None:
+                    self.storage.delete_checkpoint(key)
+                else:
+                    self.storage.save_checkpoint(key, kept.blob())
+            except Exception as e:  # noqa: BLE001 - a failed durable copy must not stop the study
+                self.errors.append(f"{key}: {e}")
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+
+    def flush(self) -> None:
+        with self._cv:
+            while self._pending or self._busy:
+                self._cv.wait(timeout=0.1)
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        self._thread.join()
+
+
+_COPY = re.compile(r"^copy trial (\d+) \(step (\d+)\)$")
+
+
+class Population:
+    """Kept states, paused trials and exploits of one study (the coordinator's side of PBT)."""
+
+    def __init__(self, study: Any) -> None:
+        self.study = study
+        self._kept: dict[int, _Kept] = {}
+        self._paused: deque[int] = deque()
+        self._writer: _DurableWriter | None = None
+
+    def key(self, number: int) -> str:
+        return f"{self.study.name}-state-{number}"
+
+    # -- states ---------------------------------------------------------------------------
+    def keep(self, number: int, step: int, state: dict[str, Any] | None = None, blob: bytes | None = None) -> None:
+        """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker)."""
+        kept = _Kept(step, packed=pack_state(state) if state is not None else None, blob=blob)
+        self._kept[number] = kept
+        if self.study.storage.path is not None:
+            if self._writer is None:
+                self._writer = _DurableWriter(self.study.storage)
+            self._writer.put(self.key(number), kept)
+
+    def has(self, number: int) -> bool:
+        return number in self._kept
+
+    def state(self, number: int) -> dict[str, Any]:
+        return self._kept[number].state()
+
+    def blob(self, number: int) -> bytes:
+        return self._kept[number].blob()
+
+    def drop(self, number: int) -> None:
+        if number in self._paused:
+            self._paused.remove(number)
+        if self._kept.pop(number, None) is not None and self._writer is not None:
+            self._writer.put(self.key(number), None)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+    # -- decisions ------------------------------------------------------------------------
+    def on_decision(self, active: Any, decision: Decision, step: int, state: Any, final: bool) -> Decision:
+        """Carry out the coordinator's part of an exploit / pause / checkpoint decision."""
+        study = self.study
+        if final and decision.action in ("exploit", "pause"):
+            return CONTINUE  # the trial ends now anyway
+        if decision.action == "exploit":
+            donor = decision.donor
+            if donor is None or donor not in self._kept or decision.params is None:
+                return CONTINUE
+            new = study.space.validate(decision.params)
+            study.storage.add_lineage(study._id, active.number, step, donor, dict(active.params), new,
+                                      list(decision.operations))
+            study.storage.update_trial(study._id, active.number, params=new)
+            active.params = dict(new)
+            active._donor = donor
+            return decision
+        if decision.checkpoint or decision.action == "pause":
+            if callable(state):
+                self.keep(active.number, step, state())
+            else:
+                active._awaiting_state = step  # a worker process sends it next
+        return decision
+
+    # -- pause / resume -------------------------------------------------------------------
+    def pause(self, active: Any) -> None:
+        study = self.study
+        if active.number not in self._kept:
+            raise RuntimeError(f"trial {active.number} paused without handing its state back")
+        study.storage.update_trial(study._id, active.number, state="paused")
+        self._paused.append(active.number)
+
+    def resume_next(self) -> Any:
+        """The paused trial that waited longest, made running again (or None)."""
+        study = self.study
+        while self._paused:
+            number = self._paused.popleft()
+            active = study._active.get(number)
+            if active is None or number not in self._kept:
+                continue
+            active._resume = self.state(number)
+            study.storage.update_trial(study._id, number, state="running")
+            study.scheduler.on_resume(number)
+            return active
+        return None
+
+    def paused(self) -> list[int]:
+        return list(self._paused)
+
+
+def schedule(study: Any, number: int, until: int | None = None) -> list[dict[str, Any]]:
+    """The hyperparameter schedule that produced trial ``number``'s weights (up to step ``until``).
+
+    Follows the lineage back through donors: a list of segments ``{"trial", "start", "end",
+    "params"}`` in training order. ``start`` and ``end`` are steps on the timeline of ``trial``;
+    the weights trained ``end - start`` evaluations with ``params`` in that segment (``end`` None:
+    until the trial ended). Replaying the segments in order retrains the same schedule.
+    """
+    storage, sid = study.storage, study._id
+    every = storage.lineage(sid, number)
+    rows = [r for r in every if until is None or r["step"] < until]
+    if not rows:
+        initial = every[0]["old_params"] if every else storage.trial(sid, number).params
+        return [{"trial": number, "start": 0, "end": until, "params": initial}]
+    last = rows[-1]
+    tail = {"trial": number, "start": last["step"], "end": until, "params": last["new_params"]}
+    m = _COPY.match(last["operations"][0]) if last["operations"] else None
+    if m is None:  # an exploit without a recorded donor step: the trial's own earlier schedule
+        return [*schedule(study, number, until=last["step"]), tail]
+    return [*schedule(study, int(m.group(1)), until=int(m.group(2))), tail]

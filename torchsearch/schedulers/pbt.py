@@ -1,0 +1,222 @@
+"""Population-based training (Jaderberg et al. 2017), asynchronous, as a pure scheduler.
+
+A population of ``population`` trials trains at once. Each time a trial has made ``interval``
+evaluations since its last decision point ("ready"), it is ranked against the other live
+members by their latest values:
+
+- in the bottom ``quantile``: **exploit** a member of the top ``quantile`` (copy its weights,
+  optimiser state and hyperparameters), then **explore** the copied hyperparameters;
+- otherwise it continues, and the coordinator keeps its state (it may become a donor).
+
+When members wait for a worker slot (the population is larger than the slots), a ready trial
+that is not exploited is **paused**: its state is kept and its slot goes to the next member;
+the coordinator resumes paused trials first in, first out. So population 8 on 2 workers, or on
+one in-process slot, take turns, and no trial waits for a whole generation.
+
+This module does no I/O: it sees params and values and returns :class:`Decision` objects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..space import Choice, Float, Int, Parameter, PowerOfTwo, Space
+from .base import CONTINUE, Decision, Scheduler
+
+__all__ = ["PBT"]
+
+
+@dataclass
+class _Member:
+    params: dict[str, Any]
+    value: float | None = None       # latest reported value, as "lower is better"
+    step: int | None = None          # step of the latest report
+    since: int = 0                   # reports since the last ready point
+    kept_step: int | None = None     # step of the state the coordinator keeps (donor candidate)
+    kept_params: dict[str, Any] | None = None  # the params that state was trained with
+    paused: bool = False
+    live: bool = True
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+class PBT(Scheduler):
+    """Population-based training.
+
+    Args:
+        population: number of trials trained together (>= 2).
+        interval: evaluations between two exploit/explore decisions of a trial (>= 1).
+        quantile: fraction of the population in the bottom (exploited) and top (donor) groups,
+            in (0, 0.5]; at least one member each, never overlapping.
+        perturb: the factors a Float/Int/PowerOfTwo is multiplied by (one chosen at random);
+            for a log-scaled Float the product is taken in value space, i.e. a shift in log
+            space. A value at zero, which no factor can move, is moved by an additive step of
+            ``(factor - 1) * (high - low)`` instead.
+        resample_probability: probability that a parameter is redrawn from the space instead
+            of perturbed (a Choice is redrawn with this probability, else moved to a
+            neighbour value).
+        hyperparams: names of the parameters PBT may explore (default: all). Others
+            (architecture: width, activation...) are copied from the donor unchanged.
+        seed: seeds the scheduler's own generator.
+
+    Decisions: ``exploit`` (with ``donor``, new ``params`` and ``operations`` such as
+    ``"lr: 0.01 -> 0.012 (x1.2)"``), ``pause``, or ``continue``; at every ready point the
+    decision asks the coordinator to keep the trial's state (``checkpoint=True``).
+    """
+
+    def __init__(self, population: int = 8, interval: int = 2, *, quantile: float = 0.25,
+                 perturb: tuple[float, float] | Sequence[float] = (0.8, 1.2), resample_probability: float = 0.25,
+                 hyperparams: Sequence[str] | None = None, seed: int | None = None) -> None:
+        super().__init__(seed=seed)
+        if not isinstance(population, int) or isinstance(population, bool) or population < 2:
+            raise ValueError(f"PBT: population must be an int >= 2, got population={population!r}")
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+            raise ValueError(f"PBT: interval must be an int >= 1 (evaluations), got interval={interval!r}")
+        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile <= 0.5:
+            raise ValueError(f"PBT: quantile must be a number in (0, 0.5], got quantile={quantile!r}")
+        factors = tuple(perturb) if isinstance(perturb, Sequence) and not isinstance(perturb, str) else None
+        if (not factors or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f)
+                               or f <= 0 for f in factors)):
+            raise ValueError(f"PBT: perturb must be a non-empty list of finite factors > 0, got perturb={perturb!r}")
+        if (isinstance(resample_probability, bool) or not isinstance(resample_probability, (int, float))
+                or not 0 <= resample_probability <= 1):
+            raise ValueError(f"PBT: resample_probability must be in [0, 1], got "
+                             f"resample_probability={resample_probability!r}")
+        if hyperparams is not None and (isinstance(hyperparams, str) or not all(isinstance(h, str) for h in hyperparams)):
+            raise ValueError(f"PBT: hyperparams must be a list of parameter names, got hyperparams={hyperparams!r}")
+        self.population = population
+        self.interval = interval
+        self.quantile = float(quantile)
+        self.perturb = tuple(float(f) for f in factors)
+        self.resample_probability = float(resample_probability)
+        self.hyperparams = None if hyperparams is None else list(hyperparams)
+
+    def setup(self, space: Space, *, mode: Literal["min", "max"], seed: int | None = None) -> None:
+        super().setup(space, mode=mode, seed=seed)
+        if self.hyperparams is not None:
+            unknown = [h for h in self.hyperparams if h not in space]
+            if unknown:
+                raise ValueError(f"PBT: hyperparams {unknown} are not in the space; allowed: {space.names}")
+        self._members: dict[int, _Member] = {}
+        self._issued = 0
+
+    def __len__(self) -> int:
+        return self.population
+
+    # -- protocol -------------------------------------------------------------------------
+    def suggest(self) -> dict[str, Any] | None:
+        if max(self._issued, len(self._members)) >= self.population:
+            return None
+        self._issued = max(self._issued, len(self._members)) + 1
+        return self.space.sample(self.rng)
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        self._members[number] = _Member(dict(params))
+
+    def on_resume(self, number: int) -> None:
+        m = self._members.get(number)
+        if m is not None:
+            m.paused = False
+
+    def on_complete(self, number: int, value: float | None, state: str) -> None:
+        m = self._members.get(number)
+        if m is not None:
+            m.live, m.paused = False, False
+
+    def waiting(self) -> int:
+        """Members waiting for a slot: not started yet, or paused."""
+        not_started = self.population - len(self._members)
+        return max(not_started, 0) + sum(1 for m in self._members.values() if m.paused and m.live)
+
+    def on_report(self, number: int, step: int, value: float) -> Decision:
+        m = self._members.get(number)
+        if m is None:
+            return CONTINUE
+        m.value, m.step = self.loss(value), step
+        m.since += 1
+        if m.since < self.interval:
+            return CONTINUE
+        m.since = 0
+        bottom, top = self.quantiles()
+        donors = [d for d in top if d != number and self._members[d].kept_step is not None]
+        if number in bottom and donors:
+            donor = donors[int(self.rng.integers(len(donors)))]
+            d = self._members[donor]
+            new, ops = self.explore(d.kept_params or d.params)
+            ops = [f"copy trial {donor} (step {d.kept_step})", *ops]
+            m.params, m.kept_step, m.kept_params = new, None, None
+            return Decision("exploit", reason=f"bottom {self.quantile:.0%}: copies trial {donor}", code="exploit",
+                            donor=donor, params=new, operations=tuple(ops))
+        m.kept_step, m.kept_params = step, dict(m.params)
+        if self.waiting() > 0:
+            m.paused = True
+            return Decision("pause", reason="gives its slot to a waiting member", code="pause", checkpoint=True)
+        return Decision("continue", checkpoint=True)
+
+    # -- the two PBT steps ----------------------------------------------------------------
+    def quantiles(self) -> tuple[list[int], list[int]]:
+        """``(bottom, top)``: the live members with a value, worst first / best first."""
+        ranked = sorted((n for n, m in self._members.items() if m.live and m.value is not None
+                         and not math.isnan(m.value)), key=lambda n: (self._members[n].value, n))
+        k = len(ranked)
+        if k < 2:
+            return [], []
+        q = min(max(1, math.ceil(k * self.quantile - 1e-9)), k // 2)
+        return list(reversed(ranked[-q:])), ranked[:q]
+
+    def explore(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Perturb or resample each explorable parameter; return new params and what was done."""
+        new = dict(params)
+        ops: list[str] = []
+        names = self.hyperparams if self.hyperparams is not None else self.space.names
+        for name in names:
+            p = self.space[name]
+            old = params[name]
+            value, how = self._explore_one(p, old)
+            new[name] = value
+            ops.append(f"{name}: {_fmt(old)} -> {_fmt(value)} ({how})")
+        return self.space.clip(new), ops
+
+    def _explore_one(self, p: Parameter, old: Any) -> tuple[Any, str]:
+        if self.rng.random() < self.resample_probability:
+            return p.sample(self.rng), "resampled"
+        if isinstance(p, Choice):
+            i = p.index(old)
+            n = len(p.values)
+            if n == 1:
+                return old, "only value"
+            j = i + (1 if self.rng.random() < 0.5 else -1)
+            j = min(max(j, 0), n - 1) if n > 2 else 1 - i
+            if j == i:
+                j = i - 1 if i == n - 1 else i + 1
+            return p.values[j], "neighbour"
+        f = self.perturb[int(self.rng.integers(len(self.perturb)))]
+        if isinstance(p, PowerOfTwo):
+            # multiply, then round in exponent space; never stuck: at least one power away
+            target = old * f
+            value = p.clip(target)
+            if value == old and f != 1.0:
+                value = p.clip(old * 2 if f > 1 else old / 2)
+            return value, f"x{f:g}"
+        if old == 0:
+            low, high = float(p.low), float(p.high)  # type: ignore[attr-defined]
+            delta = (f - 1.0) * (high - low)
+            return p.clip(old + delta), f"{'+' if delta >= 0 else ''}{delta:.4g} from zero"
+        value = p.clip(old * f)
+        if isinstance(p, Int) and value == old and f != 1.0:
+            step = p.step
+            value = p.clip(old + (step if (f > 1) == (old > 0) else -step))
+        if isinstance(p, Float):
+            value = float(value)
+        return value, f"x{f:g}"
+
+    def describe(self) -> str:
+        return (f"PBT(population={self.population}, interval={self.interval}, quantile={self.quantile}, "
+                f"perturb={self.perturb}, resample_probability={self.resample_probability}, seed={self.seed})")
