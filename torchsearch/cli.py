@@ -3,6 +3,8 @@
     torchsearch studies PATH                 every study in a storage folder
     torchsearch trials PATH [--study NAME]   every trial of a study
     torchsearch best PATH [--study NAME]     the best trial of a study
+    torchsearch dashboard PATH [--port 8080] [--host 127.0.0.1]   a live web page over the folder
+    torchsearch export PATH --tensorboard DIR [--study NAME]      TensorBoard HParams logs
 
 Each takes ``--format table|json|csv``. The database is opened read-only.
 """
@@ -147,6 +149,26 @@ def _cmd_best(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _cmd_dashboard(args: argparse.Namespace, out: Any) -> int:
+    from .dashboard import serve  # lazy: the web server is not needed by the other commands
+
+    if not Path(args.path).is_dir():
+        raise TorchSearchError(f"no storage folder at {args.path!r}")
+    try:
+        return serve(args.path, host=args.host, port=args.port, out=out)
+    except OSError as e:
+        raise TorchSearchError(f"dashboard: cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+
+
+def _cmd_export(args: argparse.Namespace, out: Any) -> int:
+    from .dashboard.export import export_tensorboard  # lazy: needs the optional tensorboard package
+
+    runs = export_tensorboard(_open(args.path), args.tensorboard, study=args.study)
+    print(f"wrote {len(runs)} trial runs under {args.tensorboard!r}; view them with: "
+          f"tensorboard --logdir {args.tensorboard}", file=out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="torchsearch", description="Look at torchsearch studies stored in a folder.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -173,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Show the best completed or stopped trial of a study.")
     common(sp, study=True)
     sp.set_defaults(func=_cmd_best)
+    sp = sub.add_parser("dashboard", help="serve a live web page over a storage folder",
+                        description="Serve the dashboard (studies, trial table, live charts, PBT lineage) for a "
+                                    "storage folder, while its study runs or after. Read-only.")
+    sp.add_argument("path", help="storage folder (the storage= given to tune)")
+    sp.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1; any other is reachable from the network)")
+    sp.set_defaults(func=_cmd_dashboard)
+    sp = sub.add_parser("export", help="export a study for TensorBoard (HParams)",
+                        description="Write each trial's metrics and hyperparameters in TensorBoard's HParams "
+                                    "format (needs the tensorboard package).")
+    sp.add_argument("path", help="storage folder (the storage= given to tune)")
+    sp.add_argument("--tensorboard", required=True, metavar="DIR", help="TensorBoard log folder to write")
+    sp.add_argument("--study", default=None, help="only this study (default: every study in the folder)")
+    sp.set_defaults(func=_cmd_export)
     return p
 
 

@@ -1,0 +1,211 @@
+"""The HTTP server: JSON, security headers, Host check, GET only, no traversal, no tracebacks,
+and answering while another process writes the study."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from torchsearch.dashboard import server as server_mod
+from torchsearch.dashboard.server import STATIC_DIR, exposure_warning, load_static
+
+from .conftest import XSS, Server
+
+
+def _json(server, path):
+    status, headers, body = server.request(path)
+    assert status == 200, body
+    assert headers["content-type"].startswith("application/json")
+    return json.loads(body)
+
+
+def test_api_answers_json_for_studies_trials_and_one_trial(server):
+    [s] = _json(server, "/api/studies")
+    assert s["name"] == "<b>demo</b>" and s["n_trials"] == 5
+    rows = _json(server, f"/api/studies/{s['id']}/trials")
+    assert [r["number"] for r in rows] == [0, 1, 2, 3, 4]
+    assert _json(server, "/api/studies/1/trials/4")["state"] == "failed"
+    assert _json(server, "/api/studies/1/curves?metric=loss")["metric"] == "loss"
+    assert len(_json(server, "/api/studies/1/lineage")) == 2
+
+
+def test_user_strings_travel_as_json_data_never_as_markup(server):
+    status, headers, body = server.request("/api/studies/1/trials")
+    assert headers["x-content-type-options"] == "nosniff"
+    assert json.loads(body)[1]["params"]["act"] == XSS
+    # the page itself is static: no study data is ever written into HTML by the server
+    status, headers, page = server.request("/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b"demo" not in page and b"onerror" not in page
+
+
+def test_every_response_has_the_content_security_policy(server):
+    for path in ("/", "/static/app.js", "/static/app.css", "/api/studies", "/api/nope", "/static/nope"):
+        status, headers, _ = server.request(path)
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp, path
+        assert headers["x-frame-options"] == "DENY"
+    status, headers, _ = server.request("/", method="POST")
+    assert "content-security-policy" in headers
+
+
+def test_page_has_no_inline_script_and_the_script_never_writes_markup():
+    page = (STATIC_DIR / "index.html").read_text()
+    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S | re.I)
+    assert scripts == [""] and 'src="/static/app.js"' in page
+    assert not re.search(r"\son[a-z]+\s*=", page, flags=re.I), "inline event handler attribute"
+    js = (STATIC_DIR / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in js, sink
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "LOCALHOST"])
+def test_host_header_naming_the_server_is_accepted(server, host):
+    status, _, _ = server.request("/api/studies", host=f"{host}:{server.port}")
+    assert status == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}",
+                                  "127.0.0.1:{other}", "127.0.0.1", "", None, "localhost:{port}@evil.example"])
+def test_other_host_headers_are_refused_against_dns_rebinding(server, host):
+    if host is not None:
+        host = host.format(port=server.port, other=server.port + 1)
+    status, headers, body = server.request("/api/studies", host=host)
+    assert status == 421
+    assert b"demo" not in body and "content-security-policy" in headers
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "BREW"])
+def test_only_get_is_allowed(server, method):
+    status, headers, body = server.request("/api/studies", method=method)
+    assert status == 405
+    assert headers["allow"] == "GET"
+
+
+TRAVERSALS = [
+    "/static/../server.py", "/static/../../storage.py", "/static/%2e%2e/server.py", "/static/%2E%2E%2Fserver.py",
+    "/static/..%2fserver.py", "/static/.%2e/.%2e/storage.py", "/static/%252e%252e/server.py",
+    "/static//etc/passwd", "/static/%2fetc%2fpasswd", "//etc/passwd", "/..", "/../study.db", "/study.db",
+    "/static/../../../runs/study.db", "/static/..\\server.py", "/static/app.js/../../server.py",
+    "/static/./app.js", "/etc/passwd", "/static/%00", "/api/../static/app.js", "/api/studies/1/../../../etc/passwd",
+    "/api/studies/..%2f..%2fetc%2fpasswd", "/checkpoints/", "/static/__init__.py", "/static/",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_paths_outside_the_shipped_page_cannot_be_read(server, path):
+    status, _, body = server.request(path)
+    assert status in (400, 404), (path, status)
+    assert b"import" not in body and b"root:" not in body and b"SQLite" not in body
+
+
+def test_absolute_form_request_target_is_refused(server):
+    status, _, body = server.request("http://127.0.0.1/etc/passwd")
+    assert status in (400, 404) and b"root:" not in body
+
+
+def test_static_files_leave_out_symlinks_hidden_files_and_folders(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "app.js").write_text("1")
+    (static / "link.js").symlink_to(secret)
+    (static / ".hidden.css").write_text("x")
+    (static / "sub").mkdir()
+    assert set(load_static(static)) == {"app.js"}
+    assert set(load_static()) == {"index.html", "app.js", "app.css"}
+
+
+def test_a_symlink_planted_in_the_storage_folder_is_not_served(server, study_dir):
+    (study_dir / "leak.js").symlink_to("/etc/passwd")
+    for path in ("/static/leak.js", "/leak.js", "/static/../runs/leak.js", "/api/leak.js"):
+        status, _, body = server.request(path)
+        assert status == 404 and b"root:" not in body
+
+
+def test_errors_never_carry_a_traceback(server, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret internals at /home/someone")
+
+    monkeypatch.setattr(server_mod.api, "route", boom)
+    server.httpd.log = None
+    status, _, body = server.request("/api/studies")
+    assert status == 500
+    assert b"Traceback" not in body and b"secret" not in body and b"RuntimeError" not in body
+
+
+@pytest.mark.parametrize("line", [b"GARBAGE", b"GET /api/studies HTTP/9.9", b"GET /" + b"a" * 70000 + b" HTTP/1.1"])
+def test_malformed_requests_get_a_short_json_error(server, line):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(line + b"\r\nHost: 127.0.0.1:%d\r\n\r\n" % server.port)
+        data = s.recv(65536)
+    assert b'{"error":' in data and b"Traceback" not in data and b"demo" not in data
+
+
+def test_folder_without_a_database_yet_lists_no_study(tmp_path):
+    s = Server(tmp_path)
+    try:
+        status, _, body = s.request("/api/studies")
+        assert status == 200 and json.loads(body) == []
+        assert s.request("/api/studies/1")[0] == 404
+    finally:
+        s.close()
+
+
+def test_binding_another_address_than_loopback_prints_a_warning():
+    assert exposure_warning("127.0.0.1") is None and exposure_warning("localhost") is None
+    assert exposure_warning("::1") is None
+    assert "WARNING" in exposure_warning("0.0.0.0") and "192.168.1.5" in exposure_warning("192.168.1.5")
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    import torchsearch as ts
+    def objective(p):
+        time.sleep(0.1)
+        return (p["x"] - 1.0) ** 2
+    ts.optimize(objective, {"x": ts.Float(-3.0, 3.0)}, n_trials=int(sys.argv[2]), storage=sys.argv[1],
+                study_name="live", seed=0)
+""")
+
+
+def test_server_keeps_answering_while_another_process_writes_trials(tmp_path):
+    folder, n = tmp_path / "live", 25
+    s = Server(folder)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(n)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen, answers = [], 0
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            status, _, body = s.request("/api/studies")
+            assert status == 200, body
+            answers += 1
+            studies = json.loads(body)
+            if studies:
+                status, _, body = s.request(f"/api/studies/{studies[0]['id']}/trials")
+                assert status == 200, body
+                seen.append(len(json.loads(body)))
+            if proc.poll() is not None and seen and seen[-1] == n:
+                break
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        s.close()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert seen[-1] == n and seen == sorted(seen)
+    assert len(set(seen)) > 2, f"never saw the study mid-way: {seen}"
