@@ -1,0 +1,161 @@
+"""Divergence: stop at once on a NaN/inf loss, or when the loss blows up."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ignite.engine import Engine, Events
+
+from ._base import StopHandler, as_float, check_float, check_int, check_metric, read_metric, resolve_engines
+
+__all__ = ["Divergence"]
+
+
+class Divergence(StopHandler):
+    """Stop training when a lower-is-better quantity (the loss) goes non-finite or blows up.
+
+    By default it watches the trainer's output (the batch loss) after every iteration, so a
+    learning rate that is far too high is caught within a few iterations rather than at the
+    end of the epoch. With ``metric=`` it watches a metric instead (a validation loss on the
+    evaluator, after each evaluation).
+
+    - NaN or inf: stop at once (code ``"non_finite"``, from the first event, warmup or not).
+    - ``factor``: after ``warmup`` events, stop when the value exceeds ``factor`` times the
+      best (lowest) value seen so far (code ``"divergence"``). Only applies while the best is
+      positive, as a loss is.
+    - ``ceiling``: after ``warmup`` events, stop when the value exceeds ``ceiling``.
+
+    Without ``factor`` and ``ceiling`` only non-finite values stop training. Batch losses are
+    noisy: a ``factor`` of 10 or more keeps a lucky low batch from setting a bar that ordinary
+    batches then cross.
+
+    Args:
+        output_transform: turns ``engine.state.output`` into the watched number (default: the
+            output itself, which is the loss for Ignite's ``create_supervised_trainer`` and for
+            :class:`torchsearch.Trainer`).
+        metric: watch ``engine.state.metrics[metric]`` instead of the output.
+        factor: blow-up ratio over the best value (> 1), or None.
+        ceiling: absolute upper limit, or None.
+        warmup: events (iterations, or evaluations with ``metric``) before ``factor`` and
+            ``ceiling`` apply (>= 0).
+        trainer: the engine to stop; usually given to :meth:`attach` instead.
+
+    Example::
+
+        Divergence(factor=10, warmup=5).attach(trainer)
+        trainer.run(loader, max_epochs=10)
+        print(trainer.state.stop_code, trainer.state.stop_reason)
+        # divergence  divergence: loss 161.5 > 10 x best 2.337 (epoch 1, iteration 3)
+
+    Inside ``tune()`` a non-finite training loss already makes the trial ``failed`` (the
+    Trainer checks every loss), and a stop with code ``"non_finite"`` fails the trial too;
+    a blow-up caught by ``factor`` or ``ceiling`` ends it ``stopped``, its best value counting.
+    """
+
+    code = "divergence"
+
+    def __init__(
+        self,
+        *,
+        output_transform: Callable[[Any], Any] | None = None,
+        metric: str | None = None,
+        factor: float | None = None,
+        ceiling: float | None = None,
+        warmup: int = 0,
+        trainer: Engine | None = None,
+    ) -> None:
+        who = "Divergence"
+        if metric is not None and output_transform is not None:
+            raise ValueError(f"{who}: give metric= or output_transform=, not both; got metric={metric!r} and "
+                             f"output_transform={output_transform!r}")
+        if metric is not None:
+            check_metric(who, metric)
+        if output_transform is not None and not callable(output_transform):
+            raise TypeError(f"{who}: output_transform must be callable(output) -> float, got {output_transform!r}")
+        if factor is not None:
+            factor = check_float(who, "factor", factor, low=1.0, low_open=True)
+        if ceiling is not None:
+            ceiling = check_float(who, "ceiling", ceiling)
+        check_int(who, "warmup", warmup, low=0)
+        if trainer is not None and not isinstance(trainer, Engine):
+            raise TypeError(f"{who}: trainer must be an ignite Engine or None, got {trainer!r}")
+        self.output_transform = output_transform
+        self.metric = metric
+        self.factor = factor
+        self.ceiling = ceiling
+        self.warmup = warmup
+        self.trainer = trainer
+        # on the output, the handler runs on the trainer itself; on a metric, maybe on an evaluator
+        self.reads_evaluator = metric is not None
+        self.best: float | None = None
+        self.n_events = 0
+
+    @property
+    def _name(self) -> str:
+        return self.metric or "loss"
+
+    def _value(self, engine: Engine) -> float:
+        if self.metric is not None:
+            return read_metric("Divergence", engine, self.metric)
+        out = engine.state.output
+        if self.output_transform is not None:
+            out = self.output_transform(out)
+        return as_float("Divergence", "the watched output (use output_transform=)", out)
+
+    def _where(self, engine: Engine) -> str:
+        state = self._trainer_for(engine).state
+        if self.metric is not None:
+            return f"epoch {state.epoch}"
+        return f"epoch {state.epoch}, iteration {state.iteration}"
+
+    def __call__(self, engine: Engine) -> None:
+        value = self._value(engine)
+        self.n_events += 1
+        if not math.isfinite(value):
+            self._stop(engine, f"divergence: {self._name} is {value} ({self._where(engine)})", code="non_finite")
+            return
+        best = self.best
+        if best is None or value < best:
+            self.best = value
+        if self.n_events <= self.warmup:
+            return
+        if self.ceiling is not None and value > self.ceiling:
+            self._stop(engine, f"divergence: {self._name} {value:.4g} > ceiling {self.ceiling:g} "
+                               f"({self._where(engine)})")
+        elif self.factor is not None and best is not None and best > 0 and value > self.factor * best:
+            self._stop(engine, f"divergence: {self._name} {value:.4g} > {self.factor:g} x best {best:.4g} "
+                               f"({self._where(engine)})")
+
+    def attach(self, trainer: Any, evaluator: Engine | None = None, event: Any = None) -> Divergence:
+        """Watch the trainer's output after each iteration; with ``metric=``, watch
+        ``evaluator`` after each run (or the trainer after each epoch if no evaluator).
+
+        ``trainer`` may be a :class:`torchsearch.Trainer`. ``event`` overrides the event.
+        """
+        trainer, evaluator = resolve_engines("Divergence", trainer, evaluator)
+        self._bind(trainer)
+        if self.metric is None:
+            watched, default = trainer, Events.ITERATION_COMPLETED
+        elif evaluator is not None:
+            watched, default = evaluator, Events.COMPLETED
+        else:
+            watched, default = trainer, Events.EPOCH_COMPLETED
+        watched.add_event_handler(event or default, self)
+        return self
+
+    def reset(self) -> None:
+        self.best = None
+        self.n_events = 0
+
+    def state_dict(self) -> OrderedDict[str, Any]:
+        return OrderedDict(best=self.best, n_events=self.n_events)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        if not isinstance(state_dict, Mapping) or "n_events" not in state_dict:
+            raise ValueError(f"Divergence.load_state_dict: expected a mapping with 'best' and 'n_events', "
+                             f"got {state_dict!r}")
+        self.best = state_dict.get("best")
+        self.n_events = int(state_dict["n_events"])
