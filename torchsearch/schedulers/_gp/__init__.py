@@ -1,0 +1,10 @@
+"""Gaussian-process math behind :class:`torchsearch.schedulers.Bayes` (private).
+
+- ``kernel``: Matern-5/2 with one lengthscale per ordered input and a mismatch term per category.
+- ``gp``: hyperparameter fit by maximum a posteriori marginal likelihood, posterior, fantasies.
+- ``acquisition``: Expected Improvement and its stable log form.
+- ``search``: maximise the acquisition over a mixed space (quasi-random starts, L-BFGS-B,
+  discrete neighbourhood search).
+
+Everything is float64 PyTorch; tensors follow the device of their inputs.
+"""

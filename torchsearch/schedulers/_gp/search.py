@@ -1,0 +1,221 @@
+"""Maximise an acquisition function over a mixed encoded space.
+
+Columns of an encoded point (see :class:`Columns`):
+
+- ``cont``: a float in the unit interval;
+- ``disc``: an ordered discrete value (integer, power of two), stored as the unit-cube centre
+  of its value, so only the centres are valid;
+- ``cat``: a category index ``0 .. k-1``.
+
+The search: score many quasi-random (scrambled Sobol) points and local perturbations of the
+best observations, all snapped to valid points; refine the best few by L-BFGS-B on the
+acquisition's torch gradient, discrete columns relaxed; snap them back (integers rounded to
+the nearest value, never truncated) and climb the discrete neighbourhood (one step up or down
+for ordered values, every other value for categories); finally polish the float columns with
+the discrete ones fixed. When the space has few category combinations, every combination gets
+its own refined start. A space that is entirely discrete and small is searched exhaustively.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+from scipy.stats import qmc
+
+__all__ = ["Columns", "maximize"]
+
+Acq = Callable[[torch.Tensor], torch.Tensor]  # m x d -> m
+
+
+@dataclass
+class Columns:
+    """What each encoded column holds: ``kinds[j]`` in ``{"cont", "disc", "cat"}``;
+    ``centers[j]`` the sorted valid unit values of a ``disc`` column; ``sizes[j]`` the number of
+    categories of a ``cat`` column."""
+
+    kinds: list[str]
+    centers: list[np.ndarray | None]
+    sizes: list[int]
+
+    @property
+    def d(self) -> int:
+        return len(self.kinds)
+
+    def mask(self, kind: str) -> np.ndarray:
+        return np.array([k == kind for k in self.kinds])
+
+    def n_points(self) -> float:
+        """How many distinct points the space has (inf with a float column)."""
+        n = 1.0
+        for k, c, s in zip(self.kinds, self.centers, self.sizes):
+            if k == "cont":
+                return math.inf
+            n *= len(c) if k == "disc" else s  # type: ignore[arg-type]
+        return n
+
+    def from_unit(self, U: np.ndarray) -> np.ndarray:
+        """Unit-cube points ``m x d`` to encoded points (categories: index of the slice)."""
+        E = np.clip(U, 0.0, 1.0).copy()
+        for j, (k, s) in enumerate(zip(self.kinds, self.sizes)):
+            if k == "cat":
+                E[:, j] = np.minimum(np.floor(E[:, j] * s), s - 1)
+        return self.snap(E)
+
+    def snap(self, E: np.ndarray) -> np.ndarray:
+        """The nearest valid encoded points: floats clipped, ordered values rounded to the
+        nearest centre, categories rounded and clipped to an index."""
+        E = E.copy()
+        for j, (k, c, s) in enumerate(zip(self.kinds, self.centers, self.sizes)):
+            if k == "cont":
+                E[:, j] = np.clip(E[:, j], 0.0, 1.0)
+            elif k == "disc":
+                E[:, j] = c[_nearest(c, E[:, j])]  # type: ignore[index]
+            else:
+                E[:, j] = np.clip(np.round(E[:, j]), 0, s - 1)
+        return E
+
+    def grid(self) -> np.ndarray:
+        """Every point of an all-discrete space, ``N x d``."""
+        axes = [c if k == "disc" else np.arange(s, dtype=float)
+                for k, c, s in zip(self.kinds, self.centers, self.sizes)]
+        return np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, self.d)
+
+
+def _nearest(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    i = np.clip(np.searchsorted(c, v), 1, len(c) - 1) if len(c) > 1 else np.zeros(len(v), int)
+    if len(c) > 1:
+        i = np.where(np.abs(v - c[i - 1]) <= np.abs(c[i] - v), i - 1, i)
+    return i
+
+
+def _score(acq: Acq, E: np.ndarray, chunk: int = 512) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(E), chunk):
+            out.append(acq(torch.from_numpy(E[s:s + chunk])).cpu().numpy())
+    v = np.concatenate(out) if out else np.zeros(0)
+    return np.where(np.isfinite(v), v, -np.inf)
+
+
+def _lbfgs(acq: Acq, E: np.ndarray, free: np.ndarray, max_iter: int) -> np.ndarray:
+    """Maximise ``acq`` over the ``free`` columns of every row of ``E`` at once (bounds [0, 1])."""
+    if not free.any() or len(E) == 0:
+        return E
+    base = torch.from_numpy(E.copy())
+    idx = torch.from_numpy(np.flatnonzero(free))
+    shape = (len(E), int(free.sum()))
+
+    def f(v: np.ndarray) -> tuple[float, np.ndarray]:
+        z = torch.from_numpy(v.reshape(shape)).requires_grad_(True)
+        x = base.index_copy(1, idx, z)
+        a = acq(x)
+        a = torch.where(torch.isfinite(a), a, torch.full_like(a, -1e6))
+        loss = -a.sum()
+        (g,) = torch.autograd.grad(loss, z)
+        g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+        return float(loss.detach()), g.numpy().reshape(-1)
+
+    x0 = E[:, free].reshape(-1)
+    res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * x0.size,
+                   options={"maxiter": max_iter})
+    out = E.copy()
+    out[:, free] = np.clip(res.x.reshape(shape), 0.0, 1.0)
+    return out
+
+
+def _neighbours(cols: Columns, e: np.ndarray) -> np.ndarray:
+    """Points one discrete move away from ``e``."""
+    out = []
+    for j, (k, c, s) in enumerate(zip(cols.kinds, cols.centers, cols.sizes)):
+        if k == "disc":
+            i = int(_nearest(c, e[j:j + 1])[0])  # type: ignore[arg-type]
+            for t in (i - 1, i + 1):
+                if 0 <= t < len(c):  # type: ignore[arg-type]
+                    n = e.copy()
+                    n[j] = c[t]  # type: ignore[index]
+                    out.append(n)
+        elif k == "cat":
+            for t in range(s):
+                if t != int(e[j]):
+                    n = e.copy()
+                    n[j] = t
+                    out.append(n)
+    return np.array(out).reshape(-1, cols.d)
+
+
+def _climb(acq: Acq, cols: Columns, E: np.ndarray, vals: np.ndarray, rounds: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    E, vals = E.copy(), vals.copy()
+    for _ in range(rounds):
+        moved = False
+        for i in range(len(E)):
+            nb = _neighbours(cols, E[i])
+            if len(nb) == 0:
+                continue
+            s = _score(acq, nb)
+            b = int(np.argmax(s))
+            if s[b] > vals[i] + 1e-12:
+                E[i], vals[i], moved = nb[b], s[b], True
+        if not moved:
+            break
+    return E, vals
+
+
+def maximize(
+    acq: Acq, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 1024, n_restarts: int = 8,
+    anchors: np.ndarray | None = None, max_iter: int = 100, max_combos: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate points ``k x d`` (encoded, valid) and their acquisition values, best first.
+
+    ``anchors`` (encoded, e.g. the best observations) seed local perturbations.
+    """
+    d = cols.d
+    if cols.n_points() <= n_candidates:
+        E = cols.grid()
+        v = _score(acq, E)
+        order = np.argsort(-v, kind="stable")
+        return E[order], v[order]
+    m = max(int(math.ceil(math.log2(n_candidates))), 1)
+    U = qmc.Sobol(d, scramble=True, seed=rng).random_base2(m)[:n_candidates]
+    E = cols.from_unit(U)
+    if anchors is not None and len(anchors):
+        k = max(n_candidates // 8, 1)
+        A = anchors[rng.integers(len(anchors), size=k)].copy()
+        ordered = ~cols.mask("cat")
+        A[:, ordered] += rng.normal(scale=0.05, size=(k, int(ordered.sum())))
+        for j in np.flatnonzero(cols.mask("cat")):
+            flip = rng.random(k) < 0.2
+            A[flip, j] = rng.integers(cols.sizes[j], size=int(flip.sum()))
+        E = np.concatenate([E, cols.snap(A)])
+    v = _score(acq, E)
+    order = np.argsort(-v, kind="stable")
+    starts = list(order[:n_restarts])
+    cat = np.flatnonzero(cols.mask("cat"))
+    if len(cat) and math.prod(cols.sizes[j] for j in cat) <= max_combos:
+        # exhaustive over small category sets: the best start of every combination
+        seen: set[tuple[int, ...]] = set()
+        for i in order:
+            key = tuple(int(x) for x in E[i, cat])
+            if key not in seen:
+                seen.add(key)
+                if i not in starts:
+                    starts.append(i)
+    S = E[starts]
+    ordered = ~cols.mask("cat")
+    disc = cols.mask("disc")
+    S = cols.snap(_lbfgs(acq, S, ordered, max_iter))
+    sv = _score(acq, S)
+    if (disc | cols.mask("cat")).any():
+        S, sv = _climb(acq, cols, S, sv)
+        if disc.any() and cols.mask("cont").any():
+            S = cols.snap(_lbfgs(acq, S, cols.mask("cont"), max_iter))
+            sv = _score(acq, S)
+    allE = np.concatenate([S, E[order]])
+    allv = np.concatenate([sv, v[order]])
+    o = np.argsort(-allv, kind="stable")
+    return allE[o], allv[o]
