@@ -363,7 +363,12 @@
     if (e) { lo = Math.min(lo, e[0]); hi = Math.max(hi, e[1]); }
     const log = !!spec && (spec.log || spec.type === "PowerOfTwo");
     const f = scale(lo, hi, y0, y1, log);
-    const tv = spec && spec.type === "PowerOfTwo" ? [lo, hi] : ticks(lo, hi, 4, log);
+    let tv = ticks(lo, hi, 4, log);
+    if (spec && spec.type === "PowerOfTwo") {
+      tv = [];
+      for (let v = lo; v <= hi; v *= 2) tv.push(v);
+      while (tv.length > 7) tv = tv.filter((_, i) => i % 2 === 0);
+    }
     return { f, ticks: tv.map((v) => [v, num(v)]) };
   }
 
@@ -395,7 +400,8 @@
       ax.append(sv("line", { x1: x(i), x2: x(i), y1: m.t, y2: H - m.b }));
       for (const [v, label] of a.ticks) {
         ax.append(sv("line", { x1: x(i) - 3, x2: x(i) + 3, y1: a.f(v), y2: a.f(v) }));
-        ax.append(sv("text", { x: x(i) + 6, y: a.f(v) + 4 }, label.length > 22 ? label.slice(0, 21) + "…" : label));
+        const tick = sv("text", { x: x(i) + 6, y: a.f(v) + 4 }, label.length > 22 ? label.slice(0, 21) + "…" : label);
+        ax.append(label.length > 22 ? titled(tick, label) : tick);
       }
       ax.append(sv("text", { class: "label", x: x(i), y: m.t - 12, "text-anchor": "middle" }, a.name));
       g.append(ax);

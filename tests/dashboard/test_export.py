@@ -1,0 +1,61 @@
+"""``torchsearch export PATH --tensorboard DIR`` and the ``dashboard`` command's arguments."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from torchsearch.cli import build_parser, main
+
+from .conftest import XSS
+
+
+def test_export_writes_metrics_and_hparams_per_trial_readable_by_tensorboard(study_dir, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    out = tmp_path / "tb"
+    assert main(["export", str(study_dir), "--tensorboard", str(out)]) == 0
+    assert "wrote 5 trial runs" in capsys.readouterr().out
+    runs = sorted(p.name for p in (out / "_b_demo__b_").iterdir())
+    assert runs == [f"trial-{i:04d}" for i in range(5)]
+
+    acc = EventAccumulator(str(out / "_b_demo__b_" / "trial-0003"))
+    acc.Reload()
+    assert {"accuracy", "loss", "hparam/accuracy", "hparam/last/loss"} <= set(acc.Tags()["scalars"])
+    assert [(e.step, round(e.value, 4)) for e in acc.Scalars("accuracy")] == [(1, 0.2667), (2, 0.5333), (3, 0.8)]
+    assert acc.Scalars("hparam/accuracy")[0].value == pytest.approx(0.8)
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["act"].string_value == XSS
+    assert start.hparams["width"].number_value == 16
+    assert start.hparams["state"].string_value == "completed"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    act = next(h for h in experiment.hparam_infos if h.name == "act")
+    assert [v.string_value for v in act.domain_discrete.values] == [XSS, "relu"]
+
+
+def test_export_of_an_unknown_study_names_the_ones_there(study_dir, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    assert main(["export", str(study_dir), "--tensorboard", str(tmp_path / "tb"), "--study", "nope"]) == 2
+    assert "no study named 'nope'" in capsys.readouterr().err
+
+
+def test_export_without_tensorboard_says_how_to_install_it(study_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import raises ImportError
+    assert main(["export", str(study_dir), "--tensorboard", str(tmp_path / "tb")]) == 2
+    assert "torchsearch[tensorboard]" in capsys.readouterr().err
+
+
+def test_dashboard_command_defaults_to_loopback_port_8080():
+    args = build_parser().parse_args(["dashboard", "runs/x"])
+    assert (args.path, args.host, args.port) == ("runs/x", "127.0.0.1", 8080)
+    args = build_parser().parse_args(["dashboard", "runs/x", "--port", "0", "--host", "::1"])
+    assert (args.host, args.port) == ("::1", 0)
+
+
+def test_dashboard_command_refuses_a_missing_folder(tmp_path, capsys):
+    assert main(["dashboard", str(tmp_path / "nope")]) == 2
+    assert "no storage folder" in capsys.readouterr().err
