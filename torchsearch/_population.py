@@ -229,7 +229,7 @@ class Population:
             active = study._active.get(number)
             if active is None or number not in self._kept:
                 continue
-            active._resume = self.state(number)
+            active._resume = True
             study.storage.update_trial(study._id, number, state="running")
             study.scheduler.on_resume(number)
             return active

@@ -49,7 +49,7 @@ class ActiveTrial:
         self.finished = False
         self.failure: str | None = None
         self._donor: int | None = None          # PBT: the donor of the last exploit
-        self._resume: dict[str, Any] | None = None  # PBT: the state to resume from
+        self._resume = False                     # PBT: resumes from its kept state
         self._awaiting_state: int | None = None  # PBT: a worker process sends its state next
 
     def __repr__(self) -> str:
@@ -109,8 +109,10 @@ class ActiveTrial:
 
     def resume_state(self) -> dict[str, Any] | None:
         """The trainer state a paused trial resumes from (once), or None for a fresh start."""
-        state, self._resume = self._resume, None
-        return state
+        if not self._resume:
+            return None
+        self._resume = False
+        return self.study._population.state(self.number)
 
 
 class Study:

@@ -33,6 +33,9 @@ def tune(
     eval_every: int = 1,
     handlers: Sequence[Any] | Callable[[], Sequence[Any]] = (),
     executor: Any = None,
+    devices: str | Sequence[str] | None = None,
+    workers: int | None = None,
+    per_device: int = 1,
     verbose: bool = True,
 ) -> Study:
     """Tune ``module_cls`` over ``space``: each trial builds it from its params and trains it.
@@ -54,12 +57,22 @@ def tune(
         handlers: extra Ignite handlers for every trial's Trainer, or a function returning a
             fresh list per trial (for handlers with state).
         executor: where trials run (default: in this process, one after another).
+        devices, workers, per_device: run trials in parallel worker processes instead, one per
+            device slot (:class:`~torchsearch.executors.Processes`): ``devices="cuda"`` for
+            every visible GPU, ``"cuda:0,cuda:2"`` for some, ``"cpu"`` with ``workers=N``;
+            ``per_device=2`` packs two trials on each GPU.
         verbose: one line per finished trial.
     """
     if not (isinstance(module_cls, type) and issubclass(module_cls, TrialModule)):
         raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"tune: epochs must be an int >= 1, got epochs={epochs!r}")
+    if devices is not None or workers is not None:
+        if executor is not None:
+            raise ValueError(f"tune: give either executor={executor!r} or devices/workers, not both")
+        from .executors.processes import Processes
+
+        executor = Processes("cpu" if devices is None else devices, workers=workers, per_device=per_device)
     study = Study(space=space, scheduler=scheduler, metric=metric, mode=mode, storage=storage,
                   name=study_name or module_cls.__name__, seed=seed, verbose=verbose)
     deadline = None if time_budget is None else time.monotonic() + float(time_budget)

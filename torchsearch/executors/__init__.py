@@ -2,5 +2,6 @@
 
 from .base import Executor
 from .inprocess import InProcess
+from .processes import Processes
 
-__all__ = ["Executor", "InProcess"]
+__all__ = ["Executor", "InProcess", "Processes"]

@@ -1,0 +1,401 @@
+"""Run trials in worker processes, one per device slot (``devices="cuda"``: every visible GPU).
+
+The coordinator (the study's process) owns the scheduler and the storage. Each worker is a
+*spawned* process pinned to one device slot; it receives a trial, builds and trains it, and
+for each evaluation sends one request (``report``) and waits for one response (the
+scheduler's :class:`~torchsearch.schedulers.Decision`). PBT states travel through the same
+pipe as bytes in memory: a kept state or a paused trial's state goes to the coordinator, a
+donor's state or a resumed trial's state goes to the worker that needs it.
+
+A worker that crashes, is killed or runs out of memory fails its trial with the reason and is
+replaced; the study goes on. On Ctrl+C (or any error in the coordinator) the workers are
+ended, running trials are recorded as stopped, and the study can be resumed.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait as _wait_any
+from typing import Any
+
+import numpy as np
+import torch
+
+from .base import Executor
+
+__all__ = ["Processes"]
+
+_CTX = mp.get_context("spawn")
+
+
+def _dumps(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _loads(blob: bytes) -> Any:
+    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+
+
+def _parse_devices(devices: str | Sequence[str]) -> list[str]:
+    allowed = "'cpu', 'cuda' (every visible GPU), 'cuda:0,cuda:2' or a list of those"
+    if isinstance(devices, str):
+        names = [d.strip() for d in devices.split(",") if d.strip()]
+    elif isinstance(devices, Sequence) and all(isinstance(d, str) for d in devices):
+        names = [d.strip() for d in devices]
+    else:
+        raise ValueError(f"Processes: devices must be {allowed}, got devices={devices!r}")
+    if not names:
+        raise ValueError(f"Processes: devices must be {allowed}, got devices={devices!r}")
+    out: list[str] = []
+    for name in names:
+        if name == "cpu":
+            out.append("cpu")
+            continue
+        if name == "cuda" or name.startswith("cuda:"):
+            count = torch.cuda.device_count()
+            if count == 0:
+                raise ValueError(f"Processes: devices={devices!r} asks for CUDA, but torch sees no CUDA device "
+                                 f"(torch {torch.__version__}); use devices='cpu'")
+            if name == "cuda":
+                out.extend(f"cuda:{i}" for i in range(count))
+                continue
+            index = name[5:]
+            if not index.isdigit() or int(index) >= count:
+                raise ValueError(f"Processes: device {name!r} in devices={devices!r} does not exist; "
+                                 f"visible: {', '.join(f'cuda:{i}' for i in range(count))}")
+            out.append(name)
+            continue
+        raise ValueError(f"Processes: unknown device {name!r} in devices={devices!r}; allowed: {allowed}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"Processes: devices={devices!r} names a device twice; use per_device=2 to share one")
+    return out
+
+
+def _needs_state(decision: Any) -> bool:
+    return decision.action == "pause" or (decision.checkpoint and decision.action == "continue")
+
+
+# -- worker side ---------------------------------------------------------------------------
+class _RemoteTrial:
+    """The worker's stand-in for the coordinator's ActiveTrial: ``report`` is a round trip."""
+
+    def __init__(self, conn: Any, number: int, params: dict[str, Any], resume: bytes | None) -> None:
+        self._conn = conn
+        self.number = number
+        self.params = dict(params)
+        self._resume = resume
+        self._donor: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"RemoteTrial(number={self.number}, params={self.params!r})"
+
+    def report(self, metrics: dict[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
+               final: bool = False) -> Any:
+        from ..exceptions import TrialFailed
+        from .._population import dumps_state, loads_state
+
+        values = {str(k): float(v) for k, v in metrics.items()}
+        self._conn.send(("report", self.number, values, int(step), bool(final)))
+        reply = self._conn.recv()
+        if reply[0] == "error":
+            raise TrialFailed(reply[1])
+        _, decision, donor = reply
+        if decision.action == "exploit":
+            self._donor = loads_state(donor)
+            self.params = dict(decision.params)
+        elif _needs_state(decision):
+            if state is None:
+                raise TrialFailed(f"trial {self.number}: the scheduler asked for its state ({decision.action}), "
+                                  "but the job did not pass state= to report()")
+            self._conn.send(("state", self.number, int(step), dumps_state(state())))
+        return decision
+
+    def donor_state(self) -> dict[str, Any]:
+        donor, self._donor = self._donor, None
+        if donor is None:
+            raise RuntimeError(f"trial {self.number}: donor_state() is only available after an exploit decision")
+        return donor
+
+    def resume_state(self) -> dict[str, Any] | None:
+        from .._population import loads_state
+
+        blob, self._resume = self._resume, None
+        return None if blob is None else loads_state(blob)
+
+
+def _call(job: Callable[..., Any], trial: _RemoteTrial, device: str) -> Any:
+    from .._jobs import TrainJob
+
+    if isinstance(job, TrainJob):
+        return job(trial, device)
+    return job(trial)
+
+
+def _worker_main(conn: Any, device: str, threads: int, seed: int | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
+    torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    if seed is not None:
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the coordinator is gone
+        if msg[0] == "exit":
+            return
+        _, number, params, job, resume = msg
+        trial = _RemoteTrial(conn, number, params, resume)
+        try:
+            result = _call(job, trial, device)
+            info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
+                    "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False)}
+            state = getattr(result, "state_dict", None)
+            conn.send(("done", number, info, None if state is None else _dumps(state)))
+        except (BrokenPipeError, EOFError, ConnectionResetError):
+            return
+        except BaseException as e:  # noqa: BLE001 - report every failure, then take the next trial
+            text = f"{type(e).__name__}: {e}"
+            if isinstance(e, torch.cuda.OutOfMemoryError):
+                text += f" (on {device})"
+                torch.cuda.empty_cache()
+            try:
+                conn.send(("failed", number, text, traceback.format_exc()))
+            except (BrokenPipeError, OSError):
+                return
+
+
+# -- coordinator side -----------------------------------------------------------------------
+@dataclass
+class _Worker:
+    slot: int
+    device: str
+    process: Any = None
+    conn: Any = None
+    trial: Any = None  # the ActiveTrial it runs, or None when idle
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is not responding"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+class Processes(Executor):
+    """Worker processes, one per device slot.
+
+    Args:
+        devices: ``"cpu"``; ``"cuda"`` for every visible GPU; ``"cuda:0,cuda:2"`` (or a list)
+            for some of them.
+        workers: how many workers (slots). Default: for CPU, half the cores (at least 1); for
+            GPUs, ``per_device`` per device. With several GPUs, workers are dealt round-robin.
+        per_device: trials sharing one GPU (or the CPU when ``workers`` is not given).
+        threads: torch threads per worker (default: the cores divided among the workers, so they
+            do not oversubscribe them).
+
+    Workers are spawned (not forked) when the study starts and ended when it ends. Trial seeds
+    come from the study seed and the trial number, whichever worker runs the trial.
+    """
+
+    def __init__(self, devices: str | Sequence[str] = "cpu", *, workers: int | None = None, per_device: int = 1,
+                 threads: int | None = None) -> None:
+        for label, v in (("workers", workers), ("threads", threads)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"Processes: {label} must be an int >= 1 or None, got {label}={v!r}")
+        if not isinstance(per_device, int) or isinstance(per_device, bool) or per_device < 1:
+            raise ValueError(f"Processes: per_device must be an int >= 1, got per_device={per_device!r}")
+        names = _parse_devices(devices)
+        cores = os.cpu_count() or 1
+        if workers is None:
+            if names == ["cpu"]:
+                workers = max(1, cores // 2) if per_device == 1 else per_device
+            else:
+                workers = len(names) * per_device
+        elif per_device != 1 and workers != len(names) * per_device:
+            raise ValueError(f"Processes: workers={workers} contradicts per_device={per_device} on {len(names)} "
+                             f"device(s); give one of them")
+        self.devices = names
+        self.slots = [names[i % len(names)] for i in range(workers)]
+        self.threads = threads or max(1, cores // workers)
+        self._workers: list[_Worker] = []
+        self.study: Any = None
+
+    def __repr__(self) -> str:
+        return f"Processes(slots={self.slots!r}, threads={self.threads})"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self, study: Any) -> None:
+        self.study = study
+        self._workers = [_Worker(i, d) for i, d in enumerate(self.slots)]
+        for w in self._workers:
+            self._start(w)
+
+    def _start(self, w: _Worker) -> None:
+        parent, child = _CTX.Pipe(duplex=True)
+        seed = None
+        if self.study.seed is not None:
+            seed = int(np.random.SeedSequence([self.study.seed, 7919, w.slot]).generate_state(1)[0])
+        w.process = _CTX.Process(target=_worker_main, args=(child, w.device, self.threads, seed), daemon=True,
+                                 name=f"torchsearch-worker-{w.slot}")
+        saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        try:
+            for k in saved:
+                os.environ[k] = str(self.threads)
+            w.process.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        w.conn, w.trial = parent, None
+
+    def close(self) -> None:
+        study = self.study
+        for w in self._workers:
+            if w.process is None:
+                continue
+            if w.trial is not None:  # interrupted: end it now, record its trial as stopped
+                w.process.kill()
+                trial, w.trial = w.trial, None
+                if not trial.finished:
+                    trial.stop("interrupted", "the study was interrupted while the trial ran")
+                    study.tell(trial, state="stopped")
+            else:
+                try:
+                    w.conn.send(("exit",))
+                except (BrokenPipeError, OSError):
+                    pass
+        for w in self._workers:
+            if w.process is None:
+                continue
+            w.process.join(timeout=5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(timeout=5)
+            w.conn.close()
+            w.process = None
+        self._workers = []
+
+    # -- protocol -------------------------------------------------------------------------
+    def free_slots(self) -> int:
+        return sum(1 for w in self._workers if w.trial is None)
+
+    def n_running(self) -> int:
+        return sum(1 for w in self._workers if w.trial is not None)
+
+    def submit(self, trial: Any, job: Callable[[Any], Any]) -> None:
+        w = next((w for w in self._workers if w.trial is None), None)
+        if w is None:
+            raise RuntimeError("Processes.submit: no free slot (check free_slots() first)")
+        if not w.process.is_alive():
+            self._start(w)
+        resume = None
+        if trial._resume:
+            trial._resume = False
+            resume = self.study._population.blob(trial.number)
+        try:
+            w.conn.send(("run", trial.number, dict(trial.params), job, resume))
+        except (BrokenPipeError, OSError):
+            self._start(w)  # the worker died while idle: a fresh one takes the trial
+            w.conn.send(("run", trial.number, dict(trial.params), job, resume))
+        except Exception as e:  # noqa: BLE001 - e.g. a job that cannot be pickled
+            self.study.tell(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
+                                         f"{e}); the TrialModule class, the job and its handlers must be picklable: "
+                                         "defined at module level of an importable module or a script with an "
+                                         "`if __name__ == '__main__':` guard")
+            return
+        w.trial = trial
+
+    def wait(self) -> None:
+        """Serve reports until at least one slot is free again."""
+        while True:
+            busy = [w for w in self._workers if w.trial is not None]
+            if not busy:
+                return
+            owner: dict[Any, _Worker] = {}
+            for w in busy:
+                owner[w.conn] = w
+                owner[w.process.sentinel] = w
+            freed = False
+            for ready in _wait_any(list(owner)):
+                w = owner[ready]
+                if w.trial is not None and self._serve(w):
+                    freed = True
+            if freed:
+                return
+
+    # -- messages -------------------------------------------------------------------------
+    def _serve(self, w: _Worker) -> bool:
+        """Handle what worker ``w`` sent; True when its slot became free."""
+        while True:
+            try:
+                if not w.conn.poll():
+                    break
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                break
+            if self._handle(w, msg):
+                return True
+        if w.process.is_alive():
+            return False
+        w.process.join(timeout=1)
+        trial, w.trial = w.trial, None
+        self.study.tell(trial, error=f"the worker process (pid {w.process.pid}, {w.device}) "
+                                     f"{_describe_exit(w.process.exitcode)} while running trial {trial.number}")
+        self._start(w)
+        return True
+
+    def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
+        study, trial = self.study, w.trial
+        kind = msg[0]
+        if kind == "report":
+            _, _, metrics, step, final = msg
+            try:
+                decision = trial.report(metrics, step, final=final)
+            except Exception as e:  # noqa: BLE001 - a bad report fails the trial, not the study
+                w.conn.send(("error", f"{type(e).__name__}: {e}"))
+                return False
+            donor = None
+            if decision.action == "exploit":
+                donor = study._population.blob(decision.donor)
+            w.conn.send(("decision", decision, donor))
+            return False
+        if kind == "state":
+            _, number, step, blob = msg
+            study._population.keep(number, step, blob=blob)
+            return False
+        w.trial = None
+        if kind == "done":
+            _, _, info, blob = msg
+            if info["paused"]:
+                study._pause(trial)
+                return True
+            if info["stop_code"]:
+                trial.stop(info["stop_code"], info["stop_reason"] or info["stop_code"])
+            study.tell(trial, value=info["value"], state_dict=None if blob is None else _loads(blob))
+            return True
+        if kind == "failed":
+            _, number, text, trace = msg
+            study.tell(trial, error=text)
+            study.storage.update_trial(study._id, number, traceback=trace)
+            return True
+        raise RuntimeError(f"Processes: unknown message {kind!r} from worker {w.slot}")
