@@ -66,13 +66,15 @@ class TrainJob:
     """Build ``module_cls(params)`` on a device and train it with :class:`~torchsearch.Trainer`.
 
     After each evaluation the validation metrics are reported; a ``stop`` decision ends
-    training with its reason. ``deadline`` (a ``time.monotonic()`` value) stops the trial when
-    the study's time budget runs out.
+    training with its reason. ``deadline`` (a value of ``clock()``, ``time.monotonic`` by
+    default) stops the trial when the study's time budget runs out.
     """
 
     def __init__(self, module_cls: type, *, epochs: int, device: str = "cpu", eval_every: int = 1,
                  handlers: Sequence[Any] | Callable[[], Sequence[Any]] = (), seed: int | None = None,
-                 deadline: float | None = None, keep_state: bool = True) -> None:
+                 deadline: float | None = None, keep_state: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.module_cls = module_cls
         self.epochs = epochs
         self.device = device
@@ -120,7 +122,7 @@ class TrainJob:
             deadline = self.deadline
 
             def check_deadline(engine: Any) -> None:
-                if time.monotonic() >= deadline:
+                if self.clock() >= deadline:
                     trainer.stop("study_time_budget", "study time budget exhausted")
 
             trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, check_deadline)

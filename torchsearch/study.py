@@ -48,6 +48,7 @@ class ActiveTrial:
         self.decision: Decision = CONTINUE
         self.finished = False
         self.failure: str | None = None
+        self.epochs = 0  # the highest step reported: epochs trained, for tune() and Reporter
         self._donor: int | None = None          # PBT: the donor of the last exploit
         self._resume = False                     # PBT: resumes from its kept state
         self._awaiting_state: int | None = None  # PBT: a worker process sends its state next
@@ -60,9 +61,15 @@ class ActiveTrial:
         return self.decision.action == "stop"
 
     def stop(self, code: str, reason: str) -> None:
-        """Record that the trial was stopped early (by a handler) and why; first reason wins."""
+        """Record that the trial was stopped early (by a handler) and why; first reason wins.
+
+        Code ``"non_finite"`` (a NaN/inf loss or metric, whoever saw it) makes the trial
+        ``failed`` when told, as a NaN training loss does.
+        """
         if self.decision.action != "stop":
             self.decision = Decision.stop(code, reason)
+        if code == "non_finite" and self.failure is None:
+            self.failure = reason
 
     def report(self, metrics: Mapping[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
                final: bool = False) -> Decision:
@@ -84,6 +91,9 @@ class ActiveTrial:
                 f"{sorted(metrics)}"
             )
         study.storage.add_report(study._id, self.number, step, metrics)
+        if step > self.epochs:
+            study._epochs_used += step - self.epochs
+            self.epochs = step
         value = metrics[study.metric]
         if not math.isfinite(value):
             self.failure = f"metric {study.metric!r} is {value} at step {step}"
@@ -95,6 +105,8 @@ class ActiveTrial:
         if self.decision.action == "stop":
             return self.decision
         decision = study.scheduler.on_report(self.number, step, value)
+        if decision.action != "stop" and not final:  # (a last evaluation ends the trial anyway)
+            decision = study._budget_decision() or decision
         if decision.action == "stop":
             self.decision = decision
         elif decision.action != "continue" or decision.checkpoint:
@@ -130,11 +142,13 @@ class Study:
         name: the study name inside the storage.
         seed: the study seed; the scheduler and each trial get seeds spawned from it.
         verbose: print one line per finished trial (to stderr).
+        clock: the monotonic clock the study's time budget reads (default ``time.monotonic``).
     """
 
     def __init__(self, *, space: Space | Mapping[str, Parameter], scheduler: Scheduler | None = None,
                  metric: str = "value", mode: Mode = "min", storage: str | Storage | None = None,
-                 name: str = "default", seed: int | None = None, verbose: bool = True) -> None:
+                 name: str = "default", seed: int | None = None, verbose: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from .schedulers.random import Random
 
         self.space = as_space(space)
@@ -157,6 +171,11 @@ class Study:
         self._n_finished: int | None = None
         self._started = time.monotonic()
         self.end_reason: str | None = None
+        self.clock = clock
+        self._epochs_used = 0  # epochs reported by all trials (see run(epoch_budget=...))
+        self._epoch_budget: int | None = None
+        self._time_budget: float | None = None
+        self._deadline: float | None = None
         self._recover()
         scheduler.setup(self.space, mode=self.mode, seed=seed)
         for t in self.storage.trials(self._id, with_metrics=False):
@@ -338,27 +357,43 @@ class Study:
 
     # -- running ----------------------------------------------------------------------------
     def run(self, job: Callable[[ActiveTrial], Any], *, n_trials: int | None = None,
-            time_budget: float | None = None, executor: Any = None) -> Study:
-        """Run trials with ``job`` until ``n_trials`` have finished, the budget is spent, or the
-        scheduler has nothing more to suggest."""
+            time_budget: float | None = None, epoch_budget: int | None = None, executor: Any = None) -> Study:
+        """Run trials with ``job`` until ``n_trials`` have finished, a budget is spent, or the
+        scheduler has nothing more to suggest.
+
+        ``time_budget`` (seconds of this run) and ``epoch_budget`` (epochs reported by all the
+        study's trials, earlier runs included) stop launching trials when spent; a running
+        trial is stopped at its next report (code ``study_time_budget`` / ``study_epoch_budget``).
+        :attr:`end_reason` says why the study ended.
+        """
         from .executors.inprocess import InProcess
 
         if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
             raise ValueError(f"n_trials must be an int >= 1 or None, got n_trials={n_trials!r}")
         if time_budget is not None and (not isinstance(time_budget, (int, float)) or time_budget <= 0):
             raise ValueError(f"time_budget must be a number of seconds > 0 or None, got time_budget={time_budget!r}")
-        if n_trials is None and time_budget is None and not hasattr(self.scheduler, "__len__"):
+        if epoch_budget is not None and (not isinstance(epoch_budget, int) or isinstance(epoch_budget, bool)
+                                         or epoch_budget < 1):
+            raise ValueError(f"epoch_budget must be an int >= 1 or None, got epoch_budget={epoch_budget!r}")
+        if n_trials is None and time_budget is None and epoch_budget is None and not hasattr(self.scheduler, "__len__"):
             raise ValueError(f"{self.scheduler.describe()} never runs out of suggestions: give n_trials or time_budget")
         executor = executor or InProcess()
-        start = time.monotonic()
+        start = self.clock()
         deadline = None if time_budget is None else start + time_budget
+        self._time_budget, self._deadline, self._epoch_budget = time_budget, deadline, epoch_budget
+        if epoch_budget is not None:
+            self._epochs_used = sum(max((max(v) for v in t.metrics.values() if v), default=0)
+                                    for t in self.storage.trials(self._id))
         reason = None
         executor.open(self)
         try:
             while True:
                 while executor.free_slots() > 0:
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if deadline is not None and self.clock() >= deadline:
                         reason = f"time budget of {time_budget:g}s exhausted"
+                        break
+                    if epoch_budget is not None and self._epochs_used >= epoch_budget:
+                        reason = f"epoch budget of {epoch_budget} epochs exhausted"
                         break
                     trial = None
                     if n_trials is not None and self.n_finished() + len(self._active) >= n_trials:
@@ -381,6 +416,7 @@ class Study:
                 state = self._population.state(number)["module"]
                 self.tell(active, state_dict=state)
         finally:
+            self._time_budget = self._deadline = self._epoch_budget = None
             executor.close()
             self._population.close()
         if n_trials is not None and self.n_finished() >= n_trials:
@@ -388,6 +424,16 @@ class Study:
         self.end_reason = reason or "done"
         self.storage.end_study(self._id, self.end_reason)
         return self
+
+
+    def _budget_decision(self) -> Decision | None:
+        """A stop decision for a running trial when a budget of :meth:`run` is spent, else None."""
+        if self._epoch_budget is not None and self._epochs_used >= self._epoch_budget:
+            return Decision.stop("study_epoch_budget", f"study epoch budget of {self._epoch_budget} epochs "
+                                 f"exhausted ({self._epochs_used} trained)")
+        if self._deadline is not None and self.clock() >= self._deadline:
+            return Decision.stop("study_time_budget", f"study time budget of {self._time_budget:g}s exhausted")
+        return None
 
 
 def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial], Any]) -> Trial:

@@ -13,6 +13,8 @@ from ignite.engine import Engine, Events
 from ignite.utils import convert_tensor
 
 from .exceptions import TrialFailed
+from .handlers._base import StopHandler
+from .handlers._stop import request_stop, stop_record
 from .trial import TrialModule
 
 __all__ = ["Trainer"]
@@ -30,13 +32,15 @@ class Trainer:
         handlers: extra Ignite handlers: ``(event, callable)`` pairs added to the training
             engine, or objects with ``attach(trainer_engine)`` (Ignite's own handlers such as
             ``TerminateOnNan`` or ``ProgressBar``), or callables ``f(trainer)`` that attach
-            themselves to ``trainer.train_engine`` / ``trainer.eval_engine``.
+            themselves to ``trainer.train_engine`` / ``trainer.eval_engine``. torchsearch's
+            own handlers (``Patience``, ``Divergence``...) attach to both engines.
         check_finite: a NaN or infinite training loss raises :class:`TrialFailed` at once.
 
     ``train_engine.state.output`` is the float loss of the last iteration;
     ``eval_engine.state.metrics`` holds the last validation metrics (batch-size weighted means),
     also kept in :attr:`metrics`. :meth:`stop` ends training after the current iteration with a
-    recorded reason.
+    recorded reason; so do handlers that stop ``train_engine`` through
+    :func:`torchsearch.handlers.request_stop` (their reason lands in :attr:`stop_reason`).
     """
 
     def __init__(
@@ -81,6 +85,8 @@ class Trainer:
         """Attach an extra handler (see the class docstring for the accepted shapes)."""
         if isinstance(handler, tuple) and len(handler) == 2:
             self.train_engine.add_event_handler(handler[0], handler[1])
+        elif isinstance(handler, StopHandler):  # needs the evaluator too
+            handler.attach(self)
         elif hasattr(handler, "attach"):
             handler.attach(self.train_engine)
         elif callable(handler):
@@ -97,9 +103,13 @@ class Trainer:
 
     def stop(self, code: str, reason: str) -> None:
         """End training after the current iteration, recording why (first reason wins)."""
-        if self.stop_code is None:
-            self.stop_code, self.stop_reason = code, reason
-        self.train_engine.terminate()
+        request_stop(self.train_engine, code, reason)
+        self._take_stop_record()
+
+    def _take_stop_record(self) -> None:
+        record = stop_record(self.train_engine)
+        if self.stop_code is None and record is not None:
+            self.stop_code, self.stop_reason = record
 
     @property
     def stopped(self) -> bool:
@@ -184,6 +194,7 @@ class Trainer:
         if self.train_engine.state.epoch >= epochs:
             return dict(self.metrics)
         self.train_engine.run(self.module.train_loader, max_epochs=epochs)
+        self._take_stop_record()
         return dict(self.metrics)
 
     def swap_module(self, module: TrialModule) -> None:

@@ -27,6 +27,7 @@ def tune(
     storage: str | Storage | None = None,
     n_trials: int | None = None,
     time_budget: float | None = None,
+    epoch_budget: int | None = None,
     seed: int | None = None,
     study_name: str | None = None,
     device: str = "cpu",
@@ -37,6 +38,7 @@ def tune(
     workers: int | None = None,
     per_device: int = 1,
     verbose: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Study:
     """Tune ``module_cls`` over ``space``: each trial builds it from its params and trains it.
 
@@ -50,6 +52,9 @@ def tune(
         storage: a folder (SQLite inside; the study continues if it exists) or None for memory.
         n_trials: the study's total of finished trials (a resumed study runs only what is missing).
         time_budget: seconds for the whole study; running trials are stopped when it runs out.
+        epoch_budget: epochs for the whole study, all trials together (earlier runs of a resumed
+            study included); no trial starts once they are spent, and running trials stop at
+            their next evaluation. ``study.end_reason`` says which budget ended the study.
         seed: study seed (scheduler and per-trial torch seeds are spawned from it).
         study_name: name inside the storage (default: the class name).
         device: where trials train (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
@@ -62,6 +67,7 @@ def tune(
             every visible GPU, ``"cuda:0,cuda:2"`` for some, ``"cpu"`` with ``workers=N``;
             ``per_device=2`` packs two trials on each GPU.
         verbose: one line per finished trial.
+        clock: the monotonic clock the time budget reads (default ``time.monotonic``).
     """
     if not (isinstance(module_cls, type) and issubclass(module_cls, TrialModule)):
         raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
@@ -74,11 +80,12 @@ def tune(
 
         executor = Processes("cpu" if devices is None else devices, workers=workers, per_device=per_device)
     study = Study(space=space, scheduler=scheduler, metric=metric, mode=mode, storage=storage,
-                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose)
-    deadline = None if time_budget is None else time.monotonic() + float(time_budget)
+                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose, clock=clock)
+    deadline = None if time_budget is None else clock() + float(time_budget)
     job = TrainJob(module_cls, epochs=epochs, device=device, eval_every=eval_every, handlers=handlers,
-                   seed=seed, deadline=deadline)
-    return study.run(job, n_trials=n_trials, time_budget=time_budget, executor=executor)
+                   seed=seed, deadline=deadline, clock=clock)
+    return study.run(job, n_trials=n_trials, time_budget=time_budget, epoch_budget=epoch_budget,
+                     executor=executor)
 
 
 def optimize(

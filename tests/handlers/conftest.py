@@ -21,6 +21,7 @@ def digits() -> dict[str, torch.Tensor]:
         y = torch.tensor(y, dtype=torch.long)
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
         x, y = x[perm], y[perm]
+        x = (x - x[360:].mean(0)) / (x[360:].std(0) + 1e-3)
         _DIGITS.update(x_train=x[360:], y_train=y[360:], x_val=x[:360], y_val=y[:360])
     return _DIGITS
 

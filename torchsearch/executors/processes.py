@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import os
+import random
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._jobs import trial_seed
 from .base import Executor
 
 __all__ = ["Processes"]
@@ -139,14 +141,11 @@ def _call(job: Callable[..., Any], trial: _RemoteTrial, device: str) -> Any:
     return job(trial)
 
 
-def _worker_main(conn: Any, device: str, threads: int, seed: int | None) -> None:
+def _worker_main(conn: Any, device: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-    if seed is not None:
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
     while True:
         try:
             msg = conn.recv()
@@ -154,7 +153,11 @@ def _worker_main(conn: Any, device: str, threads: int, seed: int | None) -> None
             return  # the coordinator is gone
         if msg[0] == "exit":
             return
-        _, number, params, job, resume = msg
+        _, number, params, job, resume, seed = msg
+        if seed is not None:
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
         trial = _RemoteTrial(conn, number, params, resume)
         try:
             result = _call(job, trial, device)
@@ -210,8 +213,10 @@ class Processes(Executor):
         threads: torch threads per worker (default: the cores divided among the workers, so they
             do not oversubscribe them).
 
-    Workers are spawned (not forked) when the study starts and ended when it ends. Trial seeds
-    come from the study seed and the trial number, whichever worker runs the trial.
+    Workers are spawned (not forked) when the study starts and ended when it ends; used as a
+    context manager (``with Processes(...) as ex:``) they start at once and serve every study
+    run inside the block. Before each trial a worker seeds torch, numpy and ``random`` from the
+    study seed and the trial number, so a trial does not depend on which worker runs it.
     """
 
     def __init__(self, devices: str | Sequence[str] = "cpu", *, workers: int | None = None, per_device: int = 1,
@@ -235,24 +240,35 @@ class Processes(Executor):
         self.slots = [names[i % len(names)] for i in range(workers)]
         self.threads = threads or max(1, cores // workers)
         self._workers: list[_Worker] = []
+        self._pool = False
         self.study: Any = None
 
     def __repr__(self) -> str:
         return f"Processes(slots={self.slots!r}, threads={self.threads})"
 
     # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> Processes:
+        self._spawn()
+        self._pool = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pool = False
+        self._shutdown()
+
+    def _spawn(self) -> None:
+        if not self._workers:
+            self._workers = [_Worker(i, d) for i, d in enumerate(self.slots)]
+            for w in self._workers:
+                self._start(w)
+
     def open(self, study: Any) -> None:
         self.study = study
-        self._workers = [_Worker(i, d) for i, d in enumerate(self.slots)]
-        for w in self._workers:
-            self._start(w)
+        self._spawn()
 
     def _start(self, w: _Worker) -> None:
         parent, child = _CTX.Pipe(duplex=True)
-        seed = None
-        if self.study.seed is not None:
-            seed = int(np.random.SeedSequence([self.study.seed, 7919, w.slot]).generate_state(1)[0])
-        w.process = _CTX.Process(target=_worker_main, args=(child, w.device, self.threads, seed), daemon=True,
+        w.process = _CTX.Process(target=_worker_main, args=(child, w.device, self.threads), daemon=True,
                                  name=f"torchsearch-worker-{w.slot}")
         saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         try:
@@ -269,17 +285,25 @@ class Processes(Executor):
         w.conn, w.trial = parent, None
 
     def close(self) -> None:
+        """End of a study: trials still running were interrupted; they are ended and recorded as
+        stopped. The workers end too, unless the executor is used as a context manager."""
         study = self.study
         for w in self._workers:
-            if w.process is None:
-                continue
-            if w.trial is not None:  # interrupted: end it now, record its trial as stopped
+            if w.process is not None and w.trial is not None:
                 w.process.kill()
+                w.process.join(timeout=5)
                 trial, w.trial = w.trial, None
                 if not trial.finished:
                     trial.stop("interrupted", "the study was interrupted while the trial ran")
                     study.tell(trial, state="stopped")
-            else:
+                if self._pool:
+                    self._start(w)
+        if not self._pool:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        for w in self._workers:
+            if w.process is not None and w.process.is_alive():
                 try:
                     w.conn.send(("exit",))
                 except (BrokenPipeError, OSError):
@@ -312,11 +336,12 @@ class Processes(Executor):
         if trial._resume:
             trial._resume = False
             resume = self.study._population.blob(trial.number)
+        msg = ("run", trial.number, dict(trial.params), job, resume, trial_seed(self.study.seed, trial.number))
         try:
-            w.conn.send(("run", trial.number, dict(trial.params), job, resume))
+            w.conn.send(msg)
         except (BrokenPipeError, OSError):
             self._start(w)  # the worker died while idle: a fresh one takes the trial
-            w.conn.send(("run", trial.number, dict(trial.params), job, resume))
+            w.conn.send(msg)
         except Exception as e:  # noqa: BLE001 - e.g. a job that cannot be pickled
             self.study.tell(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
                                          f"{e}); the TrialModule class, the job and its handlers must be picklable: "

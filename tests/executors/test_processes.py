@@ -1,0 +1,147 @@
+"""Processes: spawned workers per device slot; parallel, crash-tolerant, interruptible; PBT across them."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+import torch
+
+import torchsearch as ts
+from torchsearch.executors import Processes
+from torchsearch.schedulers import PBT, Grid
+from tests.pbt_models import DropoutRegression, MisbehavingJob, RendezvousJob, SlowJob
+
+X = {"x": ts.Choice([0, 1, 2, 3])}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Two CPU workers shared by the tests of this module (spawning costs seconds)."""
+    with Processes("cpu", workers=2, threads=1) as ex:
+        yield ex
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"devices": "tpu"}, r"unknown device 'tpu' in devices='tpu'; allowed: 'cpu', 'cuda'"),
+    ({"devices": "cpu", "workers": 0}, r"workers must be an int >= 1 or None, got workers=0"),
+    ({"devices": "cpu", "per_device": 0}, r"per_device must be an int >= 1, got per_device=0"),
+    ({"devices": "cpu,cpu"}, r"names a device twice"),
+    ({"devices": 3}, r"devices must be 'cpu', 'cuda'"),
+])
+def test_bad_arguments_name_the_parameter_and_what_is_allowed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Processes(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"devices='cuda' asks for CUDA, but torch sees no CUDA device"):
+        Processes("cuda")
+
+
+def test_cpu_slots_and_threads_are_divided():
+    ex = Processes("cpu", workers=2, threads=1)
+    assert ex.slots == ["cpu", "cpu"] and ex.threads == 1
+
+
+def test_two_cpu_workers_run_trials_at_the_same_time(tmp_path, pool):
+    # each trial can only finish once both run (a rendezvous), and their recorded
+    # [start, end] intervals, taken in the workers, overlap
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", storage=str(tmp_path / "db"),
+                     verbose=False)
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    study.run(RendezvousJob(str(folder), n=2), n_trials=2, executor=pool)
+    trials = study.trials
+    assert [t.state for t in trials] == ["completed", "completed"]
+    (a, b) = [(t.metrics["start"][0], t.metrics["end"][0], t.metrics["pid"][0]) for t in trials]
+    assert max(a[0], b[0]) < min(a[1], b[1])  # the intervals overlap
+    assert a[2] != b[2] and os.getpid() not in (a[2], b[2])  # two worker processes, not this one
+
+
+def test_a_killed_worker_fails_its_trial_is_replaced_and_the_study_finishes(pool):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    study.run(MisbehavingJob(), executor=pool)
+    by_x = {t.params["x"]: t for t in study.trials}
+    assert sorted(by_x) == [0, 1, 2, 3]
+    assert by_x[1].state == "failed" and "was killed by SIGKILL" in by_x[1].error
+    assert by_x[2].state == "failed" and by_x[2].error == "ValueError: bad luck on purpose"
+    assert "bad luck on purpose" in by_x[2].traceback
+    assert by_x[0].state == by_x[3].state == "completed"
+    assert study.end_reason == "the scheduler has nothing more to suggest"
+
+
+def quick(trial):
+    trial.report({"value": float(trial.params["x"])}, step=0)
+
+
+class InterruptAfterReports(Processes):
+    """Raises KeyboardInterrupt in the coordinator (as Ctrl+C would) once trials are running."""
+
+    def wait(self):
+        self.pids = [w.process.pid for w in self._workers]
+        for w in self._workers:
+            self._serve(w)
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_ends_the_workers_records_running_trials_stopped_and_the_study_resumes(tmp_path):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path), verbose=False)
+    ex = InterruptAfterReports("cpu", workers=2, threads=1)
+    with pytest.raises(KeyboardInterrupt):
+        study.run(SlowJob(), n_trials=4, executor=ex)
+    for pid in ex.pids:  # no orphans: every worker has ended and was reaped
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    states = [(t.state, t.stop_code) for t in study.trials]
+    assert states == [("stopped", "interrupted"), ("stopped", "interrupted")]
+    again = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path), verbose=False)
+    again.run(quick, n_trials=4)
+    assert len(again.trials) == 4 and again.n_finished() == 4
+
+
+def test_pbt_population_of_four_takes_turns_on_two_workers(tmp_path, pool):
+    space = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
+    study = ts.tune(DropoutRegression, space, scheduler=PBT(population=4, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=5, seed=0, storage=str(tmp_path), executor=pool, verbose=False)
+    trials = study.trials
+    assert [t.state for t in trials] == ["completed"] * 4
+    assert all(sorted(t.metrics["mse"]) == [1, 2, 3, 4, 5] for t in trials)
+    rows = study.lineage()
+    assert rows, "some trial exploited another"
+    for r in rows:
+        assert r["operations"][0].startswith(f"copy trial {r['donor']} (step ")
+    with sqlite3.connect(tmp_path / "study.db") as con:  # pauses happened: trials were resumed
+        assert con.execute("SELECT COUNT(*) FROM trials WHERE state = 'paused'").fetchone()[0] == 0
+    assert study.load_module(DropoutRegression) is not None
+    assert not list((tmp_path / "checkpoints").glob("*-state-*.pt"))  # durable states removed at the end
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_workers_place_trials_on_their_own_device_slots():
+    n = torch.cuda.device_count()
+    ex = Processes("cuda", per_device=2)
+    assert ex.slots == [f"cuda:{i % n}" for i in range(2 * n)]
+    space = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
+    study = ts.tune(DropoutRegression, space, scheduler=PBT(population=2 * n + 2, interval=1, seed=0),
+                    metric="mse", mode="min", epochs=4, seed=0, executor=ex, verbose=False)
+    trials = study.trials
+    assert all(t.state == "completed" for t in trials)
+    devices = {int(v) for t in trials for v in t.metrics["device"].values()}
+    assert devices == set(range(n))  # every GPU got trials
+    pids = {int(v) for t in trials for v in t.metrics["pid"].values()}
+    assert len(pids) == 2 * n  # one worker process per slot, two per GPU
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_two_gpus_get_distinct_trials_at_once():
+    ex = Processes("cuda:0,cuda:1")
+    space = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
+    study = ts.tune(DropoutRegression, space, scheduler=PBT(population=2, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=3, seed=0, executor=ex, verbose=False)
+    by_trial = {t.number: {int(v) for v in t.metrics["device"].values()} for t in study.trials}
+    assert by_trial[0] != by_trial[1] and len(by_trial[0]) == len(by_trial[1]) == 1

@@ -1,0 +1,80 @@
+"""handlers/divergence.py: a blown-up learning rate is caught within the first epoch."""
+
+from __future__ import annotations
+
+import pytest
+from ignite.engine import Events
+
+from tests.handlers.conftest import make_engines
+from torchsearch.handlers import Divergence, stop_record
+
+
+def test_learning_rate_of_ten_is_stopped_within_the_first_epoch():
+    trainer, evaluator, train = make_engines(lr=10.0, batch_size=64)
+    losses = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: losses.append(e.state.output))
+    Divergence(factor=10).attach(trainer)
+    trainer.run(train, max_epochs=5)
+    assert trainer.state.epoch == 1 and trainer.state.iteration < len(train)
+    code, reason = stop_record(trainer)
+    assert code == "divergence"
+    assert losses[-1] > 10 * min(losses[:-1])  # it stopped on the first loss past 10 x the best
+    assert all(loss <= 10 * min(losses[: i + 1]) for i, loss in enumerate(losses[:-1]))
+    assert reason.startswith("divergence: loss ") and f"(epoch 1, iteration {trainer.state.iteration})" in reason
+
+
+def test_a_sane_learning_rate_is_left_alone():
+    trainer, evaluator, train = make_engines(lr=0.1, n_train=512)
+    Divergence(factor=10).attach(trainer)
+    trainer.run(train, max_epochs=3)
+    assert trainer.state.epoch == 3 and stop_record(trainer) is None
+
+
+def test_nan_loss_stops_at_the_first_iteration_even_in_warmup():
+    trainer, evaluator, train = make_engines(nan=True)
+    Divergence(factor=10, warmup=100).attach(trainer)
+    trainer.run(train, max_epochs=2)
+    assert trainer.state.iteration == 1
+    assert stop_record(trainer) == ("non_finite", "divergence: loss is nan (epoch 1, iteration 1)")
+
+
+def test_ceiling_applies_only_after_warmup():
+    trainer, evaluator, train = make_engines(lr=0.0, batch_size=64)  # loss stays near 2.3
+    Divergence(ceiling=1.0, warmup=4).attach(trainer)
+    trainer.run(train, max_epochs=1)
+    assert trainer.state.iteration == 5 and trainer.state.stop_code == "divergence"
+    assert "> ceiling 1 (epoch 1, iteration 5)" in trainer.state.stop_reason
+
+
+def test_watching_a_validation_metric_on_the_evaluator():
+    trainer, evaluator, train = make_engines(lr=0.0, n_train=128)
+    Divergence(metric="loss", ceiling=1.0).attach(trainer, evaluator)
+    trainer.run(train, max_epochs=3)
+    assert trainer.state.epoch == 1
+    assert trainer.state.stop_reason.endswith("> ceiling 1 (epoch 1)")
+
+
+def test_output_transform_picks_the_loss_from_a_richer_output():
+    trainer, evaluator, train = make_engines(nan=True)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: setattr(e.state, "output", {"loss": e.state.output}))
+    Divergence(output_transform=lambda out: out["loss"]).attach(trainer)
+    trainer.run(train, max_epochs=1)
+    assert trainer.state.stop_code == "non_finite"
+
+
+def test_state_dict_round_trip():
+    d = Divergence(factor=5)
+    d.load_state_dict({"best": 0.25, "n_events": 7})
+    assert d.state_dict() == {"best": 0.25, "n_events": 7}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(factor=1.0), r"Divergence: factor must be a finite number > 1, got factor=1.0"),
+    (dict(factor=float("inf")), r"factor must be a finite number > 1, got factor=inf"),
+    (dict(ceiling="big"), r"ceiling must be a finite number, got ceiling='big'"),
+    (dict(warmup=-3), r"warmup must be an int >= 0, got warmup=-3"),
+    (dict(metric="loss", output_transform=lambda o: o), r"give metric= or output_transform=, not both"),
+])
+def test_bad_arguments_name_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Divergence(**kwargs)

@@ -1,0 +1,97 @@
+"""Small modules and jobs for the PBT and Processes tests (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import torchsearch as ts
+from tests.models import regression_data
+
+
+class DropoutRegression(ts.TrialModule):
+    """An MLP with dropout and shuffled batches (uses the RNG), SGD with momentum.
+
+    ``hp``: lr, momentum, dropout, width (optional, default 8), device_metric (report the CUDA
+    device index).
+    """
+
+    def setup(self, hp):
+        x, y = regression_data()
+        width = int(hp.get("width", 8))
+        self.model = nn.Sequential(nn.Linear(4, width), nn.Tanh(), nn.Dropout(hp.get("dropout", 0.1)),
+                                   nn.Linear(width, 1))
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp.get("momentum", 0.9))
+        self.train_loader = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=32, shuffle=True)
+        self.val_loader = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64)
+
+    def apply_hyperparameters(self, hp):
+        for m in self.model.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = hp.get("dropout", 0.1)
+        self.set_optimizer_hyperparameters(hp)
+        same_shape = int(hp.get("width", 8)) == int(self.hp.get("width", 8))
+        self.hp = dict(hp)
+        return same_shape
+
+    def training_step(self, batch):
+        x, y = batch
+        return nn.functional.mse_loss(self.model(x), y)
+
+    def validation_step(self, batch):
+        x, y = batch
+        out = {"mse": nn.functional.mse_loss(self.model(x), y)}
+        if self.device.type == "cuda":
+            out["device"] = torch.tensor(float(self.device.index))
+            out["pid"] = torch.tensor(float(os.getpid()))
+        return out
+
+
+class RendezvousJob:
+    """Each trial announces itself in ``folder`` and waits until ``n`` trials have: it can only
+    finish when ``n`` trials run at the same time. Reports its start/end times and pid."""
+
+    def __init__(self, folder: str, n: int, timeout: float = 120.0) -> None:
+        self.folder, self.n, self.timeout = folder, n, timeout
+
+    def __call__(self, trial):
+        start = time.time()
+        Path(self.folder, f"{trial.number}").write_text(str(os.getpid()))
+        limit = time.monotonic() + self.timeout
+        while len(list(Path(self.folder).iterdir())) < self.n:
+            if time.monotonic() > limit:
+                raise ts.TrialFailed(f"trial {trial.number} ran alone: no other trial started")
+            time.sleep(0.01)
+        end = time.time()
+        trial.report({"value": float(trial.params["x"]), "start": start, "end": end, "pid": float(os.getpid())},
+                     step=0)
+        return None
+
+
+class MisbehavingJob:
+    """x == 1: the worker process is killed (SIGKILL); x == 2: the job raises; else reports x."""
+
+    def __call__(self, trial):
+        x = trial.params["x"]
+        if x == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if x == 2:
+            raise ValueError("bad luck on purpose")
+        trial.report({"value": float(x)}, step=0)
+        return None
+
+
+class SlowJob:
+    """Reports every 50 ms for a long time (to be interrupted)."""
+
+    def __call__(self, trial):
+        for step in range(10_000):
+            trial.report({"value": float(step)}, step=step)
+            time.sleep(0.05)
+        return None

@@ -1,0 +1,141 @@
+"""The coordinator's side of PBT in this process: exploit copies, pause/resume, lineage, schedule."""
+
+from __future__ import annotations
+
+import torch
+
+import torchsearch as ts
+from torchsearch._jobs import exploit
+from torchsearch._population import dumps_state, loads_state
+from torchsearch.schedulers import PBT
+from torchsearch.storage import Storage
+from tests.pbt_models import DropoutRegression
+
+HP = {"lr": 0.05, "momentum": 0.9, "dropout": 0.1}
+
+
+def trainer(hp, seed):
+    torch.manual_seed(seed)
+    return ts.Trainer(DropoutRegression(dict(hp)))
+
+
+def weights(tr):
+    return [p.detach().clone() for p in tr.module.model.parameters()]
+
+
+def test_exploit_copies_weights_and_optimiser_exactly_then_trials_diverge():
+    donor, recipient = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
+    donor.fit(2)
+    recipient.fit(1)
+    new = {**HP, "lr": 0.2, "dropout": 0.3}
+    exploit(recipient, loads_state(dumps_state(donor.state_dict())), new)
+    assert all(torch.equal(a, b) for a, b in zip(weights(donor), weights(recipient)))
+    d_opt, r_opt = donor.module.optimizer, recipient.module.optimizer
+    for p_d, p_r in zip(d_opt.param_groups[0]["params"], r_opt.param_groups[0]["params"]):
+        assert torch.equal(d_opt.state[p_d]["momentum_buffer"], r_opt.state[p_r]["momentum_buffer"])
+    assert r_opt.param_groups[0]["lr"] == 0.2 and d_opt.param_groups[0]["lr"] == 0.05
+    assert recipient.module.model[2].p == 0.3
+    assert recipient.epoch == 1  # the recipient keeps its own timeline
+    donor.fit(3)
+    recipient.fit(2)
+    assert not all(torch.equal(a, b) for a, b in zip(weights(donor), weights(recipient)))
+
+
+def test_exploit_in_place_keeps_the_optimiser_object_and_a_shape_change_rebuilds_the_module():
+    donor, recipient = trainer({**HP, "width": 16}, 1), trainer(HP, 2)
+    opt = recipient.module.optimizer
+    same = trainer(HP, 3)
+    exploit(recipient, loads_state(dumps_state(same.state_dict())), {**HP, "lr": 0.07})
+    assert recipient.module.optimizer is opt and opt.param_groups[0]["lr"] == 0.07
+    exploit(recipient, loads_state(dumps_state(donor.state_dict())), {**HP, "width": 16})
+    assert recipient.module.model[0].out_features == 16
+    assert all(torch.equal(a, b) for a, b in zip(weights(donor), weights(recipient)))
+    recipient.fit(2)  # trains on with the rebuilt module
+
+
+def test_default_apply_hyperparameters_sets_param_groups_and_asks_for_a_rebuild_otherwise():
+    module = DropoutRegression(dict(HP))
+    applied = ts.TrialModule.apply_hyperparameters(module, {**HP, "lr": 0.3, "momentum": 0.5})
+    assert applied is True
+    assert module.optimizer.param_groups[0]["lr"] == 0.3 and module.optimizer.param_groups[0]["momentum"] == 0.5
+    assert ts.TrialModule.apply_hyperparameters(module, {**HP, "lr": 0.3, "dropout": 0.4}) is False
+
+
+def test_pause_and_resume_continue_exactly_where_training_stopped():
+    straight = trainer(HP, 5)
+    straight.fit(4)
+    paused = trainer(HP, 5)
+    paused.fit(2)
+    state = dumps_state(paused.state_dict())
+    torch.manual_seed(123)  # another process, another RNG: the state restores it
+    resumed = trainer(HP, 99)
+    resumed.load_state_dict(loads_state(state))
+    assert resumed.epoch == 2
+    resumed.fit(4)
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+
+
+class RecordingPBT(PBT):
+    """PBT that remembers the decisions it made (to compare with the stored lineage)."""
+
+    def setup(self, space, *, mode, seed=None):
+        super().setup(space, mode=mode, seed=seed)
+        self.made = []
+
+    def on_report(self, number, step, value):
+        d = super().on_report(number, step, value)
+        self.made.append((number, step, d))
+        return d
+
+
+SPACE = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
+
+
+def test_population_larger_than_one_slot_takes_turns_and_lineage_matches_the_exploits():
+    scheduler = RecordingPBT(population=4, interval=2, seed=0)
+    study = ts.tune(DropoutRegression, SPACE, scheduler=scheduler, metric="mse", mode="min", epochs=8, seed=1,
+                    verbose=False)
+    trials = study.trials
+    assert len(trials) == 4 and all(t.state == "completed" for t in trials)
+    assert all(sorted(t.metrics["mse"]) == list(range(1, 9)) for t in trials)
+    actions = [d.action for _, _, d in scheduler.made]
+    assert "pause" in actions and "exploit" in actions
+    exploits = [(n, s, d) for n, s, d in scheduler.made if d.action == "exploit" and s < 8]
+    rows = study.lineage()
+    assert [(r["trial"], r["step"], r["donor"], r["new_params"], tuple(r["operations"])) for r in rows] == [
+        (n, s, d.donor, d.params, d.operations) for n, s, d in exploits]
+    for t in trials:  # the stored params are the ones the trial ended with
+        mine = [r for r in rows if r["trial"] == t.number]
+        if mine:
+            assert t.params == mine[-1]["new_params"]
+
+
+def test_schedule_follows_the_donors_and_the_best_weights_load():
+    study = ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=3), metric="mse",
+                    mode="min", epochs=6, seed=2, verbose=False)
+    for t in study.trials:
+        segments = study.schedule(t.number)
+        assert segments[0]["start"] == 0 and segments[-1]["trial"] == t.number and segments[-1]["end"] is None
+        assert segments[-1]["params"] == t.params
+        for seg in segments:
+            ts.space.as_space(SPACE).validate(seg["params"])
+    exploited = {r["trial"] for r in study.lineage()}
+    assert exploited, "this seed exploits at least once"
+    n = next(iter(exploited))
+    assert len(study.schedule(n)) >= 2
+    module = study.load_module(DropoutRegression)
+    assert isinstance(module.model, torch.nn.Module)
+
+
+def test_kept_states_are_written_durably_in_the_background_and_deleted_when_dropped(tmp_path):
+    study = ts.Study(space=SPACE, metric="mse", mode="min", storage=str(tmp_path), verbose=False)
+    tr = trainer(HP, 0)
+    pop = study._population
+    pop.keep(7, 1, tr.state_dict())
+    pop._writer.flush()
+    key = pop.key(7)
+    on_disk = Storage(str(tmp_path)).load_checkpoint(key)  # weights_only=True
+    assert torch.equal(on_disk["module"]["model"]["0.weight"], tr.module.model[0].weight)
+    pop.drop(7)
+    pop.close()
+    assert not (tmp_path / "checkpoints" / f"{key}.pt").exists()
