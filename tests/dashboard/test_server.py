@@ -28,6 +28,7 @@ def _json(server, path):
 
 
 def test_api_answers_json_for_studies_trials_and_one_trial(server):
+    assert server.httpd.url == f"http://127.0.0.1:{server.port}/"
     [s] = _json(server, "/api/studies")
     assert s["name"] == "<b>demo</b>" and s["n_trials"] == 5
     rows = _json(server, f"/api/studies/{s['id']}/trials")
@@ -143,7 +144,7 @@ def test_errors_never_carry_a_traceback(server, monkeypatch):
     assert b"Traceback" not in body and b"secret" not in body and b"RuntimeError" not in body
 
 
-@pytest.mark.parametrize("line", [b"GARBAGE", b"GET /api/studies HTTP/9.9", b"GET /" + b"a" * 70000 + b" HTTP/1.1"])
+@pytest.mark.parametrize("line", [b"GARBAGE", b"GET /api/studies HTTP/9.9", b"GET /api/studies HTTP/1.1 extra"])
 def test_malformed_requests_get_a_short_json_error(server, line):
     import socket
 
@@ -209,3 +210,15 @@ def test_server_keeps_answering_while_another_process_writes_trials(tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]
     assert seen[-1] == n and seen == sorted(seen)
     assert len(set(seen)) > 2, f"never saw the study mid-way: {seen}"
+
+
+def test_a_database_whose_tables_are_not_written_yet_lists_no_study(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "study.db").close()  # a study that has just created its file
+    s = Server(tmp_path)
+    try:
+        status, _, body = s.request("/api/studies")
+        assert status == 200 and json.loads(body) == []
+    finally:
+        s.close()

@@ -23,6 +23,7 @@ import ipaddress
 import json
 import mimetypes
 import socket
+import sqlite3
 import sys
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -110,7 +111,7 @@ class DashboardServer(ThreadingHTTPServer):
         self.allowed_hosts = _allowed_hosts(host)
 
     def open_storage(self) -> Storage | None:
-        """A fresh read-only connection (None while the folder holds no database yet)."""
+        """A fresh read-only connection (None while the folder holds no study database yet)."""
         if not (self.storage_path / DB_NAME).exists():
             return None
         return Storage(self.storage_path, readonly=True)
@@ -118,9 +119,20 @@ class DashboardServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host = self.server_address[0]
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
+
+
+def _no_schema_yet(db: Path) -> bool:
+    """True when ``db`` is a database whose writer has not created its tables yet (a study starting)."""
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            return con.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'studies'").fetchone()[0] == 0
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -236,19 +248,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, parts: list[str], query: dict[str, list[str]]) -> None:
         try:
-            storage = self.server.open_storage()
-        except StorageError as e:
-            self._json(503, {"error": f"cannot open the study database: {str(e)[:300]}"})
-            return
-        try:
-            self._json(200, api.route(storage, parts, query))
+            try:
+                storage = self.server.open_storage()
+                try:
+                    result = api.route(storage, parts, query)
+                finally:
+                    if storage is not None:
+                        storage.close()
+            except StorageError:
+                if not _no_schema_yet(self.server.storage_path / DB_NAME):
+                    raise
+                result = api.route(None, parts, query)  # the study is creating its database right now
         except api.NotFound as e:
             self._json(404, {"error": str(e)[:300]})
         except StorageError as e:
             self._json(503, {"error": f"storage: {str(e)[:300]}"})
-        finally:
-            if storage is not None:
-                storage.close()
+        else:
+            self._json(200, result)
 
 
 def make_server(storage_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080,

@@ -363,7 +363,7 @@
     if (e) { lo = Math.min(lo, e[0]); hi = Math.max(hi, e[1]); }
     const log = !!spec && (spec.log || spec.type === "PowerOfTwo");
     const f = scale(lo, hi, y0, y1, log);
-    let tv = ticks(lo, hi, 4, log);
+    let tv = ticks(lo, hi, 5, log);
     if (spec && spec.type === "PowerOfTwo") {
       tv = [];
       for (let v = lo; v <= hi; v *= 2) tv.push(v);
@@ -389,7 +389,7 @@
       }).filter((p) => p && Number.isFinite(p[1]));
       if (pts.length < 2) continue;
       const good = ve ? (t.value === null ? null : (t.value - ve[0]) / (ve[1] - ve[0] || 1)) : null;
-      const line = sv("polyline", { class: "pc" + (good === null ? " none" : "") + focus(t.number),
+      const line = sv("polyline", { class: "pc" + (good === null ? " none" : t.state === "failed" ? " failed" : "") + focus(t.number),
         points: pts.map((p) => p[0].toFixed(1) + "," + p[1].toFixed(1)).join(" "),
         stroke: good === null ? "#b9bec7" : ramp(S.study.mode === "max" ? good : 1 - good) });
       line.addEventListener("click", () => selectTrial(t.number));
