@@ -65,7 +65,7 @@ def test_output_transform_picks_the_loss_from_a_richer_output():
 def test_state_dict_round_trip():
     d = Divergence(factor=5)
     d.load_state_dict({"best": 0.25, "n_events": 7})
-    assert d.state_dict() == {"best": 0.25, "n_events": 7}
+    assert d.state_dict() == {"best": 0.25, "average": None, "n_events": 7}
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -73,8 +73,35 @@ def test_state_dict_round_trip():
     (dict(factor=float("inf")), r"factor must be a finite number > 1, got factor=inf"),
     (dict(ceiling="big"), r"ceiling must be a finite number, got ceiling='big'"),
     (dict(warmup=-3), r"warmup must be an int >= 0, got warmup=-3"),
+    (dict(smoothing=1.0), r"smoothing must be in \[0, 1\), got smoothing=1.0"),
     (dict(metric="loss", output_transform=lambda o: o), r"give metric= or output_transform=, not both"),
 ])
 def test_bad_arguments_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Divergence(**kwargs)
+
+
+def scripted_trainer(losses):
+    """A real Engine whose 'loss' at iteration i is losses[i - 1]."""
+    from ignite.engine import Engine
+
+    return Engine(lambda engine, batch: losses[engine.state.iteration - 1])
+
+
+def test_smoothing_ignores_one_lucky_batch_but_not_a_blow_up():
+    lucky = [1.0, 0.05, 1.0, 1.0, 1.0, 1.0]  # one batch at 0.05 sets a low best; ordinary batches are 20x it
+    raw = scripted_trainer(lucky)
+    Divergence(factor=10).attach(raw)
+    raw.run(range(len(lucky)), max_epochs=1)
+    assert raw.state.iteration == 3 and raw.state.stop_code == "divergence"
+
+    smooth = scripted_trainer(lucky)
+    Divergence(factor=10, smoothing=0.9).attach(smooth)
+    smooth.run(range(len(lucky)), max_epochs=1)
+    assert smooth.state.iteration == len(lucky) and smooth.state.stop_code is None
+
+    blow_up = scripted_trainer([1.0, 1.0, 100.0, 1e4, 1e6])
+    Divergence(factor=10, smoothing=0.9).attach(blow_up)
+    blow_up.run(range(5), max_epochs=1)
+    assert blow_up.state.iteration == 3  # average 10.9 > 10 x 1.0
+    assert blow_up.state.stop_reason == "divergence: loss (smoothed) 10.9 > 10 x best 1 (epoch 1, iteration 3)"

@@ -67,7 +67,7 @@ def test_time_budget_per_trial_from_a_handler_factory():
     study = tune(n_trials=2, handlers=lambda: [ticking(clock), TimeBudget(8, clock=clock)])
     for t in study.trials:
         assert t.state == "stopped" and t.stop_code == "time_budget"
-        assert t.stop_reason == "time budget: 8.0s used of 8s (epoch 2, iteration 8)"
+        assert t.stop_reason == "time budget: 8.00s used of 8s (epoch 2, iteration 8)"
 
 
 def test_a_blow_up_is_stopped_but_a_nan_loss_is_failed_inside_tune():

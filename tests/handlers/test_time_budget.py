@@ -22,7 +22,7 @@ def test_stops_at_the_first_iteration_past_the_budget(clock):
     trainer.run(train, max_epochs=10)
     assert trainer.state.iteration == 31 and trainer.state.epoch == 2
     assert trainer.state.stop_code == "time_budget"
-    assert trainer.state.stop_reason == "time budget: 31.0s used of 30.5s (epoch 2, iteration 31)"
+    assert trainer.state.stop_reason == "time budget: 31.00s used of 30.5s (epoch 2, iteration 31)"
 
 
 def test_the_clock_starts_when_the_run_starts_not_when_built(clock):

@@ -29,8 +29,10 @@ class Divergence(StopHandler):
     - ``ceiling``: after ``warmup`` events, stop when the value exceeds ``ceiling``.
 
     Without ``factor`` and ``ceiling`` only non-finite values stop training. Batch losses are
-    noisy: a ``factor`` of 10 or more keeps a lucky low batch from setting a bar that ordinary
-    batches then cross.
+    noisy: late in training one lucky batch sets a low best that an ordinary batch then
+    exceeds ten times over. ``smoothing`` compares an exponential moving average instead
+    (``avg = smoothing * avg + (1 - smoothing) * value``); 0.9 (about the last ten batches)
+    ignores single batches and still catches a real blow-up within a few iterations.
 
     Args:
         output_transform: turns ``engine.state.output`` into the watched number (default: the
@@ -41,14 +43,16 @@ class Divergence(StopHandler):
         ceiling: absolute upper limit, or None.
         warmup: events (iterations, or evaluations with ``metric``) before ``factor`` and
             ``ceiling`` apply (>= 0).
+        smoothing: weight of the past in the moving average that ``factor`` and ``ceiling``
+            compare, in [0, 1); 0 (the default) compares raw values.
         trainer: the engine to stop; usually given to :meth:`attach` instead.
 
     Example::
 
-        Divergence(factor=10, warmup=5).attach(trainer)
+        Divergence(factor=10, smoothing=0.9).attach(trainer)
         trainer.run(loader, max_epochs=10)
         print(trainer.state.stop_code, trainer.state.stop_reason)
-        # divergence  divergence: loss 161.5 > 10 x best 2.337 (epoch 1, iteration 3)
+        # divergence  divergence: loss (smoothed) 535.1 > 10 x best 2.337 (epoch 1, iteration 4)
 
     Inside ``tune()`` a non-finite training loss already makes the trial ``failed`` (the
     Trainer checks every loss), and a stop with code ``"non_finite"`` fails the trial too;
@@ -65,6 +69,7 @@ class Divergence(StopHandler):
         factor: float | None = None,
         ceiling: float | None = None,
         warmup: int = 0,
+        smoothing: float = 0.0,
         trainer: Engine | None = None,
     ) -> None:
         who = "Divergence"
@@ -80,6 +85,9 @@ class Divergence(StopHandler):
         if ceiling is not None:
             ceiling = check_float(who, "ceiling", ceiling)
         check_int(who, "warmup", warmup, low=0)
+        smoothing = check_float(who, "smoothing", smoothing, low=0.0)
+        if smoothing >= 1.0:
+            raise ValueError(f"{who}: smoothing must be in [0, 1), got smoothing={smoothing!r}")
         if trainer is not None and not isinstance(trainer, Engine):
             raise TypeError(f"{who}: trainer must be an ignite Engine or None, got {trainer!r}")
         self.output_transform = output_transform
@@ -87,15 +95,17 @@ class Divergence(StopHandler):
         self.factor = factor
         self.ceiling = ceiling
         self.warmup = warmup
+        self.smoothing = smoothing
         self.trainer = trainer
         # on the output, the handler runs on the trainer itself; on a metric, maybe on an evaluator
         self.reads_evaluator = metric is not None
         self.best: float | None = None
+        self.average: float | None = None  # the moving average (the raw value when smoothing=0)
         self.n_events = 0
 
     @property
     def _name(self) -> str:
-        return self.metric or "loss"
+        return (self.metric or "loss") + (" (smoothed)" if self.smoothing else "")
 
     def _value(self, engine: Engine) -> float:
         if self.metric is not None:
@@ -115,8 +125,12 @@ class Divergence(StopHandler):
         value = self._value(engine)
         self.n_events += 1
         if not math.isfinite(value):
-            self._stop(engine, f"divergence: {self._name} is {value} ({self._where(engine)})", code="non_finite")
+            name = self.metric or "loss"
+            self._stop(engine, f"divergence: {name} is {value} ({self._where(engine)})", code="non_finite")
             return
+        if self.average is not None and self.smoothing:
+            value = self.smoothing * self.average + (1.0 - self.smoothing) * value
+        self.average = value
         best = self.best
         if best is None or value < best:
             self.best = value
@@ -148,14 +162,16 @@ class Divergence(StopHandler):
 
     def reset(self) -> None:
         self.best = None
+        self.average = None
         self.n_events = 0
 
     def state_dict(self) -> OrderedDict[str, Any]:
-        return OrderedDict(best=self.best, n_events=self.n_events)
+        return OrderedDict(best=self.best, average=self.average, n_events=self.n_events)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         if not isinstance(state_dict, Mapping) or "n_events" not in state_dict:
             raise ValueError(f"Divergence.load_state_dict: expected a mapping with 'best' and 'n_events', "
                              f"got {state_dict!r}")
         self.best = state_dict.get("best")
+        self.average = state_dict.get("average")
         self.n_events = int(state_dict["n_events"])

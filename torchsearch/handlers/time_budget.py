@@ -31,7 +31,7 @@ class TimeBudget(StopHandler):
     Example::
 
         TimeBudget(600).attach(trainer)
-        # trainer.state.stop_reason: "time budget: 600.2s used of 600s (epoch 14, iteration 3301)"
+        # trainer.state.stop_reason: "time budget: 600.02s used of 600s (epoch 14, iteration 3301)"
     """
 
     code = "time_budget"
@@ -75,7 +75,7 @@ class TimeBudget(StopHandler):
         self._update()
         if self._elapsed >= self.seconds:
             state = self._trainer_for(engine).state
-            self._stop(engine, f"time budget: {self._elapsed:.1f}s used of {self.seconds:g}s "
+            self._stop(engine, f"time budget: {self._elapsed:.2f}s used of {self.seconds:g}s "
                                f"(epoch {state.epoch}, iteration {state.iteration})")
 
     def attach(self, trainer: Any, evaluator: Engine | None = None) -> TimeBudget:
