@@ -131,3 +131,10 @@ def test_a_missing_metric_is_named_with_the_available_ones():
 def test_bad_arguments_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Patience(**kwargs)
+
+
+def test_an_unattached_patience_pickles_for_worker_processes():
+    import pickle
+
+    p = pickle.loads(pickle.dumps(Patience(3, metric="accuracy", mode="max", min_delta=0.01)))
+    assert (p.patience, p.metric, p.mode, p.threshold, p.trainer) == (3, "accuracy", "max", 0.01, None)

@@ -13,8 +13,14 @@ from ._stop import request_stop, watch
 
 __all__ = ["StopHandler"]
 
+
+
+def _no_step(engine: Engine, batch: Any) -> None:
+    return None
+
+
 #: Stands for "no trainer yet" where Ignite insists on an Engine (``EarlyStopping.__init__``).
-UNATTACHED = Engine(lambda engine, batch: None)
+UNATTACHED = Engine(_no_step)
 
 
 def check_int(who: str, name: str, value: Any, *, low: int) -> int:

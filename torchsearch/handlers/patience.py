@@ -84,6 +84,7 @@ class Patience(StopHandler, EarlyStopping):
         self._score_function = score_function
         super().__init__(patience, score_function=self._score, trainer=trainer or UNATTACHED, threshold=min_delta,
                          cumulative=True, threshold_mode=min_delta_mode, mode=mode)
+        self.trainer = trainer  # None until attach(): keeps the handler picklable for worker processes
         self.warmup = warmup
         self.n_evaluations = 0
         self.best_value: float | None = None
