@@ -82,3 +82,10 @@ def test_bad_clock_and_bad_state_are_named():
         TimeBudget(1, clock=5)
     with pytest.raises(ValueError, match=r"elapsed must be a finite number >= 0, got elapsed=-1"):
         TimeBudget(1).load_state_dict({"elapsed": -1})
+
+
+def test_added_without_attach_it_says_to_attach_rather_than_measure_from_a_wrong_start(clock):
+    trainer, train = engines_ticking(clock)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, TimeBudget(10, clock=clock))
+    with pytest.raises(RuntimeError, match=r"use TimeBudget\(\.\.\.\)\.attach\(trainer\)"):
+        trainer.run(train, max_epochs=1)

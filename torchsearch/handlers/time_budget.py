@@ -72,6 +72,9 @@ class TimeBudget(StopHandler):
         self._mark = None
 
     def __call__(self, engine: Engine) -> None:
+        if self._mark is None:
+            raise RuntimeError("TimeBudget: the clock is not running; use TimeBudget(...).attach(trainer), which "
+                               "starts it at Events.STARTED, rather than add_event_handler")
         self._update()
         if self._elapsed >= self.seconds:
             state = self._trainer_for(engine).state
