@@ -96,15 +96,23 @@ def test_page_shows_every_trial_as_text_and_new_trials_live_without_reload(drive
         st.close()
 
 
-def test_metric_selector_redraws_the_curves_for_another_metric(driver, tmp_path):
+def test_studies_list_switches_study_and_metric_selector_redraws_the_curves(driver, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    first, _ = write_study(tmp_path / "runs", name="first", n=2)
     st, _ = write_study(tmp_path / "runs", name="second")
     server = Server(tmp_path / "runs")
     try:
         driver.get(server.url + "/")
-        wait_for(lambda: len(trial_rows(driver)) == 5, what="5 trial rows")
+        wait_for(lambda: len(trial_rows(driver)) == 5, what="the latest study's 5 trial rows")
+        assert driver.find_element(By.ID, "study-title").text == "Study second"
+        rows = driver.find_elements(By.CSS_SELECTOR, "#studies tbody tr")
+        assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == ["first", "second"]
+        rows[0].click()
+        wait_for(lambda: len(trial_rows(driver)) == 3, what="the first study's 3 trial rows")
+        assert driver.find_element(By.ID, "study-title").text == "Study first"
+        assert driver.execute_script("return location.hash") == "#study=1"
         Select(driver.find_element(By.ID, "metric")).select_by_value("loss")
         wait_for(lambda: any(t.text == "loss" for t in driver.find_elements(By.CSS_SELECTOR, "#chart-curves text.label")),
                  what="the loss axis label")
@@ -112,3 +120,4 @@ def test_metric_selector_redraws_the_curves_for_another_metric(driver, tmp_path)
     finally:
         server.close()
         st.close()
+        first.close()
