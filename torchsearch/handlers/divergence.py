@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ignite.engine import Engine, Events
 
 from ._base import StopHandler, as_float, check_float, check_int, check_metric, read_metric, resolve_engines
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 __all__ = ["Divergence"]
 
@@ -143,7 +146,7 @@ class Divergence(StopHandler):
             self._stop(engine, f"divergence: {self._name} {value:.4g} > {self.factor:g} x best {best:.4g} "
                                f"({self._where(engine)})")
 
-    def attach(self, trainer: Any, evaluator: Engine | None = None, event: Any = None) -> Divergence:
+    def attach(self, trainer: Engine | Trainer, evaluator: Engine | None = None, event: Any = None) -> Divergence:
         """Watch the trainer's output after each iteration; with ``metric=``, watch
         ``evaluator`` after each run (or the trainer after each epoch if no evaluator).
 

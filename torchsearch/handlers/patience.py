@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ignite.engine import Engine, Events
 from ignite.handlers import EarlyStopping
 
 from ._base import (UNATTACHED, StopHandler, as_float, check_float, check_int, check_metric, check_mode, read_metric,
                     resolve_engines)
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 __all__ = ["Patience"]
 
@@ -133,7 +136,7 @@ class Patience(StopHandler, EarlyStopping):
         n = self.counter
         return f"patience: {bar} in {n} evaluation{'s' if n != 1 else ''} ({best})"
 
-    def attach(self, trainer: Any, evaluator: Engine | None = None,  # type: ignore[override]
+    def attach(self, trainer: Engine | Trainer, evaluator: Engine | None = None,  # type: ignore[override]
                event: Any = None) -> Patience:
         """Watch ``evaluator`` after each run (``Events.COMPLETED``), or, without an evaluator,
         the trainer's own metrics after each epoch; stop ``trainer``.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ignite.engine import Engine, Events
 
 from ._base import as_float, resolve_engines
 from ._stop import request_stop, stop_record
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 __all__ = ["Reporter"]
 
@@ -78,7 +81,7 @@ class Reporter:
         if record is not None:
             self.trial.stop(*record)
 
-    def attach(self, trainer: Any, evaluator: Engine | None = None) -> Reporter:
+    def attach(self, trainer: Engine | Trainer, evaluator: Engine | None = None) -> Reporter:
         """Report after each run of ``evaluator`` (without one: the trainer's own metrics after
         each epoch). ``trainer`` may be a :class:`torchsearch.Trainer`."""
         trainer, evaluator = resolve_engines("Reporter", trainer, evaluator)

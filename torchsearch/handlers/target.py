@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ignite.engine import Engine, Events
 
 from ._base import StopHandler, check_float, check_metric, check_mode, read_metric, resolve_engines
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 __all__ = ["Target"]
 
@@ -42,7 +45,7 @@ class Target(StopHandler):
             op = ">=" if self.mode == "max" else "<="
             self._stop(engine, f"target: {self.metric} {score:.4g} {op} {self.value:g} at epoch {self._epoch(engine)}")
 
-    def attach(self, trainer: Any, evaluator: Engine | None = None, event: Any = None) -> Target:
+    def attach(self, trainer: Engine | Trainer, evaluator: Engine | None = None, event: Any = None) -> Target:
         """Watch ``evaluator`` after each run (or the trainer's metrics after each epoch if no
         evaluator); stop ``trainer``. ``trainer`` may be a :class:`torchsearch.Trainer`."""
         trainer, evaluator = resolve_engines("Target", trainer, evaluator)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ignite.engine import Engine, Events
 
 from ._base import StopHandler, check_float, resolve_engines
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 __all__ = ["TimeBudget"]
 
@@ -81,7 +84,7 @@ class TimeBudget(StopHandler):
             self._stop(engine, f"time budget: {self._elapsed:.2f}s used of {self.seconds:g}s "
                                f"(epoch {state.epoch}, iteration {state.iteration})")
 
-    def attach(self, trainer: Any, evaluator: Engine | None = None) -> TimeBudget:
+    def attach(self, trainer: Engine | Trainer, evaluator: Engine | None = None) -> TimeBudget:
         """Start the clock at ``STARTED``, check after every iteration, pause it when the run ends.
 
         ``trainer`` may be a :class:`torchsearch.Trainer`; ``evaluator`` is accepted and ignored
