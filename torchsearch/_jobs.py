@@ -104,6 +104,7 @@ class TrainJob:
         resume = trial.resume_state() if hasattr(trial, "resume_state") else None
         if resume is not None:
             trainer.load_state_dict(resume)
+            trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited
         paused = False
 
         def on_eval(tr: Any, metrics: dict[str, float]) -> None:
@@ -112,7 +113,8 @@ class TrainJob:
             if decision.action == "stop":
                 tr.stop(decision.code or "scheduler", decision.reason or "stopped by the scheduler")
             elif decision.action == "exploit":
-                exploit(tr, trial.donor_state(), decision.params or dict(trial.params))
+                donor = trial.donor_state() if decision.donor is not None else None
+                exploit(tr, donor, decision.params or dict(trial.params))
             elif decision.action == "pause":
                 paused = True
                 tr.train_engine.terminate()
@@ -135,13 +137,16 @@ class TrainJob:
         return JobResult(state_dict=state, stop_code=trainer.stop_code, stop_reason=trainer.stop_reason)
 
 
-def exploit(trainer: Any, donor: dict[str, Any], params: dict[str, Any]) -> None:
+def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) -> None:
     """PBT exploit inside a running trainer: take the donor's module state (weights, optimiser,
     LR scheduler), then apply ``params`` in place; rebuild the module when it cannot.
 
-    The trainer keeps its own epoch, iteration and RNG: the trial's timeline goes on.
+    ``donor=None`` explores only: the trial keeps its own state. The trainer keeps its own
+    epoch, iteration and RNG: the trial's timeline goes on.
     """
     module = trainer.module
+    if donor is None:
+        donor = {"module": {k: _to_cpu(v) for k, v in module.state_dict().items()}}
     try:
         module.load_state_dict(donor["module"])
         in_place = module.apply_hyperparameters(dict(params))

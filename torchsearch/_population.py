@@ -79,6 +79,12 @@ class _Kept:
     def __init__(self, step: int, packed: dict[str, Any] | None = None, blob: bytes | None = None) -> None:
         self.step, self._packed, self._blob = step, packed, blob
 
+    def packed(self) -> dict[str, Any]:
+        """The packed form (shared: never modify it)."""
+        if self._packed is None:
+            self._packed = torch.load(io.BytesIO(self._blob), weights_only=True)  # type: ignore[arg-type]
+        return self._packed
+
     def blob(self) -> bytes:
         if self._blob is None:
             buf = io.BytesIO()
@@ -159,14 +165,29 @@ class Population:
         return f"{self.study.name}-state-{number}"
 
     # -- states ---------------------------------------------------------------------------
-    def keep(self, number: int, step: int, state: dict[str, Any] | None = None, blob: bytes | None = None) -> None:
-        """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker)."""
+    def keep(self, number: int, step: int, state: dict[str, Any] | None = None, blob: bytes | None = None,
+             donor: int | None = None) -> None:
+        """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker);
+        with ``donor``, its module state (weights, optimiser) is replaced by the donor's kept one."""
         kept = _Kept(step, packed=pack_state(state) if state is not None else None, blob=blob)
+        if donor is not None:
+            kept = self._merged(kept, donor)
         self._kept[number] = kept
         if self.study.storage.path is not None:
             if self._writer is None:
                 self._writer = _DurableWriter(self.study.storage)
             self._writer.put(self.key(number), kept)
+
+    def _merged(self, own: _Kept, donor: int) -> _Kept:
+        """``own`` (epoch, iteration, RNG) with the donor's module state (weights, optimiser)."""
+        merged = dict(own.packed())
+        merged["module"] = self._kept[donor].packed()["module"]
+        return _Kept(own.step, packed=merged)
+
+    def receive(self, active: Any, step: int, blob: bytes) -> None:
+        """The state a worker process sent after a checkpoint or pause decision."""
+        donor, active._merge_donor = active._merge_donor, None
+        self.keep(active.number, step, blob=blob, donor=donor if donor in self._kept else None)
 
     def has(self, number: int) -> bool:
         return number in self._kept
@@ -195,23 +216,35 @@ class Population:
         study = self.study
         if final and decision.action in ("exploit", "pause"):
             return CONTINUE  # the trial ends now anyway
-        if decision.action == "exploit":
+        if decision.action == "exploit":  # donor None: explore only, the trial keeps its weights
             donor = decision.donor
-            if donor is None or donor not in self._kept or decision.params is None:
+            if (donor is not None and donor not in self._kept) or decision.params is None:
                 return CONTINUE
-            new = study.space.validate(decision.params)
-            study.storage.add_lineage(study._id, active.number, step, donor, dict(active.params), new,
-                                      list(decision.operations))
-            study.storage.update_trial(study._id, active.number, params=new)
-            active.params = dict(new)
+            self._record_exploit(active, decision, step)
             active._donor = donor
             return decision
+        donor = None
+        if decision.action == "pause" and decision.donor is not None:  # exploit, then yield the slot
+            if decision.donor in self._kept and decision.params is not None:
+                donor = decision.donor
+                self._record_exploit(active, decision, step)
+            else:
+                decision = Decision("pause", reason="gives its slot to a waiting member", code="pause",
+                                    checkpoint=True)
         if decision.checkpoint or decision.action == "pause":
             if callable(state):
-                self.keep(active.number, step, state())
+                self.keep(active.number, step, state(), donor=donor)
             else:
-                active._awaiting_state = step  # a worker process sends it next
+                active._merge_donor = donor  # a worker process sends its state next
         return decision
+
+    def _record_exploit(self, active: Any, decision: Decision, step: int) -> None:
+        study = self.study
+        new = study.space.validate(decision.params)
+        study.storage.add_lineage(study._id, active.number, step, decision.donor, dict(active.params), new,
+                                  list(decision.operations))
+        study.storage.update_trial(study._id, active.number, params=new)
+        active.params = dict(new)
 
     # -- pause / resume -------------------------------------------------------------------
     def pause(self, active: Any) -> None:
@@ -231,7 +264,14 @@ class Population:
                 continue
             active._resume = True
             study.storage.update_trial(study._id, number, state="running")
-            study.scheduler.on_resume(number)
+            decision = study.scheduler.on_resume(number)
+            if (decision is not None and decision.action == "exploit" and decision.params is not None
+                    and decision.donor in self._kept):  # exploit while paused: no transfer at all
+                own = self._kept[number]
+                self._kept[number] = kept = self._merged(own, decision.donor)  # type: ignore[arg-type]
+                if self._writer is not None:
+                    self._writer.put(self.key(number), kept)
+                self._record_exploit(active, decision, own.step)
             return active
         return None
 

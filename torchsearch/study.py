@@ -51,7 +51,7 @@ class ActiveTrial:
         self.epochs = 0  # the highest step reported: epochs trained, for tune() and Reporter
         self._donor: int | None = None          # PBT: the donor of the last exploit
         self._resume = False                     # PBT: resumes from its kept state
-        self._awaiting_state: int | None = None  # PBT: a worker process sends its state next
+        self._merge_donor: int | None = None     # PBT: exploit carried by a pause (worker state next)
 
     def __repr__(self) -> str:
         return f"ActiveTrial(number={self.number}, params={self.params!r})"

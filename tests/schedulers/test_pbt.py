@@ -117,16 +117,36 @@ def test_quantiles_pick_the_worst_and_best_quarter():
 def test_a_bottom_trial_exploits_a_top_trial_that_has_a_kept_state():
     s = make(population=4, interval=1, resample_probability=0.0)
     params = start(s, 4)
-    decisions = {i: s.on_report(i, 1, v) for i, v in enumerate([0.9, 0.5, 0.6, 0.8])}
-    # trial 0 reported first and alone: nothing to compare with, so it is kept (a donor)
-    assert decisions[0].action == "continue" and decisions[0].checkpoint
-    d = s.on_report(1, 2, 0.5)  # worst of four, trial 0 best with a kept state
+    first = s.on_report(0, 1, 0.9)
+    # trial 0 reported alone: nothing to rank it against yet; its state is kept (a donor)
+    assert first.action == "continue" and first.checkpoint
+    for i, v in [(2, 0.6), (3, 0.8)]:
+        s.on_report(i, 1, v)
+    d = s.on_report(1, 1, 0.5)  # worst of the four at step 1; trial 0 is best and kept
     assert d.action == "exploit" and d.donor == 0
     assert d.operations[0] == "copy trial 0 (step 1)"
     for name in ("lr", "drop", "layers", "bs", "act"):
         assert any(op.startswith(f"{name}: ") for op in d.operations)
     assert d.params != params[0]
     SPACE.validate(d.params)
+
+
+def test_a_trial_ahead_of_the_others_is_ranked_when_it_resumes():
+    s = make(population=3, interval=1, resample_probability=0.0)
+    start(s, 2)  # the third member waits for a slot
+    assert s.on_report(0, 1, 0.2).action == "pause"  # alone at step 1: ranking deferred
+    assert s.on_report(1, 1, 0.9).action == "pause"  # best at step 1, yields to the waiting member
+    d = s.on_resume(0)  # now trial 1 has reached step 1 too: trial 0 is the worse one
+    assert d is not None and d.action == "exploit" and d.donor == 1
+    assert s.on_resume(1) is None  # trial 1 was ranked when it reported
+
+
+def test_a_bottom_trial_pauses_with_its_exploit_while_members_wait():
+    s = make(population=3, interval=1)
+    start(s, 2)
+    s.on_report(0, 1, 0.9)
+    d = s.on_report(1, 1, 0.1)
+    assert d.action == "pause" and d.donor == 0 and d.checkpoint and d.params is not None
 
 
 def test_middle_trials_continue_and_are_kept_and_trials_are_ready_only_every_interval():

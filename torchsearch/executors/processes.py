@@ -111,7 +111,7 @@ class _RemoteTrial:
             raise TrialFailed(reply[1])
         _, decision, donor = reply
         if decision.action == "exploit":
-            self._donor = loads_state(donor)
+            self._donor = None if donor is None else loads_state(donor)
             self.params = dict(decision.params)
         elif _needs_state(decision):
             if state is None:
@@ -400,13 +400,13 @@ class Processes(Executor):
                 w.conn.send(("error", f"{type(e).__name__}: {e}"))
                 return False
             donor = None
-            if decision.action == "exploit":
+            if decision.action == "exploit" and decision.donor is not None:
                 donor = study._population.blob(decision.donor)
             w.conn.send(("decision", decision, donor))
             return False
         if kind == "state":
             _, number, step, blob = msg
-            study._population.keep(number, step, blob=blob)
+            study._population.receive(trial, step, blob)
             return False
         w.trial = None
         if kind == "done":

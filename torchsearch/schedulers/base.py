@@ -11,7 +11,7 @@ processes or reads the clock. The study (the coordinator) calls it:
 - ``on_report(number, step, value)`` after each evaluation of a running trial; returns a
   :class:`Decision` (continue, stop with a reason; PBT adds exploit and pause);
 - ``on_resume(number)`` when a paused trial gets a slot again (paused trials resume first in,
-  first out, after the scheduler's new suggestions);
+  first out, after the scheduler's new suggestions); it may return an exploit decision;
 - ``on_complete(number, value, state)`` when a trial ends (``value`` is None or NaN when
   it failed).
 
@@ -96,8 +96,10 @@ class Scheduler:
     def on_report(self, number: int, step: int, value: float) -> Decision:
         return CONTINUE
 
-    def on_resume(self, number: int) -> None:
-        """A paused trial (see the ``pause`` decision) is running again."""
+    def on_resume(self, number: int) -> Decision | None:
+        """A paused trial (see the ``pause`` decision) gets a slot again. May return an
+        ``exploit`` decision, carried out on the paused state before the trial resumes."""
+        return None
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         pass

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..space import Choice, Float, Int, Parameter, PowerOfTwo, Space
@@ -37,8 +37,10 @@ class _Member:
     since: int = 0                   # reports since the last ready point
     kept_step: int | None = None     # step of the state the coordinator keeps (donor candidate)
     kept_params: dict[str, Any] | None = None  # the params that state was trained with
+    history: dict[int, float] = field(default_factory=dict)  # step -> value ("lower is better")
     paused: bool = False
     live: bool = True
+    pending: bool = False            # its last ready point could not be ranked yet (others behind)
 
 
 def _fmt(v: Any) -> str:
@@ -64,16 +66,21 @@ class PBT(Scheduler):
             neighbour value).
         hyperparams: names of the parameters PBT may explore (default: all). Others
             (architecture: width, activation...) are copied from the donor unchanged.
+        initial: params of the first members (each checked against the space); the rest of the
+            population is drawn from the space.
         seed: seeds the scheduler's own generator.
 
     Decisions: ``exploit`` (with ``donor``, new ``params`` and ``operations`` such as
     ``"lr: 0.01 -> 0.012 (x1.2)"``), ``pause``, or ``continue``; at every ready point the
-    decision asks the coordinator to keep the trial's state (``checkpoint=True``).
+    decision asks the coordinator to keep the trial's state (``checkpoint=True``). While
+    members wait for a slot, an exploiting trial pauses instead, carrying the exploit
+    (``pause`` with ``donor`` and ``params``): it resumes from the donor's weights.
     """
 
     def __init__(self, population: int = 8, interval: int = 2, *, quantile: float = 0.25,
                  perturb: tuple[float, float] | Sequence[float] = (0.8, 1.2), resample_probability: float = 0.25,
-                 hyperparams: Sequence[str] | None = None, seed: int | None = None) -> None:
+                 hyperparams: Sequence[str] | None = None, initial: Sequence[dict[str, Any]] = (),
+                 seed: int | None = None) -> None:
         super().__init__(seed=seed)
         if not isinstance(population, int) or isinstance(population, bool) or population < 2:
             raise ValueError(f"PBT: population must be an int >= 2, got population={population!r}")
@@ -91,6 +98,10 @@ class PBT(Scheduler):
                              f"resample_probability={resample_probability!r}")
         if hyperparams is not None and (isinstance(hyperparams, str) or not all(isinstance(h, str) for h in hyperparams)):
             raise ValueError(f"PBT: hyperparams must be a list of parameter names, got hyperparams={hyperparams!r}")
+        if isinstance(initial, dict) or len(initial) > population:
+            raise ValueError(f"PBT: initial must be a list of at most population={population} configurations, "
+                             f"got initial={initial!r}")
+        self.initial = [dict(p) for p in initial]
         self.population = population
         self.interval = interval
         self.quantile = float(quantile)
@@ -104,6 +115,8 @@ class PBT(Scheduler):
             unknown = [h for h in self.hyperparams if h not in space]
             if unknown:
                 raise ValueError(f"PBT: hyperparams {unknown} are not in the space; allowed: {space.names}")
+        for p in self.initial:
+            space.validate(p)
         self._members: dict[int, _Member] = {}
         self._issued = 0
 
@@ -114,16 +127,32 @@ class PBT(Scheduler):
     def suggest(self) -> dict[str, Any] | None:
         if max(self._issued, len(self._members)) >= self.population:
             return None
-        self._issued = max(self._issued, len(self._members)) + 1
+        i = max(self._issued, len(self._members))
+        self._issued = i + 1
+        if i < len(self.initial):
+            return dict(self.initial[i])
         return self.space.sample(self.rng)
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         self._members[number] = _Member(dict(params))
 
-    def on_resume(self, number: int) -> None:
+    def on_resume(self, number: int) -> Decision | None:
+        """A paused member gets a slot. If its last ready point was deferred (the others had
+        not reached its step), it is ranked now, and may exploit before it trains on."""
         m = self._members.get(number)
-        if m is not None:
-            m.paused = False
+        if m is None:
+            return None
+        m.paused = False
+        if not m.pending or m.step is None:
+            return None
+        m.pending = False
+        choice = self._choose(number, m.step)
+        if not isinstance(choice, tuple):
+            return None
+        donor, new, ops = choice
+        self._take(m, donor, new)
+        return Decision("exploit", reason=f"bottom {self.quantile:.0%} (ranked on resume): copies trial {donor}",
+                        code="exploit", donor=donor, params=new, operations=tuple(ops))
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         m = self._members.get(number)
@@ -140,36 +169,83 @@ class PBT(Scheduler):
         if m is None:
             return CONTINUE
         m.value, m.step = self.loss(value), step
+        m.history[step] = m.value
         m.since += 1
         if m.since < self.interval:
             return CONTINUE
         m.since = 0
-        bottom, top = self.quantiles()
-        donors = [d for d in top if d != number and self._members[d].kept_step is not None]
-        if number in bottom and donors:
-            donor = donors[int(self.rng.integers(len(donors)))]
-            d = self._members[donor]
-            new, ops = self.explore(d.kept_params or d.params)
-            ops = [f"copy trial {donor} (step {d.kept_step})", *ops]
-            m.params, m.kept_step, m.kept_params = new, None, None
-            return Decision("exploit", reason=f"bottom {self.quantile:.0%}: copies trial {donor}", code="exploit",
-                            donor=donor, params=new, operations=tuple(ops))
+        choice = self._choose(number, step)
+        m.pending = choice == "defer"
+        if isinstance(choice, tuple):
+            donor, new, ops = choice
+            self._take(m, donor, new)
+            reason = f"bottom {self.quantile:.0%}: copies trial {donor}"
+            if self.waiting() > 0:  # yield the slot; resume later from the donor's state
+                m.paused = True
+                return Decision("pause", reason=reason + ", then gives its slot to a waiting member", code="exploit",
+                                donor=donor, params=new, operations=tuple(ops), checkpoint=True)
+            return Decision("exploit", reason=reason, code="exploit", donor=donor, params=new, operations=tuple(ops))
         m.kept_step, m.kept_params = step, dict(m.params)
         if self.waiting() > 0:
             m.paused = True
             return Decision("pause", reason="gives its slot to a waiting member", code="pause", checkpoint=True)
         return Decision("continue", checkpoint=True)
 
+    def _choose(self, number: int, step: int) -> tuple[int, dict[str, Any], list[str]] | str | None:
+        """Exploit ``(donor, new params, operations)``, None (no exploit), or ``"defer"`` when
+        too few members have reached ``step`` to rank it (at least 2, and half the live ones)."""
+        live = sum(1 for m in self._members.values() if m.live and m.value is not None)
+        bottom, top, ranked = self._split(step)
+        if ranked < max(2, math.ceil(live / 2)):
+            return "defer"
+        donors = [d for d in top if d != number and self._members[d].kept_step is not None]
+        if number not in bottom or not donors:
+            return None
+        donor = donors[int(self.rng.integers(len(donors)))]
+        d = self._members[donor]
+        new, ops = self.explore(d.kept_params or d.params)
+        return donor, new, [f"copy trial {donor} (step {d.kept_step})", *ops]
+
+    def _take(self, m: _Member, donor: int, new: dict[str, Any]) -> None:
+        """``m`` now holds the donor's weights (and their history) with ``new`` params."""
+        d = self._members[donor]
+        m.params, m.kept_params = new, None
+        m.history = {s: v for s, v in d.history.items() if s <= d.kept_step}  # type: ignore[operator]
+        m.kept_step = None
+
     # -- the two PBT steps ----------------------------------------------------------------
-    def quantiles(self) -> tuple[list[int], list[int]]:
-        """``(bottom, top)``: the live members with a value, worst first / best first."""
-        ranked = sorted((n for n, m in self._members.items() if m.live and m.value is not None
-                         and not math.isnan(m.value)), key=lambda n: (self._members[n].value, n))
+    def quantiles(self, step: int | None = None) -> tuple[list[int], list[int]]:
+        """``(bottom, top)`` (see :meth:`_split`)."""
+        bottom, top, _ = self._split(step)
+        return bottom, top
+
+    def _split(self, step: int | None = None) -> tuple[list[int], list[int], int]:
+        """``(bottom, top, number ranked)``: live members with a value, worst first / best first.
+
+        With ``step``, only members that have reached ``step`` are ranked, each by its value
+        at ``step`` (or the last one before it): a member that just trained is not compared
+        with members still waiting for their turn. Those rank themselves when they catch up.
+        """
+        live = [n for n, m in self._members.items() if m.live and m.value is not None]
+
+        def value(n: int) -> float:
+            m = self._members[n]
+            if step is None:
+                v = m.value
+            else:
+                before = [s for s in m.history if s <= step]
+                v = m.history[max(before)] if before else m.history[min(m.history)]
+            return math.inf if v is None or math.isnan(v) else v
+
+        if step is not None:
+            live = [n for n in live if self._members[n].step >= step]  # type: ignore[operator]
+        live = [n for n in live if value(n) != math.inf]
+        ranked = sorted(live, key=lambda n: (value(n), n))
         k = len(ranked)
         if k < 2:
-            return [], []
+            return [], [], k
         q = min(max(1, math.ceil(k * self.quantile - 1e-9)), k // 2)
-        return list(reversed(ranked[-q:])), ranked[:q]
+        return list(reversed(ranked[-q:])), ranked[:q], k
 
     def explore(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Perturb or resample each explorable parameter; return new params and what was done."""
