@@ -220,5 +220,11 @@ def test_a_database_whose_tables_are_not_written_yet_lists_no_study(tmp_path):
     try:
         status, _, body = s.request("/api/studies")
         assert status == 200 and json.loads(body) == []
+        con = sqlite3.connect(tmp_path / "study.db")  # ... and some of its tables
+        con.execute("CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT)")
+        con.commit()
+        con.close()
+        status, _, body = s.request("/api/studies")
+        assert status == 200 and json.loads(body) == []
     finally:
         s.close()

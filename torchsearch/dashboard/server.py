@@ -124,11 +124,14 @@ class DashboardServer(ThreadingHTTPServer):
 
 
 def _no_schema_yet(db: Path) -> bool:
-    """True when ``db`` is a database whose writer has not created its tables yet (a study starting)."""
+    """True when ``db`` lacks some of its tables: its writer is creating them (a study starting)."""
     try:
         con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
         try:
-            return con.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'studies'").fetchone()[0] == 0
+            tables = ("studies", "trials", "reports", "lineage")
+            found = con.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                                f"({','.join('?' * len(tables))})", tables).fetchone()[0]
+            return found < len(tables)
         finally:
             con.close()
     except sqlite3.Error:
