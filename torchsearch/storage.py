@@ -108,7 +108,7 @@ class Storage:
                 if readonly:
                     if not self.db_path.exists():
                         raise StorageError(f"storage: no study database at {str(self.db_path)!r}")
-                    uri = f"file:{self.db_path.resolve()}?mode=ro"
+                    uri = f"{self.db_path.resolve().as_uri()}?mode=ro"
                     self._con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                                                 timeout=10.0)
                 else:
