@@ -24,6 +24,8 @@ seed and the same history give the same suggestion, and a resumed study goes on 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
@@ -31,9 +33,10 @@ import torch
 from scipy.stats import qmc
 
 from ..space import Choice, Float, Space
-from ._gp.acquisition import ei, log_ei
+from ._gp.acquisition import ei, log_ei, log_ei_grad
 from ._gp.gp import Posterior, fit_hyperparameters
 from ._gp.search import Columns, maximize
+from ._gp.warp import OutputWarp
 from .base import Scheduler
 
 __all__ = ["Bayes", "Surrogate"]
@@ -41,6 +44,24 @@ __all__ = ["Bayes", "Surrogate"]
 Fantasy = Literal["believer", "min", "mean", "max"]
 _FANTASIES = ("believer", "min", "mean", "max")
 _MAX_CENTERS = 100_000  # ordered discrete parameters with more values are searched as floats
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the GP math on one intra-op torch thread, then restore the caller's setting.
+
+    The matrices are small (n <= a few hundred rows): threads cost more than they save, and on
+    a busy machine they made a suggestion five times slower.
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _positive_int(owner: str, name: str, value: Any, low: int = 1) -> int:
@@ -82,33 +103,39 @@ class _Encoding:
 class Surrogate:
     """A fitted GP over a space, read-only: what :class:`Bayes` would use for its next suggestion.
 
-    ``predict(configs)`` gives the posterior mean and standard deviation of the study value
-    (in the study's own units and direction); ``expected_improvement(configs)`` the EI of each
-    configuration (in the same units); ``next_params`` the configuration that maximises it.
+    ``predict(configs)`` gives the posterior median and a two-sd band of the study value (in
+    the study's own units and direction); ``expected_improvement(configs)`` the EI of each
+    configuration (in the GP's standardised units); ``next_params`` the configuration that maximises it;
+    ``observations`` the finished trials it was fitted on.
     """
 
-    def __init__(self, bayes: Bayes, posterior: Posterior, mu: float, sd: float, best: float,
-                 next_encoded: np.ndarray) -> None:
-        self._enc = bayes._enc
+    def __init__(self, enc: _Encoding, posterior: Posterior, *, warp: OutputWarp, best: float,
+                 sign: float, next_params: dict[str, Any],
+                 observations: list[tuple[dict[str, Any], float]]) -> None:
+        self._enc = enc
         self._post = posterior
-        self._mu, self._sd, self._best = mu, sd, best
-        self._sign = 1.0 if bayes.mode == "min" else -1.0
-        self.next_params = self._enc.decode(next_encoded)
-        self.observed = [dict(p) for p in bayes._finished_params()]
+        self._warp, self._best, self._sign = warp, best, sign
+        self.next_params = next_params
+        #: ``(params, value)`` of every finished trial the GP was fitted on (study units).
+        self.observations = observations
 
     def _x(self, configs: list[dict[str, Any]]) -> torch.Tensor:
         return torch.from_numpy(np.stack([self._enc.encode(c) for c in configs]))
 
-    def predict(self, configs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, configs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior median and a band of two standard deviations, ``(mean, lower, upper)``,
+        each mapped back through the output warp to the study's units."""
         with torch.no_grad():
             m, v = self._post.mean_var(self._x(configs))
-        mean = (m.numpy() * self._sd + self._mu) * self._sign
-        return mean, np.sqrt(v.numpy()) * self._sd
+        m, s = m.numpy(), np.sqrt(v.numpy())
+        a, b, c = (self._warp.inverse(z) * self._sign for z in (m, m - 2 * s, m + 2 * s))
+        return a, np.minimum(b, c), np.maximum(b, c)
 
     def expected_improvement(self, configs: list[dict[str, Any]]) -> np.ndarray:
+        """EI of each configuration, in the GP's own (standardised, warped) units."""
         with torch.no_grad():
             m, v = self._post.mean_var(self._x(configs))
-            return ei(m, v, self._best).numpy() * self._sd
+            return ei(m, v, self._best).numpy()
 
 
 class Bayes(Scheduler):
@@ -125,6 +152,8 @@ class Bayes(Scheduler):
         max_fit_points: observations used to fit the kernel hyperparameters; past this many,
             the best quarter and a seeded random share of the rest are used (the posterior
             still conditions on all of them).
+        warp: after standardising, apply a Yeo-Johnson power transform fitted to the losses,
+            so a few very bad trials do not flatten the model where the good ones are.
         seed: the scheduler's seed (default: the study's).
 
     Integers and powers of two are modelled as ordered values at the centre of their slice of
@@ -134,8 +163,9 @@ class Bayes(Scheduler):
     unseen point left, ``suggest()`` returns None.
     """
 
-    def __init__(self, *, n_startup: int | None = None, n_candidates: int = 1024, n_restarts: int = 8,
-                 fantasy: Fantasy = "believer", max_fit_points: int = 300, seed: int | None = None) -> None:
+    def __init__(self, *, n_startup: int | None = None, n_candidates: int = 512, n_restarts: int = 5,
+                 fantasy: Fantasy = "believer", max_fit_points: int = 300, warp: bool = True,
+                 seed: int | None = None) -> None:
         super().__init__(seed=seed)
         if n_startup is not None:
             _positive_int("Bayes", "n_startup", n_startup)
@@ -146,6 +176,9 @@ class Bayes(Scheduler):
             raise ValueError(f"Bayes: fantasy must be one of {_FANTASIES}, got fantasy={fantasy!r}")
         self.fantasy = fantasy
         self.max_fit_points = _positive_int("Bayes", "max_fit_points", max_fit_points, low=2)
+        if not isinstance(warp, bool):
+            raise ValueError(f"Bayes: warp must be True or False, got warp={warp!r}")
+        self.warp = warp
 
     # -- protocol ---------------------------------------------------------------------------
     def setup(self, space: Space, *, mode: Literal["min", "max"], seed: int | None = None) -> None:
@@ -160,10 +193,12 @@ class Bayes(Scheduler):
         self._running: set[int] = set()
         self._loss: dict[int, float] = {}  # finished trials with a non-NaN loss
         self._keys: set[str] = set()
+        self._rows: dict[int, np.ndarray] = {}  # encoded params, by trial number
         self._theta: np.ndarray | None = None
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         self._params[number] = dict(params)
+        self._rows[number] = self._enc.encode(params)
         self._running.add(number)
         self._keys.add(self.space.key(params))
 
@@ -174,6 +209,10 @@ class Bayes(Scheduler):
             self._loss[number] = loss
 
     def suggest(self) -> dict[str, Any] | None:
+        with _one_thread():
+            return self._suggest()
+
+    def _suggest(self) -> dict[str, Any] | None:
         i = max(self._issued, len(self._params))
         self._issued = i + 1
         rng = self._rng(i)
@@ -200,11 +239,15 @@ class Bayes(Scheduler):
             raise ValueError("Bayes.surrogate: needs at least one finished trial with a finite value, got none")
         i = max(self._issued, len(self._params))
         theta = self._theta
-        state = self._fit(self._rng(i))
-        self._theta = theta  # keep the warm start as it was: a query has no side effects
-        cands, _ = self._search(state, self._rng(i))
-        post, mu, sd, best = state
-        return Surrogate(self, post, mu, sd, best, cands[0])
+        with _one_thread():
+            state = self._fit(self._rng(i))
+            self._theta = theta  # keep the warm start as it was: a query has no side effects
+            cands, _ = self._search(state, self._rng(i))
+        post, warp, best = state
+        sign = 1.0 if self.mode == "min" else -1.0
+        observations = [(dict(self._params[n]), self._loss[n] * sign) for n in sorted(self._loss)]
+        return Surrogate(self._enc, post, warp=warp, best=best, sign=sign,
+                         next_params=self._enc.decode(cands[0]), observations=observations)
 
     def describe(self) -> str:
         return (f"Bayes(n_startup={self._n_startup if self._setup_done else self.n_startup}, "
@@ -215,9 +258,6 @@ class Bayes(Scheduler):
         if self.seed is None:
             return self.rng
         return np.random.default_rng([self.seed, i])
-
-    def _finished_params(self) -> list[dict[str, Any]]:
-        return [self._params[n] for n in sorted(self._loss)]
 
     def _sobol_point(self, i: int) -> dict[str, Any] | None:
         """The next Sobol point not yet tried (None after 64 repeats: a small discrete space)."""
@@ -249,10 +289,10 @@ class Bayes(Scheduler):
                 return params
         return None  # pragma: no cover - a continuous space never runs out
 
-    def _fit(self, rng: np.random.Generator) -> tuple[Posterior, float, float, float]:
-        """Fit the GP to the finished trials, add fantasies; returns (posterior, mu, sd, best)."""
+    def _fit(self, rng: np.random.Generator) -> tuple[Posterior, OutputWarp, float]:
+        """Fit the GP to the finished trials, add fantasies; returns (posterior, warp, best)."""
         numbers = sorted(self._loss)
-        X = np.stack([self._enc.encode(self._params[n]) for n in numbers])
+        X = np.stack([self._rows[n] for n in numbers])
         y = np.array([self._loss[n] for n in numbers], dtype=float)
         finite = np.isfinite(y)
         if finite.any():
@@ -260,11 +300,8 @@ class Bayes(Scheduler):
             y = np.where(np.isposinf(y), hi, np.where(np.isneginf(y), lo, y))
         else:
             y = np.zeros_like(y)
-        mu = float(y.mean())
-        sd = float(y.std())
-        if not sd > 0 or not math.isfinite(sd):
-            sd = 1.0
-        ys = (y - mu) / sd
+        warp = OutputWarp(y) if self.warp else OutputWarp.identity(y)
+        ys = warp(y)
         cat = torch.from_numpy(self._enc.cols.mask("cat"))
         Xt, yt = torch.from_numpy(X), torch.from_numpy(ys)
         idx = np.arange(len(ys))
@@ -279,7 +316,7 @@ class Bayes(Scheduler):
         best = float(ys.min())
         pending = [self._params[n] for n in sorted(self._running)]
         if pending:
-            Xp = torch.from_numpy(np.stack([self._enc.encode(p) for p in pending]))
+            Xp = torch.from_numpy(np.stack([self._rows[n] for n in sorted(self._running)]))
             if self.fantasy == "believer":
                 with torch.no_grad():
                     yp = post.mean_var(Xp)[0]
@@ -287,17 +324,22 @@ class Bayes(Scheduler):
                 lie = {"min": ys.min(), "mean": ys.mean(), "max": ys.max()}[self.fantasy]
                 yp = torch.full((len(pending),), float(lie), dtype=torch.float64)
             post = post.condition(Xp, yp)
-        return post, mu, sd, best
+        return post, warp, best
 
-    def _search(self, state: tuple[Posterior, float, float, float],
+    def _search(self, state: tuple[Posterior, OutputWarp, float],
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        post, _, _, best = state
+        post, _, best = state
 
         def acq(x: torch.Tensor) -> torch.Tensor:
             m, v = post.mean_var(x)
             return log_ei(m, v, best)
 
+        def acq_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            m, v, vjp = post.mean_var_vjp(x)
+            a, g_mean, g_var = log_ei_grad(m, v, best)
+            return a, vjp(g_mean, g_var)
+
         n_obs = len(self._loss)
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
-        return maximize(acq, self._enc.cols, rng, n_candidates=self.n_candidates,
+        return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
                         n_restarts=self.n_restarts, anchors=anchors)

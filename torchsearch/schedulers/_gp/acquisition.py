@@ -17,7 +17,7 @@ import math
 
 import torch
 
-__all__ = ["ei", "log_ei", "log_h"]
+__all__ = ["ei", "log_ei", "log_ei_grad", "log_h"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2.0)
@@ -37,6 +37,8 @@ def log_h(z: torch.Tensor) -> torch.Tensor:
     z1 = z.clamp_min(-1.0)
     h1 = torch.exp(-0.5 * z1.square() - _LOG_SQRT_2PI) + z1 * torch.special.ndtr(z1)
     out1 = torch.log(h1)
+    if bool((z > -1.0).all()):  # common near the incumbent: skip the tail branches
+        return out1
     # branch 2: big < z <= -1, through erfcx
     z2 = z.clamp(big, -1.0)
     log_phi2 = -0.5 * z2.square() - _LOG_SQRT_2PI
@@ -52,6 +54,22 @@ def log_ei(mean: torch.Tensor, var: torch.Tensor, best: float | torch.Tensor) ->
     """``log EI`` for minimisation (lower is better); ``var`` is the latent variance."""
     sigma = var.sqrt()
     return log_h((best - mean) / sigma) + torch.log(sigma)
+
+
+def log_ei_grad(
+    mean: torch.Tensor, var: torch.Tensor, best: float | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``log EI`` and its partial derivatives with respect to ``mean`` and ``var``.
+
+    ``d log h / dz = Phi(z) / h(z)``, computed as ``exp(log Phi(z) - log h(z))``.
+    """
+    sigma = var.sqrt()
+    z = (best - mean) / sigma
+    lh = log_h(z)
+    g = torch.exp(torch.special.log_ndtr(z) - lh)
+    d_mean = -g / sigma
+    d_sigma = (1.0 - g * z) / sigma
+    return lh + torch.log(sigma), d_mean, d_sigma / (2.0 * sigma)
 
 
 def ei(mean: torch.Tensor, var: torch.Tensor, best: float | torch.Tensor) -> torch.Tensor:

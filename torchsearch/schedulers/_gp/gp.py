@@ -10,8 +10,9 @@ Priors (on the log values, so the densities are normal):
 - lengthscales: log-normal with median ``exp(sqrt(2) + log(d) / 2)`` and log-sd ``sqrt(3)``,
   the dimension-scaled prior of Hvarfner et al. (2024): smooth models unless the data insist;
 - signal variance: log-normal around 1 (the outputs are standardised);
-- noise variance: log-normal with median ``1e-4`` and log-sd 3, bounded below by ``1e-6``:
-  near-interpolation for deterministic objectives, learnt from the data for noisy ones.
+- noise variance: log-normal with median ``1e-6`` and log-sd 3, bounded below by ``1e-9``:
+  near-interpolation for deterministic objectives (a median of ``1e-4`` cost two orders of
+  magnitude of final regret on Branin and Hartmann6), learnt from the data for noisy ones.
 
 The fit maximises ``log p(y | X, theta) + log p(theta)`` with scipy's L-BFGS-B on autograd
 gradients, warm-started from the previous fit when one is given.
@@ -20,20 +21,22 @@ gradients, warm-started from the previous fit when one is given.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from .kernel import kernel
+from .kernel import kernel, sq_dist
 
 __all__ = ["Posterior", "fit_hyperparameters", "default_theta", "theta_bounds"]
 
-_LOG_NOISE_MIN = math.log(1e-6)
-_NOISE_PRIOR = (math.log(1e-4), 3.0)
+_LOG_NOISE_MIN = math.log(1e-9)
+_NOISE_PRIOR = (math.log(1e-6), 3.0)
 _SCALE_PRIOR = (0.0, 1.0)
 _LOG2PI = math.log(2.0 * math.pi)
+_SQRT5 = math.sqrt(5.0)
 
 
 def _ls_prior(d: int) -> tuple[float, float]:
@@ -69,35 +72,95 @@ def neg_log_posterior(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, cat
     return nll + _neg_log_prior(theta, d)
 
 
+_PRIORS: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _prior_tensors(d: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means and sds of the normal priors on ``theta`` (cached: constants)."""
+    key = (d, dtype, device)
+    if key not in _PRIORS:
+        mu, sd = _ls_prior(d)
+        _PRIORS[key] = (
+            torch.tensor([mu] * d + [_SCALE_PRIOR[0], _NOISE_PRIOR[0]], dtype=dtype, device=device),
+            torch.tensor([sd] * d + [_SCALE_PRIOR[1], _NOISE_PRIOR[1]], dtype=dtype, device=device),
+        )
+    return _PRIORS[key]
+
+
+def pair_terms(X: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+    """``D: n x n x d``, the squared difference (ordered columns) or mismatch (categorical
+    columns) of every pair of rows: ``r^2 = D @ inv_ls^2``. Computed once per fit."""
+    diffs = X.unsqueeze(1) - X.unsqueeze(0)
+    return torch.where(cat, (diffs != 0).to(X.dtype), diffs.square())
+
+
+def neg_log_posterior_and_grad(
+    theta: torch.Tensor, D: torch.Tensor, y: torch.Tensor
+) -> tuple[float, torch.Tensor]:
+    """``neg_log_posterior`` and its gradient in closed form (no autograd: several times faster).
+
+    ``D`` comes from :func:`pair_terms`. With ``W = K^-1 - alpha alpha^T``,
+    ``d nll / d theta = tr(W dK/dtheta) / 2``; for a lengthscale,
+    ``dK/dlog l_j = k'(r^2) * (-2 D_j / l_j^2)``.
+    """
+    n, _, d = D.shape
+    inv_ls2 = torch.exp(-2.0 * theta[:d])
+    scale, noise = torch.exp(theta[d]), torch.exp(theta[d + 1])
+    d2 = D @ inv_ls2
+    r = d2.sqrt()
+    e = torch.exp(-_SQRT5 * r)
+    Kf = scale * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
+    K = Kf + (noise + 1e-9) * torch.eye(n, dtype=D.dtype, device=D.device)
+    L, info = torch.linalg.cholesky_ex(K)
+    if int(info) != 0:
+        return math.inf, torch.zeros_like(theta)
+    alpha = torch.cholesky_solve(y.unsqueeze(-1), L).squeeze(-1)
+    nll = 0.5 * float(y @ alpha) + float(torch.log(torch.diagonal(L)).sum()) + 0.5 * n * _LOG2PI
+    W = torch.cholesky_inverse(L) - torch.outer(alpha, alpha)
+    M = W * (scale * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)  # W o dk/d(r^2)
+    prior_mu, prior_sd = _prior_tensors(d, D.dtype, D.device)
+    u = (theta - prior_mu) / prior_sd
+    g = u / prior_sd
+    g[:d] -= (M.reshape(1, -1) @ D.reshape(-1, d)).squeeze(0) * inv_ls2
+    g[d] += 0.5 * (W * Kf).sum()
+    g[d + 1] += 0.5 * noise * torch.diagonal(W).sum()
+    return nll + 0.5 * float(u.square().sum()), g
+
+
 def fit_hyperparameters(
     X: torch.Tensor, y: torch.Tensor, cat: torch.Tensor, *, init: np.ndarray | None = None,
-    max_iter: int = 200,
+    max_iter: int = 200, max_iter_warm: int = 200,
 ) -> np.ndarray:
     """MAP hyperparameters ``theta`` (numpy, ``d + 2``) by L-BFGS-B.
 
-    Starts from ``init`` (a previous fit) or the prior medians, whichever scores better.
+    Starts from ``init`` (a previous fit) or the prior medians, whichever scores better; from
+    a previous fit, at most ``max_iter_warm`` iterations (one more point moves the optimum
+    little).
     """
     d = X.shape[1]
     bounds = theta_bounds(d)
     lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
 
+    D = pair_terms(X, cat)
+    memo: dict[bytes, tuple[float, np.ndarray]] = {}
+
     def f(t: np.ndarray) -> tuple[float, np.ndarray]:
-        th = torch.tensor(t, dtype=X.dtype, device=X.device, requires_grad=True)
-        v = neg_log_posterior(th, X, y, cat)
-        if not torch.isfinite(v):
-            return 1e20, np.zeros_like(t)
-        (g,) = torch.autograd.grad(v, th)
-        return float(v.detach()), g.cpu().numpy()
+        key = t.tobytes()
+        if key not in memo:  # scipy re-evaluates the starting point
+            v, g = neg_log_posterior_and_grad(torch.tensor(t, dtype=X.dtype, device=X.device), D, y)
+            memo.clear()
+            memo[key] = (v, g.cpu().numpy()) if math.isfinite(v) else (1e20, np.zeros_like(t))
+        v, g = memo[key]
+        return v, g.copy()
 
     starts = [default_theta(d)]
     if init is not None and init.shape == (d + 2,) and np.all(np.isfinite(init)):
         starts.append(np.clip(init, lo, hi))
-    with torch.no_grad():
-        scores = [float(neg_log_posterior(torch.tensor(s, dtype=X.dtype, device=X.device), X, y, cat))
-                  for s in starts]
-    x0 = starts[int(np.argmin(scores))]
+    scores = [f(s)[0] for s in starts]
+    best = int(np.argmin(scores))
+    x0 = starts[best]
     res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "gtol": 1e-5})
+                   options={"maxiter": max_iter_warm if best == 1 else max_iter, "gtol": 1e-2, "ftol": 1e-6})
     theta = np.asarray(res.x, dtype=float)
     return theta if np.all(np.isfinite(theta)) and res.fun < 1e19 else x0
 
@@ -131,6 +194,14 @@ class Posterior:
                 raise RuntimeError("GP covariance is not positive definite")
         self.L = L
         self.alpha = torch.cholesky_solve(self.y.unsqueeze(-1), L).squeeze(-1)
+        self._K_inv: torch.Tensor | None = None
+
+    @property
+    def K_inv(self) -> torch.Tensor:
+        """``(K + noise I)^-1``, ``n x n``, computed on first use (the gradient path needs it)."""
+        if self._K_inv is None:
+            self._K_inv = torch.cholesky_inverse(self.L)
+        return self._K_inv
 
     def mean_var(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k = kernel(x, self.X, self.inv_ls, self.scale, self.cat)  # m x n
@@ -138,6 +209,33 @@ class Posterior:
         v = torch.linalg.solve_triangular(self.L, k.T, upper=False)  # n x m
         var = (self.scale - v.square().sum(0)).clamp_min(1e-12)
         return mean, var
+
+    def mean_var_vjp(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+        """Mean ``m``, variance ``m`` and ``vjp(g_mean, g_var) -> m x d``, the gradient with
+        respect to ``x`` of ``sum(g_mean * mean + g_var * var)`` (zero in categorical columns).
+
+        Closed form, no autograd: ``dk_i/dx_j = k'(r_i^2) * 2 (x_j - X_ij) / l_j^2``,
+        ``dmean/dk = alpha``, ``dvar/dk = -2 K^-1 k``.
+        """
+        d2 = sq_dist(x, self.X, self.inv_ls, self.cat)  # m x n
+        r = d2.sqrt()
+        e = torch.exp(-_SQRT5 * r)
+        k = self.scale * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
+        kp = self.scale * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
+        mean = k @ self.alpha
+        kik = k @ self.K_inv  # m x n: K^-1 k
+        raw = self.scale - (k * kik).sum(1)
+        var = raw.clamp_min(1e-12)
+
+        def vjp(g_mean: torch.Tensor, g_var: torch.Tensor) -> torch.Tensor:
+            g_var = torch.where(raw > 1e-12, g_var, torch.zeros_like(g_var))
+            c = 2.0 * kp * (g_mean.unsqueeze(1) * self.alpha.unsqueeze(0) - 2.0 * g_var.unsqueeze(1) * kik)
+            g = (x * c.sum(1, keepdim=True) - c @ self.X) * self.inv_ls.square()
+            return torch.where(self.cat, torch.zeros_like(g), g)
+
+        return mean, var, vjp
 
     def condition(self, Xp: torch.Tensor, yp: torch.Tensor) -> Posterior:
         """The same GP with extra (fantasy) observations ``Xp: p x d, yp: p``."""

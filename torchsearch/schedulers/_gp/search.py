@@ -31,6 +31,7 @@ from scipy.stats import qmc
 __all__ = ["Columns", "maximize"]
 
 Acq = Callable[[torch.Tensor], torch.Tensor]  # m x d -> m
+AcqGrad = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]  # m x d -> (m, m x d)
 
 
 @dataclass
@@ -103,27 +104,26 @@ def _score(acq: Acq, E: np.ndarray, chunk: int = 512) -> np.ndarray:
     return np.where(np.isfinite(v), v, -np.inf)
 
 
-def _lbfgs(acq: Acq, E: np.ndarray, free: np.ndarray, max_iter: int) -> np.ndarray:
-    """Maximise ``acq`` over the ``free`` columns of every row of ``E`` at once (bounds [0, 1])."""
+def _lbfgs(acq_grad: AcqGrad, E: np.ndarray, free: np.ndarray, max_iter: int) -> np.ndarray:
+    """Maximise the acquisition over the ``free`` columns of every row of ``E`` at once
+    (bounds [0, 1]); ``acq_grad(x) -> (values m, gradient m x d)``."""
     if not free.any() or len(E) == 0:
         return E
     base = torch.from_numpy(E.copy())
-    idx = torch.from_numpy(np.flatnonzero(free))
+    cols = torch.from_numpy(np.flatnonzero(free))
     shape = (len(E), int(free.sum()))
 
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        z = torch.from_numpy(v.reshape(shape)).requires_grad_(True)
-        x = base.index_copy(1, idx, z)
-        a = acq(x)
-        a = torch.where(torch.isfinite(a), a, torch.full_like(a, -1e6))
-        loss = -a.sum()
-        (g,) = torch.autograd.grad(loss, z)
-        g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-        return float(loss.detach()), g.numpy().reshape(-1)
+        x = base.index_copy(1, cols, torch.from_numpy(v.reshape(shape)))
+        a, g = acq_grad(x)
+        ok = torch.isfinite(a)
+        a = torch.where(ok, a, torch.full_like(a, -1e6))
+        g = torch.nan_to_num(g[:, cols], nan=0.0, posinf=0.0, neginf=0.0) * ok.unsqueeze(1)
+        return -float(a.sum()), -g.numpy().reshape(-1)
 
     x0 = E[:, free].reshape(-1)
     res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * x0.size,
-                   options={"maxiter": max_iter})
+                   options={"maxiter": max_iter, "maxfun": 2 * max_iter})
     out = E.copy()
     out[:, free] = np.clip(res.x.reshape(shape), 0.0, 1.0)
     return out
@@ -167,10 +167,12 @@ def _climb(acq: Acq, cols: Columns, E: np.ndarray, vals: np.ndarray, rounds: int
 
 
 def maximize(
-    acq: Acq, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 1024, n_restarts: int = 8,
-    anchors: np.ndarray | None = None, max_iter: int = 100, max_combos: int = 32,
+    acq: Acq, acq_grad: AcqGrad, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 512, n_restarts: int = 5,
+    anchors: np.ndarray | None = None, max_iter: int = 15, max_combos: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate points ``k x d`` (encoded, valid) and their acquisition values, best first.
+
+    ``acq`` scores points; ``acq_grad`` gives values and gradients for the L-BFGS-B refinement.
 
     ``anchors`` (encoded, e.g. the best observations) seed local perturbations.
     """
@@ -208,12 +210,12 @@ def maximize(
     S = E[starts]
     ordered = ~cols.mask("cat")
     disc = cols.mask("disc")
-    S = cols.snap(_lbfgs(acq, S, ordered, max_iter))
+    S = cols.snap(_lbfgs(acq_grad, S, ordered, max_iter))
     sv = _score(acq, S)
     if (disc | cols.mask("cat")).any():
         S, sv = _climb(acq, cols, S, sv)
         if disc.any() and cols.mask("cont").any():
-            S = cols.snap(_lbfgs(acq, S, cols.mask("cont"), max_iter))
+            S = cols.snap(_lbfgs(acq_grad, S, cols.mask("cont"), max_iter))
             sv = _score(acq, S)
     allE = np.concatenate([S, E[order]])
     allv = np.concatenate([sv, v[order]])

@@ -1,0 +1,120 @@
+"""The GP math against closed forms: kernel, posterior, marginal-likelihood gradient, fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from torchsearch.schedulers._gp.gp import (
+    Posterior,
+    fit_hyperparameters,
+    neg_log_posterior,
+    neg_log_posterior_and_grad,
+    pair_terms,
+)
+from torchsearch.schedulers._gp.kernel import kernel
+
+
+def _matern52_numpy(a, b, ls, scale, cat):
+    """Direct formula, one pair at a time."""
+    out = np.zeros((len(a), len(b)))
+    for i, u in enumerate(a):
+        for j, v in enumerate(b):
+            r2 = sum(((u[k] - v[k]) / ls[k]) ** 2 if not cat[k] else float(u[k] != v[k]) / ls[k] ** 2
+                     for k in range(len(ls)))
+            r = math.sqrt(r2)
+            out[i, j] = scale * (1 + math.sqrt(5) * r + 5 / 3 * r2) * math.exp(-math.sqrt(5) * r)
+    return out
+
+
+@pytest.fixture
+def tiny():
+    rng = np.random.default_rng(0)
+    X = rng.random((6, 3))
+    X[:, 2] = rng.integers(0, 3, size=6)
+    y = rng.normal(size=6)
+    cat = np.array([False, False, True])
+    ls, scale, noise = np.array([0.4, 0.7, 1.3]), 1.7, 1e-3
+    theta = np.concatenate([np.log(ls), [math.log(scale), math.log(noise)]])
+    return X, y, cat, ls, scale, noise, theta
+
+
+def test_kernel_matches_the_matern52_formula_with_a_category_term(tiny):
+    X, _, cat, ls, scale, _, _ = tiny
+    K = kernel(torch.from_numpy(X), torch.from_numpy(X), torch.from_numpy(1 / ls), torch.tensor(scale, dtype=torch.float64),
+               torch.from_numpy(cat))
+    np.testing.assert_allclose(K.numpy(), _matern52_numpy(X, X, ls, scale, cat), rtol=1e-12)
+
+
+def test_posterior_mean_and_variance_match_a_direct_cholesky_solution(tiny):
+    X, y, cat, ls, scale, noise, theta = tiny
+    xs = np.random.default_rng(1).random((4, 3))
+    xs[:, 2] = [0, 1, 2, 1]
+    K = _matern52_numpy(X, X, ls, scale, cat) + (noise + 1e-9) * np.eye(len(X))
+    L = np.linalg.cholesky(K)
+    ks = _matern52_numpy(xs, X, ls, scale, cat)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    v = np.linalg.solve(L, ks.T)
+    mean_ref, var_ref = ks @ alpha, scale - (v**2).sum(0)
+
+    post = Posterior(torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(theta), torch.from_numpy(cat))
+    mean, var = post.mean_var(torch.from_numpy(xs))
+    np.testing.assert_allclose(mean.numpy(), mean_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(var.numpy(), var_ref, rtol=1e-10, atol=1e-12)
+    mean2, var2, _ = post.mean_var_vjp(torch.from_numpy(xs))
+    np.testing.assert_allclose(mean2.numpy(), mean_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(var2.numpy(), var_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_posterior_interpolates_noise_free_observations(tiny):
+    X, y, cat, _, _, _, theta = tiny
+    theta = theta.copy()
+    theta[-1] = math.log(1e-9)
+    post = Posterior(torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(theta), torch.from_numpy(cat))
+    mean, var = post.mean_var(torch.from_numpy(X))
+    np.testing.assert_allclose(mean.numpy(), y, atol=1e-5)
+    assert var.max() < 1e-5
+
+
+def test_closed_form_gradients_match_autograd(tiny):
+    X, y, cat, _, _, _, theta = tiny
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    th = torch.tensor(theta, requires_grad=True)
+    v = neg_log_posterior(th, Xt, yt, ct)
+    (g,) = torch.autograd.grad(v, th)
+    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt)
+    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
+    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-10)
+
+    post = Posterior(Xt, yt, torch.tensor(theta), ct)
+    x = torch.tensor([[0.2, 0.9, 1.0], [0.7, 0.1, 0.0]], dtype=torch.float64, requires_grad=True)
+    m, var = post.mean_var(x)
+    (gx,) = torch.autograd.grad((2.0 * m + 3.0 * var).sum(), x)
+    _, _, vjp = post.mean_var_vjp(x.detach())
+    g_closed = vjp(torch.full((2,), 2.0, dtype=torch.float64), torch.full((2,), 3.0, dtype=torch.float64))
+    np.testing.assert_allclose(g_closed[:, :2].numpy(), gx[:, :2].numpy(), rtol=1e-9, atol=1e-10)
+    assert torch.all(g_closed[:, 2] == 0)  # no gradient along a category
+
+
+def test_fit_finds_shorter_lengthscales_for_a_wigglier_function():
+    x = torch.linspace(0, 1, 30, dtype=torch.float64).unsqueeze(1)
+    cat = torch.tensor([False])
+
+    def ls(y):
+        y = (y - y.mean()) / y.std()
+        return math.exp(fit_hyperparameters(x, y, cat)[0])
+
+    assert ls(torch.sin(25 * x[:, 0])) < 0.5 * ls(torch.sin(2 * x[:, 0]))
+
+
+def test_fit_warm_start_returns_a_point_at_least_as_good(tiny):
+    X, y, cat, _, _, _, _ = tiny
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    D = pair_terms(Xt, ct)
+    first = fit_hyperparameters(Xt, yt, ct)
+    again = fit_hyperparameters(Xt, yt, ct, init=first)
+    f = lambda t: neg_log_posterior_and_grad(torch.from_numpy(t), D, yt)[0]  # noqa: E731
+    assert f(again) <= f(first) + 1e-9
