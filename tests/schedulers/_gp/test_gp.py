@@ -118,3 +118,16 @@ def test_fit_warm_start_returns_a_point_at_least_as_good(tiny):
     again = fit_hyperparameters(Xt, yt, ct, init=first)
     f = lambda t: neg_log_posterior_and_grad(torch.from_numpy(t), D, yt)[0]  # noqa: E731
     assert f(again) <= f(first) + 1e-9
+
+
+def test_output_warp_is_monotone_invertible_and_tames_outliers():
+    from torchsearch.schedulers._gp.warp import OutputWarp
+
+    y = np.array([116.0, 18.0, 40.0, 17.0, 11.5, 129.0, 4.0, 19.0, 286.0, 0.5])
+    w = OutputWarp(y)
+    z = w(y)
+    assert np.all(np.argsort(z) == np.argsort(y))  # same order: the best stays the best
+    np.testing.assert_allclose(w.inverse(z), y, rtol=1e-9)
+    assert abs(z.mean()) < 1e-9 and abs(z.std() - 1) < 1e-9
+    assert z.max() < 2.5  # the 286 outlier is pulled in (it is 3 sd out after plain standardising)
+    assert np.all(np.isfinite(w.inverse(np.array([-50.0, 50.0]))))

@@ -73,6 +73,7 @@ class OutputWarp:
     """``z = standardise(yeojohnson(standardise(y)))``; ``inverse`` maps model units back."""
 
     def __init__(self, y: np.ndarray) -> None:
+        self._range(y)
         self.mu1, self.sd1 = float(y.mean()), float(y.std())
         if not self.sd1 > 0 or not math.isfinite(self.sd1):
             self.sd1 = 1.0
@@ -87,14 +88,25 @@ class OutputWarp:
     def identity(cls, y: np.ndarray) -> OutputWarp:
         """Standardisation only (no power transform)."""
         w = cls.__new__(cls)
+        w._range(y)
         w.mu1, w.sd1 = float(y.mean()), float(y.std())
         if not w.sd1 > 0 or not math.isfinite(w.sd1):
             w.sd1 = 1.0
         w.lam, w.mu2, w.sd2 = 1.0, 0.0, 1.0
         return w
 
+    def _range(self, y: np.ndarray) -> None:
+        width = float(np.ptp(y)) if len(y) else 0.0
+        width = width if width > 0 else 1.0
+        self.lo, self.hi = float(np.min(y)) - 2 * width, float(np.max(y)) + 2 * width
+
     def __call__(self, y: np.ndarray) -> np.ndarray:
         return (_yj((y - self.mu1) / self.sd1, self.lam) - self.mu2) / self.sd2
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
-        return _yj_inv(z * self.sd2 + self.mu2, self.lam) * self.sd1 + self.mu1
+        """Model units back to losses. A power transform with ``lam < 0`` is bounded above, so
+        points past its range map to infinity: the result is clipped to the observed range
+        widened by twice its width on each side (this only shapes plots)."""
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            y = _yj_inv(np.asarray(z, dtype=float) * self.sd2 + self.mu2, self.lam) * self.sd1 + self.mu1
+        return np.clip(np.nan_to_num(y, nan=self.hi, posinf=self.hi, neginf=self.lo), self.lo, self.hi)

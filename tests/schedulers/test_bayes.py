@@ -1,0 +1,215 @@
+"""Bayes: learns (beats Random on Branin), stays valid on mixed spaces, handles running, failed,
+NaN and infinite trials, never repeats a point, is reproducible, and runs in optimize()/tune()."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+
+import torchsearch as ts
+from torchsearch.schedulers import Bayes, Random
+from torchsearch.space import Space
+
+BRANIN_SPACE = {"x1": ts.Float(-5, 10), "x2": ts.Float(0, 15)}
+BRANIN_MIN = 0.397887357729739
+
+MIXED = Space({
+    "lr": ts.Float(1e-4, 1.0, log=True),
+    "x": ts.Float(-2.0, 2.0),
+    "layers": ts.Int(1, 9, step=2),
+    "width": ts.Int(8, 1000, log=True),
+    "bs": ts.PowerOfTwo(8, 256),
+    "act": ts.Choice(["relu", "tanh", "elu"]),
+    "flag": ts.Choice([True, False]),
+})
+
+
+def branin(p):
+    x1, x2 = p["x1"], p["x2"]
+    return ((x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+def mixed_objective(p):
+    return ((p["x"] - 0.3) ** 2 + (math.log10(p["lr"]) + 2) ** 2 + (p["layers"] - 5) ** 2 / 10
+            + (math.log2(p["width"]) - 6) ** 2 / 10 + (math.log2(p["bs"]) - 5) ** 2 / 10
+            + {"relu": 0.5, "tanh": 0.0, "elu": 1.0}[p["act"]] + 0.2 * p["flag"])
+
+
+def drive(sch, space, fn, n, *, mode="min", seed=None):
+    """Run the protocol one trial at a time, as the study does; returns [(params, value)]."""
+    sch.setup(Space(space), mode=mode, seed=seed)
+    out = []
+    for i in range(n):
+        p = sch.suggest()
+        if p is None:
+            break
+        sch.on_trial_start(i, p)
+        v = fn(p)
+        failed = v is None or (isinstance(v, float) and math.isnan(v))
+        sch.on_complete(i, v, "failed" if failed else "completed")
+        out.append((p, v))
+    return out
+
+
+def test_bayes_beats_random_on_branin_over_fixed_seeds():
+    regret = {"bayes": [], "random": []}
+    for seed in range(3):
+        for name, sch in (("bayes", Bayes(seed=seed)), ("random", Random(seed=seed))):
+            vals = [v for _, v in drive(sch, BRANIN_SPACE, branin, 25)]
+            regret[name].append(min(vals) - BRANIN_MIN)
+    assert statistics.median(regret["bayes"]) < 0.1 * statistics.median(regret["random"])
+    assert max(regret["bayes"]) < 0.2
+
+
+def test_suggestions_are_valid_points_of_a_mixed_space():
+    space = MIXED
+    trials = drive(Bayes(seed=0, n_startup=4, n_candidates=256), space, mixed_objective, 14)
+    assert len(trials) == 14
+    for p, _ in trials:
+        space.validate(p)
+        assert isinstance(p["layers"], int) and p["layers"] % 2 == 1
+        assert isinstance(p["width"], int) and isinstance(p["bs"], int)
+    assert len({space.key(p) for p, _ in trials}) == 14
+
+
+def test_integers_are_rounded_to_the_nearest_value_not_truncated():
+    # the best width is 9.9: the GP should home in on 10, which truncation would never give
+    space = {"w": ts.Int(1, 20)}
+    trials = drive(Bayes(seed=0, n_startup=3), space, lambda p: (p["w"] - 9.9) ** 2, 10)
+    assert min(trials, key=lambda t: t[1])[0]["w"] == 10
+
+
+def test_running_trials_change_the_suggestion_and_parallel_workers_get_different_points():
+    space = Space(BRANIN_SPACE)
+    sch = Bayes(seed=0)
+    drive(sch, BRANIN_SPACE, branin, 12)
+    alone = sch.surrogate().next_params
+    first = sch.suggest()
+    assert first == alone
+    sch.on_trial_start(100, first)  # still running
+    second = sch.suggest()
+    assert space.key(second) != space.key(first)
+    sch.on_trial_start(101, second)
+    third = sch.suggest()
+    pts = [space.to_unit(p) for p in (first, second, third)]
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(pts) for b in pts[i + 1:]) > 1e-3
+
+
+@pytest.mark.parametrize("fantasy", ["believer", "min", "mean", "max"])
+def test_every_fantasy_gives_distinct_valid_points_for_parallel_workers(fantasy):
+    space = Space(BRANIN_SPACE)
+    sch = Bayes(seed=1, fantasy=fantasy, n_candidates=256)
+    drive(sch, BRANIN_SPACE, branin, 8)
+    batch = []
+    for i in range(4):
+        p = sch.suggest()
+        space.validate(p)
+        sch.on_trial_start(50 + i, p)
+        batch.append(space.key(p))
+    assert len(set(batch)) == 4
+
+
+def test_failed_nan_and_infinite_trials_do_not_break_the_fit():
+    calls = iter(range(1000))
+
+    def flaky(p):
+        i = next(calls)
+        return [None, math.nan, math.inf, -math.inf, branin(p), branin(p)][i % 6]
+
+    sch = Bayes(seed=2, n_startup=4, n_candidates=256)
+    trials = drive(sch, BRANIN_SPACE, flaky, 18)
+    assert len(trials) == 18
+    sur = sch.surrogate()
+    mean, lower, upper = sur.predict([p for p, _ in trials])
+    assert np.all(np.isfinite(mean)) and np.all(lower <= upper)
+    # failed and NaN trials are left out; infinite ones stay in, clipped to the finite range
+    assert len(sur.observations) == 12
+    finite = [v for _, v in trials if v is not None and math.isfinite(v)]
+    assert np.all(np.abs(mean) < 10 * max(abs(v) for v in finite))
+
+
+def test_a_study_whose_trials_all_failed_still_gets_distinct_suggestions():
+    space = Space(BRANIN_SPACE)
+    trials = drive(Bayes(seed=0, n_startup=3), BRANIN_SPACE, lambda p: None, 15)
+    assert len(trials) == 15
+    assert len({space.key(p) for p, _ in trials}) == 15
+
+
+def test_same_seed_gives_the_same_suggestions_after_the_gp_takes_over():
+    a = drive(Bayes(seed=5, n_startup=3, n_candidates=256), MIXED, mixed_objective, 8)
+    b = drive(Bayes(seed=5, n_startup=3, n_candidates=256), MIXED, mixed_objective, 8)
+    assert [MIXED.key(p) for p, _ in a] == [MIXED.key(p) for p, _ in b]
+
+
+def test_asking_for_the_surrogate_does_not_change_later_suggestions():
+    a, b = Bayes(seed=3, n_candidates=256), Bayes(seed=3, n_candidates=256)
+    drive(a, BRANIN_SPACE, branin, 7)
+    drive(b, BRANIN_SPACE, branin, 7)
+    a.surrogate()
+    assert a.suggest() == b.suggest()
+
+
+def test_a_small_discrete_space_is_never_repeated_and_then_runs_out():
+    space = {"n": ts.Int(0, 3), "c": ts.Choice(["a", "b"])}
+    trials = drive(Bayes(seed=0, n_startup=2), space, lambda p: p["n"] + (p["c"] == "a"), 20)
+    assert len(trials) == 8
+    assert len({Space(space).key(p) for p, _ in trials}) == 8
+
+
+def test_a_running_point_is_not_suggested_again():
+    space = {"n": ts.Int(0, 2)}
+    sch = Bayes(seed=0, n_startup=1)
+    sch.setup(Space(space), mode="min")
+    sch.on_trial_start(0, {"n": 0})
+    sch.on_complete(0, 1.0, "completed")
+    sch.on_trial_start(1, {"n": 1})  # running
+    assert sch.suggest() == {"n": 2}
+
+
+def test_maximisation_finds_the_maximum():
+    trials = drive(Bayes(seed=0), {"x": ts.Float(-3, 3)}, lambda p: -(p["x"] - 1.234) ** 2, 12, mode="max")
+    assert abs(max(trials, key=lambda t: t[1])[0]["x"] - 1.234) < 1e-2
+
+
+def test_bayes_runs_in_optimize_and_resumes_from_storage(tmp_path):
+    study = ts.optimize(branin, BRANIN_SPACE, scheduler=Bayes(seed=0, n_candidates=256), n_trials=12, seed=0,
+                        storage=str(tmp_path))
+    assert [t.state for t in study.trials] == ["completed"] * 12
+    again = ts.optimize(branin, BRANIN_SPACE, scheduler=Bayes(seed=0, n_candidates=256), n_trials=14, seed=0,
+                        storage=str(tmp_path))
+    keys = [Space(BRANIN_SPACE).key(t.params) for t in again.trials]
+    assert len(again.trials) == 14 and len(set(keys)) == 14
+
+
+def test_bayes_runs_in_tune_with_a_small_model():
+    from tests.models import TinyRegression
+
+    space = {"lr": ts.Float(1e-3, 0.5, log=True), "width": ts.PowerOfTwo(4, 32)}
+    study = ts.tune(TinyRegression, space, scheduler=Bayes(seed=0, n_startup=2, n_candidates=128),
+                    metric="mse", mode="min", epochs=1, n_trials=4, seed=0, verbose=False)
+    assert [t.state for t in study.trials] == ["completed"] * 4
+    assert len({Space(space).key(t.params) for t in study.trials}) == 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_startup": 0}, r"Bayes: n_startup must be an int >= 1, got n_startup=0"),
+    ({"n_candidates": 2.5}, r"Bayes: n_candidates must be an int >= 1, got n_candidates=2.5"),
+    ({"n_restarts": True}, r"Bayes: n_restarts must be an int >= 1, got n_restarts=True"),
+    ({"max_fit_points": 1}, r"Bayes: max_fit_points must be an int >= 2, got max_fit_points=1"),
+    ({"fantasy": "liar"}, r"Bayes: fantasy must be one of .*believer.*, got fantasy='liar'"),
+    ({"seed": -1}, r"Bayes: seed must be a non-negative int or None, got seed=-1"),
+])
+def test_bad_arguments_name_the_parameter_the_value_and_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Bayes(**kwargs)
+
+
+def test_surrogate_before_any_value_explains_what_is_missing():
+    sch = Bayes(seed=0)
+    sch.setup(Space(BRANIN_SPACE), mode="min")
+    with pytest.raises(ValueError, match="needs at least one finished trial"):
+        sch.surrogate()
