@@ -148,3 +148,23 @@ def test_kept_states_are_written_durably_in_the_background_and_deleted_when_drop
     pop.drop(7)
     pop.close()
     assert not (tmp_path / "checkpoints" / f"{key}.pt").exists()
+
+
+def test_wire_format_round_trips_every_dtype_and_shape_and_refuses_classes():
+    import pickle
+
+    import pytest
+
+    from torchsearch._population import decode, encode
+
+    state = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.tensor(3, dtype=torch.int64),
+             "c": [torch.tensor([True, False]), torch.ones(2, dtype=torch.bfloat16)], "d": (1, "x", None, 2.5),
+             "e": torch.empty(0, 4)}
+    back = decode(encode(state))
+    for k in ("a", "b", "e"):
+        assert back[k].dtype == state[k].dtype and torch.equal(back[k], state[k])
+    assert torch.equal(back["c"][0], state["c"][0]) and torch.equal(back["c"][1], state["c"][1])
+    assert back["d"] == state["d"]
+    head = pickle.dumps((ts.Trainer, []), protocol=5)
+    with pytest.raises(pickle.UnpicklingError, match="must not reference"):
+        decode(len(head).to_bytes(8, "little") + head)

@@ -14,6 +14,8 @@ recovery (latest state per trial only); training never waits for it.
 from __future__ import annotations
 
 import io
+import math
+import pickle
 import re
 import threading
 from collections import deque
@@ -40,11 +42,13 @@ def _clone(obj: Any) -> Any:
     return obj
 
 
-def pack_state(state: dict[str, Any]) -> dict[str, Any]:
+def pack_state(state: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
     """A CPU copy of a trainer state that ``torch.load(weights_only=True)`` reads back
-    (numpy's RNG state becomes a tensor)."""
-    out = _clone(state)
+    (numpy's RNG state becomes a tensor). ``copy=False`` shares the tensors (to encode them)."""
+    out = _clone(state) if copy else dict(state)
     rng = out.get("rng")
+    if rng is not None and not copy:
+        out["rng"] = rng = dict(rng)
     if rng and isinstance(rng.get("numpy"), tuple):
         name, keys, pos, has_gauss, cached = rng["numpy"]
         rng["numpy"] = {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
@@ -61,42 +65,127 @@ def unpack_state(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+class _NoGlobals(pickle.Unpickler):
+    """Reads plain containers and scalars only: a state's skeleton never names a class."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a trainer state must not reference {module}.{name}")
+
+
+def encode(packed: dict[str, Any]) -> bytes:
+    """Wire format between processes: the structure (plain pickle, no classes) with each tensor
+    replaced by a reference, then the tensors' raw bytes (16-byte aligned). Much faster than
+    ``torch.save``/``torch.load`` for the many small tensors of a trainer state."""
+    chunks: list[bytes] = []
+    metas: list[tuple[str, tuple[int, ...], int]] = []
+    offset = 0
+
+    def walk(obj: Any) -> Any:
+        nonlocal offset
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().to("cpu").contiguous()
+            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes()
+            pad = (-len(raw)) % 16
+            chunks.append(raw + b"\0" * pad)
+            metas.append((str(t.dtype).removeprefix("torch."), tuple(t.shape), offset))
+            offset += len(raw) + pad
+            return _TensorRef(len(metas) - 1)
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, tuple):
+            return tuple(walk(v) for v in obj)
+        return obj
+
+    skeleton = walk(packed)
+    head = pickle.dumps((_refs_to_plain(skeleton), metas), protocol=5)
+    return b"".join([len(head).to_bytes(8, "little"), head, *chunks])
+
+
+class _TensorRef(int):
+    pass
+
+
+def _refs_to_plain(obj: Any) -> Any:
+    if isinstance(obj, _TensorRef):
+        return ("__tensor__", int(obj))
+    if isinstance(obj, dict):
+        return {k: _refs_to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_refs_to_plain(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_refs_to_plain(v) for v in obj)
+    return obj
+
+
+def decode(blob: bytes) -> dict[str, Any]:
+    """Read :func:`encode` output back: fresh CPU tensors (private to the caller)."""
+    n = int.from_bytes(blob[:8], "little")
+    skeleton, metas = _NoGlobals(io.BytesIO(blob[8:8 + n])).load()
+    data = bytearray(blob[8 + n:])
+    tensors = []
+    for dtype, shape, offset in metas:
+        dt = getattr(torch, dtype)
+        count = math.prod(shape) * torch.empty((), dtype=dt).element_size()
+        flat = torch.frombuffer(data, dtype=torch.uint8, count=count, offset=offset) if count else \
+            torch.empty(0, dtype=torch.uint8)
+        tensors.append(flat.view(dt).reshape(shape))
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "__tensor__":
+            return tensors[obj[1]]
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, tuple):
+            return tuple(walk(v) for v in obj)
+        return obj
+
+    return walk(skeleton)
+
+
 def dumps_state(state: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    torch.save(pack_state(state), buf)
-    return buf.getvalue()
+    """A trainer state as bytes for another process (see :func:`encode`)."""
+    return encode(pack_state(state, copy=False))
 
 
-def loads_state(blob: bytes, map_location: Any = "cpu") -> dict[str, Any]:
-    return unpack_state(torch.load(io.BytesIO(blob), weights_only=True, map_location=map_location))
+def loads_state(blob: bytes) -> dict[str, Any]:
+    return unpack_state(decode(blob))
 
 
 class _Kept:
-    """One kept state: packed CPU tensors (in-process) or bytes (from a worker process)."""
+    """One kept state: packed CPU tensors (in-process) or wire bytes (from a worker process)."""
 
-    __slots__ = ("step", "_packed", "_blob")
+    __slots__ = ("step", "_packed", "_wire")
 
-    def __init__(self, step: int, packed: dict[str, Any] | None = None, blob: bytes | None = None) -> None:
-        self.step, self._packed, self._blob = step, packed, blob
+    def __init__(self, step: int, packed: dict[str, Any] | None = None, wire: bytes | None = None) -> None:
+        self.step, self._packed, self._wire = step, packed, wire
 
     def packed(self) -> dict[str, Any]:
         """The packed form (shared: never modify it)."""
         if self._packed is None:
-            self._packed = torch.load(io.BytesIO(self._blob), weights_only=True)  # type: ignore[arg-type]
+            self._packed = decode(self._wire)  # type: ignore[arg-type]
         return self._packed
 
-    def blob(self) -> bytes:
-        if self._blob is None:
-            buf = io.BytesIO()
-            torch.save(self._packed, buf)
-            self._blob = buf.getvalue()
-        return self._blob
+    def wire(self) -> bytes:
+        """Bytes for a worker process (:func:`encode`)."""
+        if self._wire is None:
+            self._wire = encode(self._packed)  # type: ignore[arg-type]
+        return self._wire
+
+    def disk(self) -> bytes:
+        """Bytes for a checkpoint file (``torch.save``; read back with ``weights_only=True``)."""
+        buf = io.BytesIO()
+        torch.save(self.packed(), buf)
+        return buf.getvalue()
 
     def state(self) -> dict[str, Any]:
         """A private copy, ready for ``Trainer.load_state_dict``."""
         if self._packed is not None:
             return unpack_state(_clone(self._packed))
-        return loads_state(self._blob)  # type: ignore[arg-type]
+        return loads_state(self._wire)  # type: ignore[arg-type]
 
 
 class _DurableWriter:
@@ -130,7 +219,7 @@ class _DurableWriter:
                 if kept is None:
                     self.storage.delete_checkpoint(key)
                 else:
-                    self.storage.save_checkpoint(key, kept.blob())
+                    self.storage.save_checkpoint(key, kept.disk())
             except Exception as e:  # noqa: BLE001 - a failed durable copy must not stop the study
                 self.errors.append(f"{key}: {e}")
             with self._cv:
@@ -169,7 +258,7 @@ class Population:
              donor: int | None = None) -> None:
         """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker);
         with ``donor``, its module state (weights, optimiser) is replaced by the donor's kept one."""
-        kept = _Kept(step, packed=pack_state(state) if state is not None else None, blob=blob)
+        kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob)
         if donor is not None:
             kept = self._merged(kept, donor)
         self._kept[number] = kept
@@ -196,7 +285,8 @@ class Population:
         return self._kept[number].state()
 
     def blob(self, number: int) -> bytes:
-        return self._kept[number].blob()
+        """``number``'s kept state as bytes for a worker process."""
+        return self._kept[number].wire()
 
     def drop(self, number: int) -> None:
         if number in self._paused:
@@ -299,3 +389,31 @@ def schedule(study: Any, number: int, until: int | None = None) -> list[dict[str
     if m is None:  # an exploit without a recorded donor step: the trial's own earlier schedule
         return [*schedule(study, number, until=last["step"]), tail]
     return [*schedule(study, int(m.group(1)), until=int(m.group(2))), tail]
+
+
+def replay(study: Any, module_cls: type, number: int, *, device: str = "cpu", seed: int | None = None) -> Any:
+    """Train a fresh ``module_cls`` following trial ``number``'s :func:`schedule`; return its Trainer.
+
+    Each segment's params are applied in place (``apply_hyperparameters``) at the step they
+    took effect; the epochs add up to what the final weights were trained for.
+    """
+    from ._jobs import exploit
+    from .trainer import Trainer
+
+    segments = schedule(study, number)
+    reported = study.storage.trial(study._id, number).metrics.get(study.metric, {})
+    last = max(reported, default=0)
+    if seed is not None:
+        torch.manual_seed(seed)
+    trainer: Any = None
+    epochs = 0
+    for seg in segments:
+        end = last if seg["end"] is None else seg["end"]
+        if trainer is None:
+            trainer = Trainer(module_cls(dict(seg["params"]), device=device), device=device)
+        else:
+            exploit(trainer, None, dict(seg["params"]))
+        if end > seg["start"]:
+            epochs += end - seg["start"]
+            trainer.fit(epochs)
+    return trainer

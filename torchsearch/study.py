@@ -17,7 +17,7 @@ from typing import Any, Literal
 from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import CONTINUE, Decision, Scheduler
 from .space import Parameter, Space, as_space
-from ._population import Population, schedule
+from ._population import Population, replay, schedule
 from .storage import Storage
 from .trial import FINISHED_STATES, Trial
 
@@ -233,6 +233,11 @@ class Study:
         segments ``{"trial", "start", "end", "params"}`` in training order (see
         ``torchsearch._population.schedule``). A trial never exploited has one segment."""
         return schedule(self, number)
+
+    def replay(self, module_cls: type, number: int | None = None, *, device: str = "cpu") -> Any:
+        """Retrain trial ``number`` (default: the best) from scratch along its :meth:`schedule`;
+        return the :class:`~torchsearch.Trainer` (``.module`` holds the weights)."""
+        return replay(self, module_cls, self.best_trial.number if number is None else number, device=device)
 
     def _pause(self, trial: ActiveTrial) -> None:
         """The trial handed its state back (PBT pause): it waits for a slot."""

@@ -14,7 +14,6 @@ ended, running trials are recorded as stopped, and the study can be resumed.
 
 from __future__ import annotations
 
-import io
 import multiprocessing as mp
 import os
 import random
@@ -37,13 +36,15 @@ _CTX = mp.get_context("spawn")
 
 
 def _dumps(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
+    from .._population import encode
+
+    return encode(obj)
 
 
 def _loads(blob: bytes) -> Any:
-    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+    from .._population import decode
+
+    return decode(blob)
 
 
 def _parse_devices(devices: str | Sequence[str]) -> list[str]:
@@ -146,6 +147,10 @@ def _worker_main(conn: Any, device: str, threads: int) -> None:
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
+    try:
+        conn.send(("ready", os.getpid()))
+    except (BrokenPipeError, OSError):
+        return
     while True:
         try:
             msg = conn.recv()
@@ -186,6 +191,7 @@ class _Worker:
     process: Any = None
     conn: Any = None
     trial: Any = None  # the ActiveTrial it runs, or None when idle
+    ready: bool = False
 
 
 def _describe_exit(code: int | None) -> str:
@@ -248,8 +254,19 @@ class Processes(Executor):
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> Processes:
+        """Start the workers and wait until each is ready (imports done, device set)."""
         self._spawn()
         self._pool = True
+        for w in self._workers:
+            if w.ready:
+                continue
+            try:
+                w.conn.recv()  # ("ready", pid)
+                w.ready = True
+            except (EOFError, OSError) as e:
+                self._shutdown()
+                raise RuntimeError(f"Processes: worker {w.slot} ({w.device}) {_describe_exit(w.process.exitcode)} "
+                                   f"while starting") from e
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -282,7 +299,7 @@ class Processes(Executor):
                 else:
                     os.environ[k] = v
         child.close()
-        w.conn, w.trial = parent, None
+        w.conn, w.trial, w.ready = parent, None, False
 
     def close(self) -> None:
         """End of a study: trials still running were interrupted; they are ended and recorded as
@@ -392,6 +409,9 @@ class Processes(Executor):
     def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
         study, trial = self.study, w.trial
         kind = msg[0]
+        if kind == "ready":
+            w.ready = True
+            return False
         if kind == "report":
             _, _, metrics, step, final = msg
             try:
