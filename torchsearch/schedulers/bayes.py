@@ -9,7 +9,7 @@ One suggestion:
    hand out the next scrambled Sobol point;
 2. otherwise encode the finished trials (unit cube; integers at the centre of their slice;
    categories by index), standardise their losses (``+-inf`` clipped to the worst / best finite
-   loss; failed and NaN trials left out), and fit the GP hyperparameters (warm-started from the
+   loss; failed and NaN trials left out; a heavy bad tail compressed, see ``_gp.warp``), and fit the GP hyperparameters (warm-started from the
    previous fit; on at most ``max_fit_points`` observations, the best quarter plus a seeded
    random share of the rest);
 3. add the running trials as fantasies (Kriging believer: the posterior mean; or a constant
@@ -75,17 +75,18 @@ class _Encoding:
 
     def __init__(self, space: Space) -> None:
         self.space = space
-        kinds, centers, sizes = [], [], []
+        columns: list[tuple[str, np.ndarray | None, int]] = []
         for p in space.values():
             card = p.cardinality
             if isinstance(p, Choice):
-                kinds.append("cat"), centers.append(None), sizes.append(card)
+                columns.append(("cat", None, card))
             elif isinstance(p, Float) or card is None or card > _MAX_CENTERS:
-                kinds.append("cont"), centers.append(None), sizes.append(0)
+                columns.append(("cont", None, 0))
             else:
-                c = np.array(sorted(p.to_unit(v) for v in p.grid(None)), dtype=float)
-                kinds.append("disc"), centers.append(c), sizes.append(card)
-        self.cols = Columns(kinds, centers, sizes)
+                centers = np.array(sorted(p.to_unit(v) for v in p.grid(None)), dtype=float)
+                columns.append(("disc", centers, card))
+        kinds, centers_, sizes = zip(*columns)
+        self.cols = Columns(list(kinds), list(centers_), list(sizes))
 
     def encode(self, params: dict[str, Any]) -> np.ndarray:
         row = []
@@ -152,8 +153,9 @@ class Bayes(Scheduler):
         max_fit_points: observations used to fit the kernel hyperparameters; past this many,
             the best quarter and a seeded random share of the rest are used (the posterior
             still conditions on all of them).
-        warp: after standardising, apply a Yeo-Johnson power transform fitted to the losses,
-            so a few very bad trials do not flatten the model where the good ones are.
+        warp: when the worst loss is more than 4 sd above the mean, compress the bad tail with
+            a Yeo-Johnson power transform fitted to the losses before standardising, so a few
+            very bad trials do not flatten the model where the good ones are.
         seed: the scheduler's seed (default: the study's).
 
     Integers and powers of two are modelled as ordered values at the centre of their slice of

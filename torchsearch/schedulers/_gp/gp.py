@@ -30,7 +30,8 @@ from scipy.optimize import minimize
 
 from .kernel import kernel, sq_dist
 
-__all__ = ["Posterior", "fit_hyperparameters", "default_theta", "theta_bounds"]
+__all__ = ["Posterior", "fit_hyperparameters", "neg_log_posterior_and_grad", "pair_terms", "default_theta",
+           "theta_bounds"]
 
 _LOG_NOISE_MIN = math.log(1e-9)
 _NOISE_PRIOR = (math.log(1e-6), 3.0)
@@ -50,26 +51,6 @@ def default_theta(d: int) -> np.ndarray:
 
 def theta_bounds(d: int) -> list[tuple[float, float]]:
     return [(math.log(1e-3), math.log(1e3))] * d + [(math.log(1e-3), math.log(1e2)), (_LOG_NOISE_MIN, 0.0)]
-
-
-def _neg_log_prior(theta: torch.Tensor, d: int) -> torch.Tensor:
-    mu, sd = _ls_prior(d)
-    nlp = ((theta[:d] - mu) / sd).square().sum() / 2
-    nlp = nlp + ((theta[d] - _SCALE_PRIOR[0]) / _SCALE_PRIOR[1]).square() / 2
-    return nlp + ((theta[d + 1] - _NOISE_PRIOR[0]) / _NOISE_PRIOR[1]).square() / 2
-
-
-def neg_log_posterior(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-    """``-log p(y | X, theta) - log p(theta)`` (up to a constant); ``inf`` when K is not PD."""
-    n, d = X.shape
-    K = kernel(X, X, torch.exp(-theta[:d]), torch.exp(theta[d]), cat)
-    K = K + (torch.exp(theta[d + 1]) + 1e-9) * torch.eye(n, dtype=X.dtype, device=X.device)
-    L, info = torch.linalg.cholesky_ex(K)
-    if int(info) != 0:
-        return torch.tensor(math.inf, dtype=X.dtype, device=X.device)
-    a = torch.linalg.solve_triangular(L, y.unsqueeze(-1), upper=False).squeeze(-1)
-    nll = 0.5 * a.square().sum() + torch.log(torch.diagonal(L)).sum() + 0.5 * n * _LOG2PI
-    return nll + _neg_log_prior(theta, d)
 
 
 _PRIORS: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -97,7 +78,8 @@ def pair_terms(X: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
 def neg_log_posterior_and_grad(
     theta: torch.Tensor, D: torch.Tensor, y: torch.Tensor
 ) -> tuple[float, torch.Tensor]:
-    """``neg_log_posterior`` and its gradient in closed form (no autograd: several times faster).
+    """``-log p(y | X, theta) - log p(theta)`` (up to a constant) and its gradient in closed form
+    (no autograd: several times faster); ``inf`` when K is not positive definite.
 
     ``D`` comes from :func:`pair_terms`. With ``W = K^-1 - alpha alpha^T``,
     ``d nll / d theta = tr(W dK/dtheta) / 2``; for a lengthscale,
