@@ -5,6 +5,7 @@
     torchsearch best PATH [--study NAME]     the best trial of a study
     torchsearch dashboard PATH [--port 8080] [--host 127.0.0.1]   a live web page over the folder
     torchsearch export PATH --tensorboard DIR [--study NAME]      TensorBoard HParams logs
+    torchsearch lineage PATH [--study NAME] [--trial N]  PBT exploits (and trial N's schedule)
 
 Each takes ``--format table|json|csv``. The database is opened read-only.
 """
@@ -169,6 +170,32 @@ def _cmd_export(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _cmd_lineage(args: argparse.Namespace, out: Any) -> int:
+    from types import SimpleNamespace
+
+    from ._population import schedule
+
+    storage = _open(args.path)
+    s = _study(storage, args.study)
+    if args.trial is not None and args.trial not in {t.number for t in storage.trials(s["id"], with_metrics=False)}:
+        raise TorchSearchError(f"study {s['name']!r} has no trial {args.trial}")
+    rows = [{"trial": r["trial"], "step": r["step"], "donor": r["donor"], "operations": "; ".join(r["operations"]),
+             "time": _fmt_time(r["time"])} for r in storage.lineage(s["id"], args.trial)]
+    segments = []
+    if args.trial is not None:
+        segments = schedule(SimpleNamespace(storage=storage, _id=s["id"]), args.trial)
+    if args.format == "json":
+        json.dump({"lineage": storage.lineage(s["id"], args.trial), "schedule": segments}, out, indent=2, default=str)
+        out.write("\n")
+        return 0
+    _emit(rows, args.format, out)
+    if segments and args.format == "table":
+        out.write(f"\nhyperparameter schedule behind trial {args.trial}'s weights:\n")
+        _emit([{"trial": g["trial"], "from_step": g["start"], "to_step": "end" if g["end"] is None else g["end"],
+                **{f"params.{k}": v for k, v in g["params"].items()}} for g in segments], "table", out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="torchsearch", description="Look at torchsearch studies stored in a folder.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -210,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tensorboard", required=True, metavar="DIR", help="TensorBoard log folder to write")
     sp.add_argument("--study", default=None, help="only this study (default: every study in the folder)")
     sp.set_defaults(func=_cmd_export)
+    sp = sub.add_parser("lineage", help="show PBT exploits: who copied whom, when, with which changes",
+                        description="List the PBT exploits of a study (trial, step, donor, explore operations); "
+                                    "with --trial, only that trial's, then the hyperparameter schedule behind its "
+                                    "weights (through its donors).")
+    common(sp, study=True)
+    sp.add_argument("--trial", type=int, default=None, help="one trial's lineage and schedule")
+    sp.set_defaults(func=_cmd_lineage)
     return p
 
 

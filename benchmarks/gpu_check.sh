@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One short GPU check (< 5 minutes on one H100/H200 with 16 CPU cores):
+#   nvidia-smi; the CUDA tests (pytest -m cuda); benchmarks/pbt_digits.py --devices cuda.
+# Output goes to the terminal and, when $OUT is set, to $OUT/gpu_check.log.
+#
+#   bash benchmarks/gpu_check.sh
+#
+# Python: $PYTHON if set; else a python3 that already has torch with CUDA (torchsearch is used
+# from this checkout through PYTHONPATH, nothing installed); else a fresh venv (.venv-gpu, with
+# the system site-packages) where only `pip install -e ".[dev,examples]"` is run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOG=/dev/null
+if [ -n "${OUT:-}" ]; then mkdir -p "$OUT"; LOG="$OUT/gpu_check.log"; fi
+exec > >(tee -a "$LOG") 2>&1
+
+step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+has_cuda_torch() { "$1" -c "import torch, ignite, sklearn, pytest; assert torch.cuda.is_available()" 2>/dev/null; }
+
+step "machine"
+nvidia-smi || echo "nvidia-smi failed"
+nproc
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in python3 python; do
+    if command -v "$cand" >/dev/null && has_cuda_torch "$cand"; then PY="$cand"; break; fi
+  done
+fi
+if [ -z "$PY" ]; then
+  step "fresh venv .venv-gpu (pip install -e .[dev,examples])"
+  python3 -m venv --system-site-packages .venv-gpu && .venv-gpu/bin/pip install -q -e ".[dev,examples]" \
+    && PY=.venv-gpu/bin/python
+  if [ -z "$PY" ] || ! has_cuda_torch "$PY"; then
+    echo "no python with torch + CUDA + ignite + scikit-learn + pytest found; set PYTHON=/path/to/python"; exit 1
+  fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+"$PY" -c "import torch, ignite, torchsearch; print('python', __import__('sys').version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda, '| ignite', ignite.__version__, '| GPUs', torch.cuda.device_count(), '| torchsearch from', torchsearch.__file__)"
+
+status=0
+step "CUDA tests (pytest -m cuda)"
+timeout 180 "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs tests || status=1
+
+step "benchmarks/pbt_digits.py --devices cuda --per-device 4 (population 8, 30 epochs)"
+timeout 150 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 4 || status=1
+
+step "done (status $status)"
+exit $status

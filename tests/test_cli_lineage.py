@@ -1,0 +1,38 @@
+"""``torchsearch lineage``: the PBT exploits of a stored study, and one trial's schedule."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import torchsearch as ts
+from torchsearch.cli import main
+from torchsearch.schedulers import PBT
+from tests.pbt_models import DropoutRegression
+
+SPACE = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
+
+
+def test_lineage_lists_every_exploit_and_a_trials_schedule(tmp_path):
+    study = ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=3), metric="mse",
+                    mode="min", epochs=4, seed=2, storage=str(tmp_path), verbose=False)
+    rows = study.lineage()
+    assert rows
+    out = io.StringIO()
+    assert main(["lineage", str(tmp_path), "--format", "json"], out=out) == 0
+    data = json.loads(out.getvalue())
+    assert [(r["trial"], r["step"], r["donor"], r["operations"]) for r in data["lineage"]] == [
+        (r["trial"], r["step"], r["donor"], r["operations"]) for r in rows]
+    n = rows[-1]["trial"]
+    out = io.StringIO()
+    assert main(["lineage", str(tmp_path), "--trial", str(n)], out=out) == 0
+    text = out.getvalue()
+    assert f"hyperparameter schedule behind trial {n}'s weights:" in text
+    assert rows[-1]["operations"][0] in text
+
+
+def test_lineage_of_an_unknown_trial_is_an_error(tmp_path, capsys):
+    ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
+            epochs=1, storage=str(tmp_path), verbose=False)
+    assert main(["lineage", str(tmp_path), "--trial", "9"], out=io.StringIO()) == 2
+    assert "has no trial 9" in capsys.readouterr().err
