@@ -72,7 +72,13 @@ def test_errors_are_one_line_and_exit_2(storage, tmp_path, capsys):
     assert "no torchsearch storage at" in capsys.readouterr().err
 
 
-def test_console_script_help_for_every_command():
+def test_help_for_every_command(capsys):
     for cmd in ("studies", "trials", "best"):
-        res = subprocess.run([sys.executable, "-m", "torchsearch.cli", cmd, "--help"], capture_output=True, text=True)
-        assert res.returncode == 0 and "--format" in res.stdout
+        with pytest.raises(SystemExit) as exit_info:
+            main([cmd, "--help"])
+        assert exit_info.value.code == 0 and "--format {table,json,csv}" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs():
+    res = subprocess.run([sys.executable, "-m", "torchsearch.cli", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "studies" in res.stdout and "trials" in res.stdout
