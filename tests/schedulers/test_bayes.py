@@ -58,10 +58,11 @@ def drive(sch, space, fn, n, *, mode="min", seed=None):
 def test_bayes_beats_random_on_branin_over_fixed_seeds():
     regret = {"bayes": [], "random": []}
     for seed in range(3):
-        for name, sch in (("bayes", Bayes(seed=seed)), ("random", Random(seed=seed))):
+        for name, sch in (("bayes", Bayes(seed=seed, n_candidates=256)), ("random", Random(seed=seed))):
             vals = [v for _, v in drive(sch, BRANIN_SPACE, branin, 25)]
             regret[name].append(min(vals) - BRANIN_MIN)
-    assert statistics.median(regret["bayes"]) < 0.1 * statistics.median(regret["random"])
+    assert all(b < r for b, r in zip(regret["bayes"], regret["random"]))  # seed by seed
+    assert statistics.median(regret["bayes"]) < 0.25 * statistics.median(regret["random"])
     assert max(regret["bayes"]) < 0.2
 
 
