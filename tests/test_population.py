@@ -168,3 +168,48 @@ def test_wire_format_round_trips_every_dtype_and_shape_and_refuses_classes():
     head = pickle.dumps((ts.Trainer, []), protocol=5)
     with pytest.raises(pickle.UnpicklingError, match="must not reference"):
         decode(len(head).to_bytes(8, "little") + head)
+
+
+class InterruptedJob(ts._jobs.TrainJob):
+    """Raises KeyboardInterrupt (as Ctrl+C would) at the ``limit``-th report of the study."""
+
+    def __init__(self, *args, limit, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit, self.count = limit, 0
+
+    def __call__(self, trial, device=None):
+        job = self
+
+        class Counting:
+            def __getattr__(self, name):
+                return getattr(trial, name)
+
+            def report(self, *args, **kwargs):
+                job.count += 1
+                if job.count >= job.limit:
+                    raise KeyboardInterrupt
+                return trial.report(*args, **kwargs)
+
+        return super().__call__(Counting(), device)
+
+
+def test_an_interrupted_pbt_study_resumes_its_paused_members_from_their_durable_states(tmp_path):
+    import pytest
+
+    def study():
+        return ts.Study(space=SPACE, scheduler=PBT(population=4, interval=1, seed=0), metric="mse", mode="min",
+                        storage=str(tmp_path), seed=0, verbose=False)
+
+    first = study()
+    with pytest.raises(KeyboardInterrupt):
+        first.run(InterruptedJob(DropoutRegression, epochs=4, seed=0, limit=7))
+    before = {t.number: t for t in first.trials}
+    paused = [n for n, t in before.items() if t.state == "paused"]
+    assert paused and [t.state for t in before.values()].count("stopped") == 1
+    assert {p.name for p in (tmp_path / "checkpoints").iterdir()} >= {f"default-state-{n}.pt" for n in paused}
+    again = study()
+    again.run(ts._jobs.TrainJob(DropoutRegression, epochs=4, seed=0))
+    after = {t.number: t for t in again.trials}
+    assert len(after) == 4  # no member was started again from scratch
+    for n in paused:
+        assert after[n].state == "completed" and sorted(after[n].metrics["mse"]) == [1, 2, 3, 4]

@@ -300,6 +300,33 @@ class Population:
             self._writer.close()
             self._writer = None
 
+    def load_durable(self, number: int) -> dict[str, Any] | None:
+        """The kept state a previous run wrote for ``number`` (packed), or None."""
+        if self.study.storage.path is None:
+            return None
+        try:
+            return self.study.storage.load_checkpoint(self.key(number))
+        except Exception:  # noqa: BLE001 - missing or unreadable: the trial is rerun instead
+            return None
+
+    def restore(self, trial: Any, packed: dict[str, Any]) -> None:
+        """A resumed study takes back a trial from its durable state: paused, resumed in turn."""
+        from .study import ActiveTrial
+
+        study = self.study
+        active = ActiveTrial(study, trial.number, trial.params)
+        step = int(packed.get("epoch", 0))
+        series = {s: v for s, v in trial.metrics.get(study.metric, {}).items() if s <= step}
+        finite = [(s, v) for s, v in series.items() if not math.isnan(v)]
+        if finite:
+            pick = min if study.mode == "min" else max
+            active.best_step, active.best_value = pick(finite, key=lambda sv: sv[1])
+        active.epochs = step
+        study._active[trial.number] = active
+        self._kept[trial.number] = _Kept(step, packed=packed)
+        self._paused.append(trial.number)
+        study.scheduler.on_restore(trial.number, step, series)
+
     # -- decisions ------------------------------------------------------------------------
     def on_decision(self, active: Any, decision: Decision, step: int, state: Any, final: bool) -> Decision:
         """Carry out the coordinator's part of an exploit / pause / checkpoint decision."""

@@ -180,13 +180,22 @@ class Study:
         scheduler.setup(self.space, mode=self.mode, seed=seed)
         for t in self.storage.trials(self._id, with_metrics=False):
             scheduler.on_trial_start(t.number, t.params)
+            if t.number in self._restore:
+                self._population.restore(self.storage.trial(self._id, t.number), self._restore.pop(t.number))
+                continue
             scheduler.on_complete(t.number, t.value, t.state)
 
     # -- recovery ---------------------------------------------------------------------------
     def _recover(self) -> None:
         trials = self.storage.trials(self._id, with_metrics=False)
+        self._restore: dict[int, dict[str, Any]] = {}
         for t in trials:
-            if t.state in ("running", "paused"):
+            state = self._population.load_durable(t.number) if t.state in ("running", "paused") else None
+            if state is not None:  # PBT: resume it from its last kept state
+                self.storage.update_trial(self._id, t.number, state="paused")
+                t.state = "paused"
+                self._restore[t.number] = state
+            elif t.state in ("running", "paused"):
                 self.storage.update_trial(self._id, t.number, state="interrupted", ended=time.time(),
                                           error="the process running this trial ended before it finished")
                 t.state = "interrupted"

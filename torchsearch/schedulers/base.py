@@ -101,6 +101,10 @@ class Scheduler:
         ``exploit`` decision, carried out on the paused state before the trial resumes."""
         return None
 
+    def on_restore(self, number: int, step: int, values: dict[int, float]) -> None:
+        """A resumed study took back trial ``number`` paused at ``step`` (its reports up to there
+        in ``values``), instead of ``on_complete``; it resumes in turn (see ``on_resume``)."""
+
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         pass
 

@@ -154,6 +154,15 @@ class PBT(Scheduler):
         return Decision("exploit", reason=f"bottom {self.quantile:.0%} (ranked on resume): copies trial {donor}",
                         code="exploit", donor=donor, params=new, operations=tuple(ops))
 
+    def on_restore(self, number: int, step: int, values: dict[int, float]) -> None:
+        m = self._members.get(number)
+        if m is None:
+            return
+        m.history = {s: self.loss(v) for s, v in values.items()}
+        m.step = step
+        m.value = m.history[max(m.history)] if m.history else None
+        m.kept_step, m.kept_params, m.paused, m.pending = step, dict(m.params), True, False
+
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         m = self._members.get(number)
         if m is not None:
