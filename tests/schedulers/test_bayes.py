@@ -214,3 +214,12 @@ def test_surrogate_before_any_value_explains_what_is_missing():
     sch.setup(Space(BRANIN_SPACE), mode="min")
     with pytest.raises(ValueError, match="needs at least one finished trial"):
         sch.surrogate()
+
+
+def test_only_completed_and_stopped_trials_are_modelled():
+    sch = Bayes(seed=0, n_startup=1)
+    sch.setup(Space(BRANIN_SPACE), mode="min")
+    for i, state in enumerate(["completed", "stopped", "interrupted", "failed"]):
+        sch.on_trial_start(i, {"x1": float(i), "x2": 1.0})
+        sch.on_complete(i, 5.0 + i, state)
+    assert [v for _, v in sch.surrogate().observations] == [5.0, 6.0]

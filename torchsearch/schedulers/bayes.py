@@ -193,7 +193,7 @@ class Bayes(Scheduler):
         self._issued = 0
         self._params: dict[int, dict[str, Any]] = {}
         self._running: set[int] = set()
-        self._loss: dict[int, float] = {}  # finished trials with a non-NaN loss
+        self._loss: dict[int, float] = {}  # completed / stopped trials with a non-NaN loss
         self._keys: set[str] = set()
         self._rows: dict[int, np.ndarray] = {}  # encoded params, by trial number
         self._theta: np.ndarray | None = None
@@ -207,7 +207,8 @@ class Bayes(Scheduler):
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         self._running.discard(number)
         loss = self.loss(value)
-        if state != "failed" and not math.isnan(loss) and number in self._params:
+        # an interrupted trial's partial value is left out: the study runs it again
+        if state in ("completed", "stopped") and not math.isnan(loss) and number in self._params:
             self._loss[number] = loss
 
     def suggest(self) -> dict[str, Any] | None:
