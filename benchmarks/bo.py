@@ -266,7 +266,9 @@ def _q(v: list[float], q: float) -> float:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.2g}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.4g}".rstrip("0").rstrip(".")
+    if x == 0:
+        return "0"
+    return f"{x:.1e}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.3g}"
 
 
 def report(rows: list[dict[str, Any]]) -> str:
