@@ -1,7 +1,8 @@
 """A task where the best hyperparameters change during training: PBT vs Random, same budget.
 
-Noisy linear regression: y = w.x + noise (50 inputs, |w| large, label noise variance 1.0, the
-floor of the validation MSE), learnt by a linear model with plain SGD on small batches (16).
+Noisy linear regression: y = w.x + noise (50 inputs, |w| large, label noise variance 1.0),
+learnt online (fresh samples every step, 125 steps of 16 per epoch) by a linear model with
+plain SGD.
 Early on, a large
 learning rate makes fast progress; later, the gradient noise of that same rate holds the loss
 on a floor set by the rate, and only a smaller rate goes lower. So the best learning rate
@@ -43,24 +44,24 @@ def data() -> dict[str, torch.Tensor]:
         w = 3.0 * torch.randn(50, 1, generator=g)
         x = torch.randn(12000, 50, generator=g)
         y = x @ w + torch.randn(12000, 1, generator=g)
-        _DATA.update(x_train=x[:2000], y_train=y[:2000], x_val=x[2000:], y_val=y[2000:], clean_val=(x @ w)[2000:])
+        _DATA.update(w=w, x_val=x[2000:], y_val=y[2000:], clean_val=(x @ w)[2000:])
     return _DATA
 
 
-class Batches:
-    """Shuffled mini-batches of in-memory tensors (a light DataLoader; shuffles with torch's RNG)."""
+class Stream:
+    """An epoch of ``steps`` fresh batches (x, x.w + noise), drawn with torch's RNG: no sample is
+    seen twice, so the only floor on the error is SGD's own noise, which the rate sets."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
-        self.x, self.y, self.batch_size = x, y, batch_size
+    def __init__(self, w: torch.Tensor, steps: int, batch_size: int) -> None:
+        self.w, self.steps, self.batch_size = w, steps, batch_size
 
     def __len__(self) -> int:
-        return (len(self.x) + self.batch_size - 1) // self.batch_size
+        return self.steps
 
     def __iter__(self):
-        perm = torch.randperm(len(self.x))
-        for i in range(0, len(self.x), self.batch_size):
-            idx = perm[i:i + self.batch_size]
-            yield self.x[idx], self.y[idx]
+        for _ in range(self.steps):
+            x = torch.randn(self.batch_size, len(self.w))
+            yield x, x @ self.w + torch.randn(self.batch_size, 1)
 
 
 class NoisyRegression(ts.TrialModule):
@@ -68,7 +69,7 @@ class NoisyRegression(ts.TrialModule):
         d = data()
         self.model = nn.Linear(50, 1)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"])
-        self.train_loader = Batches(d["x_train"], d["y_train"], batch_size=16)
+        self.train_loader = Stream(d["w"], steps=125, batch_size=16)
         self.val_loader = [(d["x_val"], d["y_val"], d["clean_val"])]
 
     def training_step(self, batch):

@@ -15,144 +15,17 @@ from __future__ import annotations
 
 import io
 import math
-import pickle
 import re
 import threading
 from collections import deque
 from typing import Any
 
-import numpy as np
 import torch
 
+from ._state import _clone, decode, dumps_state, encode, loads_state, pack_state, unpack_state
 from .schedulers.base import CONTINUE, Decision
 
-__all__ = ["Population", "pack_state", "unpack_state", "dumps_state", "loads_state"]
-
-
-# -- serialisation -----------------------------------------------------------------------
-def _clone(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clone(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_clone(v) for v in obj)
-    return obj
-
-
-def pack_state(state: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
-    """A CPU copy of a trainer state that ``torch.load(weights_only=True)`` reads back
-    (numpy's RNG state becomes a tensor). ``copy=False`` shares the tensors (to encode them)."""
-    out = _clone(state) if copy else dict(state)
-    rng = out.get("rng")
-    if rng is not None and not copy:
-        out["rng"] = rng = dict(rng)
-    if rng and isinstance(rng.get("numpy"), tuple):
-        name, keys, pos, has_gauss, cached = rng["numpy"]
-        rng["numpy"] = {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                        "has_gauss": int(has_gauss), "cached": float(cached)}
-    return out
-
-
-def unpack_state(state: dict[str, Any]) -> dict[str, Any]:
-    """Undo :func:`pack_state` (in place) so ``Trainer.load_state_dict`` accepts it."""
-    rng = state.get("rng")
-    if rng and isinstance(rng.get("numpy"), dict):
-        n = rng["numpy"]
-        rng["numpy"] = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
-    return state
-
-
-class _NoGlobals(pickle.Unpickler):
-    """Reads plain containers and scalars only: a state's skeleton never names a class."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"a trainer state must not reference {module}.{name}")
-
-
-def encode(packed: dict[str, Any]) -> bytes:
-    """Wire format between processes: the structure (plain pickle, no classes) with each tensor
-    replaced by a reference, then the tensors' raw bytes (16-byte aligned). Much faster than
-    ``torch.save``/``torch.load`` for the many small tensors of a trainer state."""
-    chunks: list[bytes] = []
-    metas: list[tuple[str, tuple[int, ...], int]] = []
-    offset = 0
-
-    def walk(obj: Any) -> Any:
-        nonlocal offset
-        if isinstance(obj, torch.Tensor):
-            t = obj.detach().to("cpu").contiguous()
-            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes()
-            pad = (-len(raw)) % 16
-            chunks.append(raw + b"\0" * pad)
-            metas.append((str(t.dtype).removeprefix("torch."), tuple(t.shape), offset))
-            offset += len(raw) + pad
-            return _TensorRef(len(metas) - 1)
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(walk(v) for v in obj)
-        return obj
-
-    skeleton = walk(packed)
-    head = pickle.dumps((_refs_to_plain(skeleton), metas), protocol=5)
-    return b"".join([len(head).to_bytes(8, "little"), head, *chunks])
-
-
-class _TensorRef(int):
-    pass
-
-
-def _refs_to_plain(obj: Any) -> Any:
-    if isinstance(obj, _TensorRef):
-        return ("__tensor__", int(obj))
-    if isinstance(obj, dict):
-        return {k: _refs_to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_refs_to_plain(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_refs_to_plain(v) for v in obj)
-    return obj
-
-
-def decode(blob: bytes) -> dict[str, Any]:
-    """Read :func:`encode` output back: fresh CPU tensors (private to the caller)."""
-    n = int.from_bytes(blob[:8], "little")
-    skeleton, metas = _NoGlobals(io.BytesIO(blob[8:8 + n])).load()
-    data = bytearray(blob[8 + n:])
-    tensors = []
-    for dtype, shape, offset in metas:
-        dt = getattr(torch, dtype)
-        count = math.prod(shape) * torch.empty((), dtype=dt).element_size()
-        flat = torch.frombuffer(data, dtype=torch.uint8, count=count, offset=offset) if count else \
-            torch.empty(0, dtype=torch.uint8)
-        tensors.append(flat.view(dt).reshape(shape))
-
-    def walk(obj: Any) -> Any:
-        if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "__tensor__":
-            return tensors[obj[1]]
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(walk(v) for v in obj)
-        return obj
-
-    return walk(skeleton)
-
-
-def dumps_state(state: dict[str, Any]) -> bytes:
-    """A trainer state as bytes for another process (see :func:`encode`)."""
-    return encode(pack_state(state, copy=False))
-
-
-def loads_state(blob: bytes) -> dict[str, Any]:
-    return unpack_state(decode(blob))
+__all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "encode", "decode"]
 
 
 class _Kept:

@@ -36,13 +36,13 @@ _CTX = mp.get_context("spawn")
 
 
 def _dumps(obj: Any) -> bytes:
-    from .._population import encode
+    from .._state import encode
 
     return encode(obj)
 
 
 def _loads(blob: bytes) -> Any:
-    from .._population import decode
+    from .._state import decode
 
     return decode(blob)
 
@@ -103,7 +103,7 @@ class _RemoteTrial:
     def report(self, metrics: dict[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
                final: bool = False) -> Any:
         from ..exceptions import TrialFailed
-        from .._population import dumps_state, loads_state
+        from .._state import dumps_state, loads_state
 
         values = {str(k): float(v) for k, v in metrics.items()}
         self._conn.send(("report", self.number, values, int(step), bool(final)))
@@ -128,7 +128,7 @@ class _RemoteTrial:
         return donor
 
     def resume_state(self) -> dict[str, Any] | None:
-        from .._population import loads_state
+        from .._state import loads_state
 
         blob, self._resume = self._resume, None
         return None if blob is None else loads_state(blob)
