@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> ts.Study:
         hp = {k: round(v, 4) if isinstance(v, float) else v for k, v in seg["params"].items() if k in HYPERPARAMS}
         print(f"  trial {seg['trial']} steps {seg['start']}..{seg['end'] or 'end'}: {hp}")
     module = study.load_module(DigitsPBT)
-    print(f"reloaded best weights: validation accuracy {accuracy(module):.4f}")
+    print(f"reloaded its final weights: validation accuracy {accuracy(module):.4f}")
     trainer = study.replay(DigitsPBT, best.number)
     print(f"replayed its schedule from scratch ({trainer.epoch} epochs): validation accuracy "
           f"{accuracy(trainer.module):.4f}")
