@@ -7,7 +7,14 @@
 #
 # Python: $PYTHON if set; else a python3 that already has torch with CUDA (torchsearch is used
 # from this checkout through PYTHONPATH, nothing installed); else a fresh venv (.venv-gpu, with
-# the system site-packages) where only `pip install -e ".[dev,examples]"` is run.
+# the system site-packages, in /tmp, only on a machine with a GPU) where only
+# `pip install -e ".[dev,examples]"` is run.
+#
+# On the lent H100/H200 machines python3 has torch, scikit-learn and pytest but not
+# pytorch-ignite, and nothing can be fetched there. Download its wheel here once
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: -d .whl pytorch-ignite==0.5.5
+# and run with `.whl` carried: the script installs it into /tmp/site (--no-index, no deps).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=/dev/null
@@ -21,6 +28,12 @@ step "machine"
 nvidia-smi || echo "nvidia-smi failed"
 nproc
 
+if ls .whl/pytorch_ignite-*.whl >/dev/null 2>&1 && ! python3 -c "import ignite" 2>/dev/null; then
+  step "pytorch-ignite from the carried wheel (.whl -> /tmp/site)"
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .whl/pytorch_ignite-*.whl && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
   for cand in python3 python; do
@@ -28,11 +41,14 @@ if [ -z "$PY" ]; then
   done
 fi
 if [ -z "$PY" ]; then
-  step "fresh venv .venv-gpu (pip install -e .[dev,examples])"
-  python3 -m venv --system-site-packages .venv-gpu && .venv-gpu/bin/pip install -q -e ".[dev,examples]" \
-    && PY=.venv-gpu/bin/python
+  if ! nvidia-smi >/dev/null 2>&1; then echo "no GPU here (nvidia-smi fails): nothing to check"; exit 1; fi
+  VENV=/tmp/torchsearch-gpu-venv
+  step "fresh venv $VENV (pip install -e .[dev,examples])"
+  python3 -m venv --system-site-packages "$VENV" && "$VENV/bin/pip" install -q -e ".[dev,examples]" \
+    && PY="$VENV/bin/python"
   if [ -z "$PY" ] || ! has_cuda_torch "$PY"; then
-    echo "no python with torch + CUDA + ignite + scikit-learn + pytest found; set PYTHON=/path/to/python"; exit 1
+    echo "no python with torch + CUDA + ignite + scikit-learn + pytest found; set PYTHON=/path/to/python"
+    exit 1
   fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
