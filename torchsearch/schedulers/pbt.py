@@ -96,7 +96,8 @@ class PBT(Scheduler):
                 or not 0 <= resample_probability <= 1):
             raise ValueError(f"PBT: resample_probability must be in [0, 1], got "
                              f"resample_probability={resample_probability!r}")
-        if hyperparams is not None and (isinstance(hyperparams, str) or not all(isinstance(h, str) for h in hyperparams)):
+        if hyperparams is not None and (isinstance(hyperparams, str)
+                                        or not all(isinstance(h, str) for h in hyperparams)):
             raise ValueError(f"PBT: hyperparams must be a list of parameter names, got hyperparams={hyperparams!r}")
         if isinstance(initial, dict) or len(initial) > population:
             raise ValueError(f"PBT: initial must be a list of at most population={population} configurations, "
