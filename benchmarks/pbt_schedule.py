@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     data()
-    print(f"online noisy linear regression, SGD batch 16; budget {args.population} trials x "
-          f"{args.epochs} epochs; best validation excess MSE per study, {args.seeds} seeds")
+    print(f"noisy linear regression (label noise variance 1.0 is the floor), SGD batch 16; "
+          f"budget {args.population} trials x {args.epochs} epochs; best validation excess MSE per study, {args.seeds} seeds")
     results: dict[str, list[float]] = {"random": [], "pbt": []}
     lrs: list[float] = []
     t0 = time.perf_counter()
