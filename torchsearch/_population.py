@@ -194,6 +194,8 @@ class Population:
         if finite:
             pick = min if study.mode == "min" else max
             active.best_step, active.best_value = pick(finite, key=lambda sv: sv[1])
+        # reports after ``step`` belong to a timeline that is lost: the best is taken again from here
+        study.storage.update_trial(study._id, trial.number, value=active.best_value, best_step=active.best_step)
         active.epochs = step
         study._active[trial.number] = active
         self._kept[trial.number] = _Kept(step, packed=packed)
