@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="observation counts for the suggestion timing (empty: no timing)")
     ap.add_argument("--bayes-large", type=int, default=1000,
                     help="also time torchsearch Bayes with this many observations (0: skip)")
-    ap.add_argument("--quick", action="store_true", help="2 seeds, branin and mixed, timing at n=25,100")
+    ap.add_argument("--quick", action="store_true",
+                    help="2 seeds, branin and mixed, timing at n=25,100 (overrides --seeds, --problems, --timing-n)")
     ap.add_argument("--out", default=None, help="append results as JSON lines to this file")
     ap.add_argument("--report", default=None, help="print the tables of a saved JSON-lines file and exit")
     args = ap.parse_args(argv)

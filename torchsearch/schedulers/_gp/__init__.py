@@ -2,6 +2,7 @@
 
 - ``kernel``: Matern-5/2 with one lengthscale per ordered input and a mismatch term per category.
 - ``gp``: hyperparameter fit by maximum a posteriori marginal likelihood, posterior, fantasies.
+- ``warp``: output standardisation, with a power transform for heavy bad tails.
 - ``acquisition``: Expected Improvement and its stable log form.
 - ``search``: maximise the acquisition over a mixed space (quasi-random starts, L-BFGS-B,
   discrete neighbourhood search).

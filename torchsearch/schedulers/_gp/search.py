@@ -13,7 +13,8 @@ acquisition's torch gradient, discrete columns relaxed; snap them back (integers
 the nearest value, never truncated) and climb the discrete neighbourhood (one step up or down
 for ordered values, every other value for categories); polish the float columns with the
 discrete ones fixed, and finally the best point alone. When the space has few category
-combinations, every combination gets its own refined start. A space that is entirely discrete and small is searched exhaustively.
+combinations, every combination gets its own refined start. A space that is entirely discrete
+and small is searched exhaustively.
 """
 
 from __future__ import annotations
