@@ -79,3 +79,24 @@ def test_bad_arguments_name_the_value():
         ts.Trainer(TinyRegression({"lr": 0.01}), eval_every=0)
     with pytest.raises(ValueError, match="epochs must be an int >= 1, got epochs=0"):
         ts.Trainer(TinyRegression({"lr": 0.01})).fit(0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pbt_rebuild_on_cuda_keeps_optimizer_state_on_the_gpu():
+    """An exploit that rebuilds the module (a structural hyperparameter changed) must leave the
+    copied momentum buffers on the GPU with the parameters."""
+    from torchsearch._jobs import exploit
+
+    hp = {"lr": 0.05, "width": 8}
+    donor = ts.Trainer(TinyRegression({**hp, "width": 16}, device="cuda"), device="cuda")
+    donor.module.optimizer = torch.optim.SGD(donor.module.model.parameters(), lr=0.05, momentum=0.9)
+    donor.fit(1)
+    state = {"module": donor.module.state_dict()}
+    module = TinyRegression(hp, device="cuda")
+    module.optimizer = torch.optim.SGD(module.model.parameters(), lr=0.05, momentum=0.9)
+    trainer = ts.Trainer(module, device="cuda")
+    exploit(trainer, state, {**hp, "width": 16})
+    buffers = [s["momentum_buffer"] for s in trainer.module.optimizer.state.values()]
+    assert buffers and all(b.is_cuda for b in buffers)
+    trainer.fit(2)  # trains on without a device mismatch

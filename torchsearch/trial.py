@@ -25,7 +25,8 @@ class TrialModule:
     over the validation set weighted by batch size.
 
     Batches arrive already on ``self.device``; train/eval modes and ``torch.no_grad()`` are
-    the Trainer's job.
+    the Trainer's job. ``self.device`` is set before ``setup`` runs, and the model is moved
+    there right after it (parameters move in place, so the optimiser keeps them).
     """
 
     model: torch.nn.Module
@@ -42,6 +43,9 @@ class TrialModule:
         missing = [a for a in ("model", "optimizer", "train_loader", "val_loader") if getattr(self, a, None) is None]
         if missing:
             raise TypeError(f"{type(self).__name__}.setup(hp) must set {', '.join(missing)}")
+        # on the device before any optimiser state is loaded: Optimizer.load_state_dict puts
+        # its buffers (momentum...) on the device the parameters have at that moment
+        self.model.to(self.device)
 
     def setup(self, hp: dict[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement setup(self, hp)")
