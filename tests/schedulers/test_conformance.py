@@ -25,6 +25,12 @@ try:  # added by the Bayesian optimisation issue
     SCHEDULERS["bayes"] = lambda seed: Bayes(seed=seed, n_startup=4)
 except ImportError:  # pragma: no cover - until Bayes lands
     pass
+try:  # added by the PBT issue: a population as large as the longest drive below
+    from torchsearch.schedulers import PBT  # type: ignore[attr-defined]
+
+    SCHEDULERS["pbt"] = lambda seed: PBT(population=32, interval=1, seed=seed)
+except ImportError:  # pragma: no cover
+    pass
 
 SPACE = Space({
     "lr": ts.Float(1e-4, 1.0, log=True),
