@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import torchsearch as ts
-from torchsearch.schedulers import Grid, Random
+from torchsearch.schedulers import PBT, Bayes, Grid, Random
 
 _DATA: dict[str, torch.Tensor] = {}
 
@@ -82,13 +82,10 @@ def make_scheduler(name: str, seed: int):
     if name == "grid":
         return Grid(points=2, shuffle=True, seed=seed)
     if name == "bayes":
-        from torchsearch.schedulers import Bayes  # type: ignore[attr-defined]
-
         return Bayes(seed=seed)
     if name == "pbt":
-        from torchsearch.schedulers import PBT  # type: ignore[attr-defined]
-
-        return PBT(population=8, interval=2, seed=seed)
+        # PBT changes these during training; width and activation are drawn once per member
+        return PBT(population=8, interval=2, hyperparams=["lr", "momentum", "dropout"], seed=seed)
     raise SystemExit(f"unknown scheduler {name!r}")
 
 
