@@ -70,6 +70,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self._max_epochs: int | None = None
         self._eval_callbacks: list[EvalCallback] = []
+        self._train_mode = False
 
         self.train_engine = Engine(self._train_step)
         self.eval_engine = Engine(self._eval_step)
@@ -77,6 +78,7 @@ class Trainer:
         self.eval_engine.add_event_handler(Events.ITERATION_COMPLETED, self._eval_accumulate)
         self.eval_engine.add_event_handler(Events.COMPLETED, self._eval_finish)
         self.train_engine.add_event_handler(Events.EPOCH_COMPLETED, self._end_of_epoch)
+        self.train_engine.add_event_handler(Events.EPOCH_STARTED, self._to_train_mode)
         for h in handlers:
             self.add_handler(h)
 
@@ -127,7 +129,9 @@ class Trainer:
 
     def _train_step(self, engine: Engine, batch: Any) -> float:
         m = self.module
-        m.model.train()
+        if not self._train_mode:  # once per epoch, not per iteration: train() walks every submodule
+            m.model.train()
+            self._train_mode = True
         m.optimizer.zero_grad(set_to_none=True)
         loss = m.training_step(self._to_device(batch))
         if not isinstance(loss, torch.Tensor):
@@ -149,7 +153,11 @@ class Trainer:
             raise TypeError(f"{type(m).__name__}.validation_step must return a dict of metrics, got {type(out).__name__}")
         return out, m.batch_size(batch)
 
+    def _to_train_mode(self, engine: Engine) -> None:
+        self._train_mode = False
+
     def _eval_reset(self, engine: Engine) -> None:
+        self._train_mode = False
         self.module.model.eval()
         self._sums: dict[str, Any] = {}
         self._count = 0
@@ -204,6 +212,7 @@ class Trainer:
             raise TypeError(f"Trainer.swap_module: module must be a TrialModule, got {type(module).__name__}")
         old = self.module
         self.module = module
+        self._train_mode = False
         module.device = self.device
         module.model.to(self.device)
         if module.train_loader is not old.train_loader:
