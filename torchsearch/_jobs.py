@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._state import to_cpu
 from .exceptions import TrialFailed
 
 __all__ = ["JobResult", "TrainJob", "ObjectiveJob", "trial_seed", "exploit"]
@@ -133,7 +134,7 @@ class TrainJob:
             return JobResult(paused=True)
         state = None
         if self.keep_state:
-            state = {k: _to_cpu(v) for k, v in trainer.module.state_dict().items()}
+            state = {k: to_cpu(v) for k, v in trainer.module.state_dict().items()}
         return JobResult(state_dict=state, stop_code=trainer.stop_code, stop_reason=trainer.stop_reason)
 
 
@@ -146,7 +147,7 @@ def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) 
     """
     module = trainer.module
     if donor is None:
-        donor = {"module": {k: _to_cpu(v) for k, v in module.state_dict().items()}}
+        donor = {"module": {k: to_cpu(v) for k, v in module.state_dict().items()}}
     try:
         module.load_state_dict(donor["module"])
         in_place = module.apply_hyperparameters(dict(params))
@@ -158,13 +159,3 @@ def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) 
     fresh.load_state_dict(donor["module"])
     fresh.apply_hyperparameters(dict(params))
     trainer.swap_module(fresh)
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ._state import _clone, decode, dumps_state, encode, loads_state, pack_state, unpack_state
+from ._state import decode, dumps_state, encode, loads_state, pack_state, to_cpu, unpack_state
 from .schedulers.base import CONTINUE, Decision
 
 __all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "encode", "decode"]
@@ -57,7 +57,7 @@ class _Kept:
     def state(self) -> dict[str, Any]:
         """A private copy, ready for ``Trainer.load_state_dict``."""
         if self._packed is not None:
-            return unpack_state(_clone(self._packed))
+            return unpack_state(to_cpu(self._packed))
         return loads_state(self._wire)  # type: ignore[arg-type]
 
 

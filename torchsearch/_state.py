@@ -16,25 +16,26 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["pack_state", "unpack_state", "encode", "decode", "dumps_state", "loads_state"]
+__all__ = ["to_cpu", "pack_state", "unpack_state", "encode", "decode", "dumps_state", "loads_state"]
 
 
-def _clone(obj: Any) -> Any:
+def to_cpu(obj: Any) -> Any:
+    """A detached CPU copy of every tensor in a nested dict / list / tuple (other leaves kept)."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
+        return {k: to_cpu(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_clone(v) for v in obj]
+        return [to_cpu(v) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(_clone(v) for v in obj)
+        return tuple(to_cpu(v) for v in obj)
     return obj
 
 
 def pack_state(state: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
     """A CPU copy of a trainer state that ``torch.load(weights_only=True)`` reads back
     (numpy's RNG state becomes a tensor). ``copy=False`` shares the tensors (to encode them)."""
-    out = _clone(state) if copy else dict(state)
+    out = to_cpu(state) if copy else dict(state)
     rng = out.get("rng")
     if rng is not None and not copy:
         out["rng"] = rng = dict(rng)
