@@ -100,3 +100,14 @@ def test_pbt_rebuild_on_cuda_keeps_optimizer_state_on_the_gpu():
     buffers = [s["momentum_buffer"] for s in trainer.module.optimizer.state.values()]
     assert buffers and all(b.is_cuda for b in buffers)
     trainer.fit(2)  # trains on without a device mismatch
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_nan_loss_on_cuda_fails_at_the_end_of_the_epoch_without_a_sync_per_iteration():
+    trainer = ts.Trainer(TinyRegression({"lr": 0.01, "nan": True}, device="cuda"), device="cuda")
+    outputs = []
+    trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(e.state.output))
+    with pytest.raises(ts.TrialFailed, match=r"training loss became non-finite \(nan or inf\) during epoch 1"):
+        trainer.fit(3)
+    assert len(outputs) == 6 and all(isinstance(o, torch.Tensor) and o.is_cuda for o in outputs)

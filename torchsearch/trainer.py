@@ -34,9 +34,12 @@ class Trainer:
             ``TerminateOnNan`` or ``ProgressBar``), or callables ``f(trainer)`` that attach
             themselves to ``trainer.train_engine`` / ``trainer.eval_engine``. torchsearch's
             own handlers (``Patience``, ``Divergence``...) attach to both engines.
-        check_finite: a NaN or infinite training loss raises :class:`TrialFailed` at once.
+        check_finite: a NaN or infinite training loss raises :class:`TrialFailed`: at once on
+            the CPU, at the end of the epoch on an accelerator (no device sync per iteration).
 
-    ``train_engine.state.output`` is the float loss of the last iteration;
+    ``train_engine.state.output`` is the loss of the last iteration: a float on the CPU, a
+    detached 0-d tensor on an accelerator (reading it every iteration would sync the device; the
+    NaN check is then made once per epoch);
     ``eval_engine.state.metrics`` holds the last validation metrics (batch-size weighted means),
     also kept in :attr:`metrics`. :meth:`stop` ends training after the current iteration with a
     recorded reason; so do handlers that stop ``train_engine`` through
@@ -71,6 +74,7 @@ class Trainer:
         self._max_epochs: int | None = None
         self._eval_callbacks: list[EvalCallback] = []
         self._train_mode = False
+        self._finite: torch.Tensor | None = None
 
         self.train_engine = Engine(self._train_step)
         self.eval_engine = Engine(self._eval_step)
@@ -127,7 +131,7 @@ class Trainer:
             return batch
         return convert_tensor(batch, device=self.device, non_blocking=self._non_blocking)
 
-    def _train_step(self, engine: Engine, batch: Any) -> float:
+    def _train_step(self, engine: Engine, batch: Any) -> float | torch.Tensor:
         m = self.module
         if not self._train_mode:  # once per epoch, not per iteration: train() walks every submodule
             m.model.train()
@@ -138,12 +142,25 @@ class Trainer:
             raise TypeError(f"{type(m).__name__}.training_step must return a loss tensor, got {type(loss).__name__}")
         loss.backward()
         m.optimizer.step()
+        if self.device.type != "cpu":
+            # no host sync per iteration on an accelerator: the finite check is accumulated on the
+            # device and read once per epoch (handlers that want the float read it themselves)
+            loss = loss.detach()
+            if self.check_finite:
+                ok = torch.isfinite(loss)
+                self._finite = ok if self._finite is None else self._finite & ok
+            return loss
         value = float(loss.detach())
         if self.check_finite and not math.isfinite(value):
             raise TrialFailed(
                 f"training loss became {value} at epoch {engine.state.epoch}, iteration {engine.state.iteration}"
             )
         return value
+
+    def _check_finite_epoch(self, engine: Engine) -> None:
+        flag, self._finite = self._finite, None
+        if flag is not None and not bool(flag):
+            raise TrialFailed(f"training loss became non-finite (nan or inf) during epoch {engine.state.epoch}")
 
     def _eval_step(self, engine: Engine, batch: Any) -> tuple[dict[str, Any], int]:
         m = self.module
@@ -155,6 +172,7 @@ class Trainer:
 
     def _to_train_mode(self, engine: Engine) -> None:
         self._train_mode = False
+        self._finite = None
 
     def _eval_reset(self, engine: Engine) -> None:
         self._train_mode = False
@@ -176,6 +194,7 @@ class Trainer:
         self.metrics = metrics
 
     def _end_of_epoch(self, engine: Engine) -> None:
+        self._check_finite_epoch(engine)
         sched = self.module.lr_scheduler
         if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step()
