@@ -63,6 +63,36 @@ class ObjectiveJob:
         return JobResult(value=value)
 
 
+#: The module of the last trial that paused in this process, kept so that the next resumed
+#: member can reuse it instead of running ``setup`` again (building a small model and its
+#: loaders can cost a good part of an epoch). Its whole state is overwritten by the resumed
+#: member's state, and ``apply_hyperparameters`` must accept the member's params, else a fresh
+#: module is built. One per process: a worker runs one trial at a time.
+_IDLE_MODULES: list[Any] = []
+_IDLE_LIMIT = 1
+
+
+def _same_device(a: torch.device, b: str | torch.device) -> bool:
+    b = torch.device(b)
+    if b.type == "cuda" and b.index is None:
+        b = torch.device("cuda", torch.cuda.current_device())
+    return a == b
+
+
+def _idle_module(module_cls: type, device: str, resume: dict[str, Any]) -> Any:
+    """A kept module of ``module_cls`` on ``device`` into which ``resume`` loads, or None."""
+    while _IDLE_MODULES:
+        module = _IDLE_MODULES.pop()
+        if type(module) is not module_cls or not _same_device(module.device, device):
+            continue
+        try:
+            module.load_state_dict(resume["module"])  # shapes differ (another width): build instead
+        except (RuntimeError, ValueError, KeyError):
+            continue
+        return module
+    return None
+
+
 class TrainJob:
     """Build ``module_cls(params)`` on a device and train it with :class:`~torchsearch.Trainer`.
 
@@ -101,11 +131,23 @@ class TrainJob:
     def __call__(self, trial: Any, device: str | None = None) -> JobResult:
         from ignite.engine import Events
 
-        trainer = self.build(trial, device)
         resume = trial.resume_state() if hasattr(trial, "resume_state") else None
+        trainer = None
         if resume is not None:
-            trainer.load_state_dict(resume)
-            trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited
+            from .trainer import Trainer
+
+            module = _idle_module(self.module_cls, device or self.device, resume)
+            if module is not None:
+                trainer = Trainer(module, device=device or self.device, eval_every=self.eval_every,
+                                  handlers=self._handlers())
+                trainer.load_state_dict(resume)
+                if not module.apply_hyperparameters(dict(trial.params)):
+                    trainer = None  # the kept module cannot take these params: build one
+        if trainer is None:
+            trainer = self.build(trial, device)
+            if resume is not None:
+                trainer.load_state_dict(resume)
+                trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited
         paused = False
 
         def on_eval(tr: Any, metrics: dict[str, float]) -> None:
@@ -131,6 +173,8 @@ class TrainJob:
             trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, check_deadline)
         trainer.fit(self.epochs)
         if paused:
+            _IDLE_MODULES.append(trainer.module)
+            del _IDLE_MODULES[:max(0, len(_IDLE_MODULES) - _IDLE_LIMIT)]
             return JobResult(paused=True)
         state = None
         if self.keep_state:
