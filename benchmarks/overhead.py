@@ -82,7 +82,6 @@ def main() -> None:
     print(f"  in-memory storage : {mem * 1e3:.3f} ms per trial (best of {args.repeats})")
     print(f"  SQLite in a folder: {min(disk) * 1e3:.3f} ms per trial (best of {args.repeats})")
 
-    from digits import SPACE as DSPACE  # noqa: F401
     from digits import DigitsMLP, digits_tensors
 
     digits_tensors()

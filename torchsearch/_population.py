@@ -205,7 +205,6 @@ class Population:
     # -- decisions ------------------------------------------------------------------------
     def on_decision(self, active: Any, decision: Decision, step: int, state: Any, final: bool) -> Decision:
         """Carry out the coordinator's part of an exploit / pause / checkpoint decision."""
-        study = self.study
         if final and decision.action in ("exploit", "pause"):
             return CONTINUE  # the trial ends now anyway
         if decision.action == "exploit":  # donor None: explore only, the trial keeps its weights

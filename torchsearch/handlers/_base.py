@@ -7,7 +7,7 @@ from numbers import Real
 from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 
 from ._stop import request_stop, watch
 
@@ -108,6 +108,15 @@ class StopHandler:
         self._bound = trainer
         self.trainer = trainer
         watch(trainer)
+
+    def _watch_metrics(self, trainer: Any, evaluator: Any, event: Any) -> None:
+        """Run on ``evaluator`` after each of its runs (``Events.COMPLETED``) or, without one, on
+        the trainer after each epoch; ``event`` overrides that. Stops ``trainer``."""
+        trainer, evaluator = resolve_engines(type(self).__name__, trainer, evaluator)
+        self._bind(trainer)
+        watched = evaluator if evaluator is not None else trainer
+        default = Events.COMPLETED if evaluator is not None else Events.EPOCH_COMPLETED
+        watched.add_event_handler(event or default, self)
 
     #: whether ``__call__`` may run on an evaluator (then it needs to know the trainer to stop)
     reads_evaluator: bool = True

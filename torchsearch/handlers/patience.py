@@ -7,11 +7,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 from ignite.handlers import EarlyStopping
 
-from ._base import (UNATTACHED, StopHandler, as_float, check_float, check_int, check_metric, check_mode, read_metric,
-                    resolve_engines)
+from ._base import UNATTACHED, StopHandler, as_float, check_float, check_int, check_metric, check_mode, read_metric
 
 if TYPE_CHECKING:
     from ..trainer import Trainer
@@ -144,11 +143,7 @@ class Patience(StopHandler, EarlyStopping):
         ``trainer`` may be a :class:`torchsearch.Trainer` (its evaluator is then used).
         ``event`` overrides the event listened to on the watched engine.
         """
-        trainer, evaluator = resolve_engines("Patience", trainer, evaluator)
-        self._bind(trainer)
-        watched = evaluator if evaluator is not None else trainer
-        default = Events.COMPLETED if evaluator is not None else Events.EPOCH_COMPLETED
-        watched.add_event_handler(event or default, self)
+        self._watch_metrics(trainer, evaluator, event)
         return self
 
     def reset(self) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 
-from ._base import StopHandler, check_float, check_metric, check_mode, read_metric, resolve_engines
+from ._base import StopHandler, check_float, check_metric, check_mode, read_metric
 
 if TYPE_CHECKING:
     from ..trainer import Trainer
@@ -48,11 +48,7 @@ class Target(StopHandler):
     def attach(self, trainer: Engine | Trainer, evaluator: Engine | None = None, event: Any = None) -> Target:
         """Watch ``evaluator`` after each run (or the trainer's metrics after each epoch if no
         evaluator); stop ``trainer``. ``trainer`` may be a :class:`torchsearch.Trainer`."""
-        trainer, evaluator = resolve_engines("Target", trainer, evaluator)
-        self._bind(trainer)
-        watched = evaluator if evaluator is not None else trainer
-        default = Events.COMPLETED if evaluator is not None else Events.EPOCH_COMPLETED
-        watched.add_event_handler(event or default, self)
+        self._watch_metrics(trainer, evaluator, event)
         return self
 
     def reset(self) -> None:
