@@ -99,6 +99,7 @@ class Storage:
         self.path = Path(path) if path is not None else None
         self.readonly = readonly
         self._memory_checkpoints: dict[str, bytes] = {}
+        self._tids: dict[tuple[int, int], int] = {}
         try:
             if self.path is None:
                 self.db_path = None
@@ -219,10 +220,14 @@ class Storage:
         return number
 
     def _tid(self, study_id: int, number: int) -> int:
-        row = self._q("SELECT id FROM trials WHERE study_id = ? AND number = ?", (study_id, number)).fetchone()
-        if row is None:
-            raise StorageError(f"no trial {number} in study {study_id}")
-        return int(row[0])
+        """The row id of a trial (cached: the report path asks for it at every evaluation)."""
+        tid = self._tids.get((study_id, number))
+        if tid is None:
+            row = self._q("SELECT id FROM trials WHERE study_id = ? AND number = ?", (study_id, number)).fetchone()
+            if row is None:
+                raise StorageError(f"no trial {number} in study {study_id}")
+            tid = self._tids[(study_id, number)] = int(row[0])
+        return tid
 
     def add_report(self, study_id: int, number: int, step: int, metrics: dict[str, float]) -> None:
         tid = self._tid(study_id, number)
