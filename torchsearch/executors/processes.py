@@ -16,37 +16,21 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import random
 import signal
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait_any
 from typing import Any
 
-import numpy as np
 import torch
 
 from .._jobs import trial_seed
+from ._worker import loads, worker_main
 from .base import Executor
 
 __all__ = ["Processes"]
 
 _CTX = mp.get_context("spawn")
-
-
-def _dumps(obj: Any) -> bytes:
-    from .._state import encode
-
-    return encode(obj)
-
-
-def _loads(blob: bytes) -> Any:
-    from .._state import decode
-
-    return decode(blob)
-
-
 def _parse_devices(devices: str | Sequence[str]) -> list[str]:
     allowed = "'cpu', 'cuda' (every visible GPU), 'cuda:0,cuda:2' or a list of those"
     if isinstance(devices, str):
@@ -80,107 +64,6 @@ def _parse_devices(devices: str | Sequence[str]) -> list[str]:
     if len(set(out)) != len(out):
         raise ValueError(f"Processes: devices={devices!r} names a device twice; use per_device=2 to share one")
     return out
-
-
-def _needs_state(decision: Any) -> bool:
-    return decision.action == "pause" or (decision.checkpoint and decision.action == "continue")
-
-
-# -- worker side ---------------------------------------------------------------------------
-class _RemoteTrial:
-    """The worker's stand-in for the coordinator's ActiveTrial: ``report`` is a round trip."""
-
-    def __init__(self, conn: Any, number: int, params: dict[str, Any], resume: bytes | None) -> None:
-        self._conn = conn
-        self.number = number
-        self.params = dict(params)
-        self._resume = resume
-        self._donor: dict[str, Any] | None = None
-
-    def __repr__(self) -> str:
-        return f"RemoteTrial(number={self.number}, params={self.params!r})"
-
-    def report(self, metrics: dict[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
-               final: bool = False) -> Any:
-        from ..exceptions import TrialFailed
-        from .._state import dumps_state, loads_state
-
-        values = {str(k): float(v) for k, v in metrics.items()}
-        self._conn.send(("report", self.number, values, int(step), bool(final)))
-        reply = self._conn.recv()
-        if reply[0] == "error":
-            raise TrialFailed(reply[1])
-        _, decision, donor = reply
-        if decision.action == "exploit":
-            self._donor = None if donor is None else loads_state(donor)
-            self.params = dict(decision.params)
-        elif _needs_state(decision):
-            if state is None:
-                raise TrialFailed(f"trial {self.number}: the scheduler asked for its state ({decision.action}), "
-                                  "but the job did not pass state= to report()")
-            self._conn.send(("state", self.number, int(step), dumps_state(state())))
-        return decision
-
-    def donor_state(self) -> dict[str, Any]:
-        donor, self._donor = self._donor, None
-        if donor is None:
-            raise RuntimeError(f"trial {self.number}: donor_state() is only available after an exploit decision")
-        return donor
-
-    def resume_state(self) -> dict[str, Any] | None:
-        from .._state import loads_state
-
-        blob, self._resume = self._resume, None
-        return None if blob is None else loads_state(blob)
-
-
-def _call(job: Callable[..., Any], trial: _RemoteTrial, device: str) -> Any:
-    from .._jobs import TrainJob
-
-    if isinstance(job, TrainJob):
-        return job(trial, device)
-    return job(trial)
-
-
-def _worker_main(conn: Any, device: str, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
-    torch.set_num_threads(threads)
-    if device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
-    try:
-        conn.send(("ready", os.getpid()))
-    except (BrokenPipeError, OSError):
-        return
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return  # the coordinator is gone
-        if msg[0] == "exit":
-            return
-        _, number, params, job, resume, seed = msg
-        if seed is not None:
-            torch.manual_seed(seed)
-            np.random.seed(seed % 2**32)
-            random.seed(seed)
-        trial = _RemoteTrial(conn, number, params, resume)
-        try:
-            result = _call(job, trial, device)
-            info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
-                    "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False)}
-            state = getattr(result, "state_dict", None)
-            conn.send(("done", number, info, None if state is None else _dumps(state)))
-        except (BrokenPipeError, EOFError, ConnectionResetError):
-            return
-        except BaseException as e:  # noqa: BLE001 - report every failure, then take the next trial
-            text = f"{type(e).__name__}: {e}"
-            if isinstance(e, torch.cuda.OutOfMemoryError):
-                text += f" (on {device})"
-                torch.cuda.empty_cache()
-            try:
-                conn.send(("failed", number, text, traceback.format_exc()))
-            except (BrokenPipeError, OSError):
-                return
 
 
 # -- coordinator side -----------------------------------------------------------------------
@@ -285,7 +168,7 @@ class Processes(Executor):
 
     def _start(self, w: _Worker) -> None:
         parent, child = _CTX.Pipe(duplex=True)
-        w.process = _CTX.Process(target=_worker_main, args=(child, w.device, self.threads), daemon=True,
+        w.process = _CTX.Process(target=worker_main, args=(child, w.device, self.threads), daemon=True,
                                  name=f"torchsearch-worker-{w.slot}")
         saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         try:
@@ -436,7 +319,7 @@ class Processes(Executor):
                 return True
             if info["stop_code"]:
                 trial.stop(info["stop_code"], info["stop_reason"] or info["stop_code"])
-            study.tell(trial, value=info["value"], state_dict=None if blob is None else _loads(blob))
+            study.tell(trial, value=info["value"], state_dict=None if blob is None else loads(blob))
             return True
         if kind == "failed":
             _, number, text, trace = msg
