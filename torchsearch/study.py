@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .exceptions import StorageError, TorchSearchError, TrialError
-from .schedulers.base import CONTINUE, Decision, Scheduler
+from .schedulers.base import Decision, Scheduler
 from .space import Parameter, Space, as_space
 from ._population import Population, replay, schedule
+from ._active import ActiveTrial
 from .storage import Storage
 from .trial import FINISHED_STATES, Trial
 
@@ -30,101 +31,6 @@ def _check_mode(mode: Any) -> Mode:
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got mode={mode!r}")
     return mode
-
-
-class ActiveTrial:
-    """A trial that is running: report metrics to it; the study decides whether it goes on.
-
-    ``report(metrics, step)`` stores the metrics, passes the study metric to the scheduler and
-    returns its :class:`Decision`. After a ``stop`` decision, ``should_stop`` is True.
-    """
-
-    def __init__(self, study: Study, number: int, params: dict[str, Any]) -> None:
-        self.study = study
-        self.number = number
-        self.params = dict(params)
-        self.best_value: float | None = None
-        self.best_step: int | None = None
-        self.decision: Decision = CONTINUE
-        self.finished = False
-        self.failure: str | None = None
-        self.epochs = 0  # the highest step reported: epochs trained, for tune() and Reporter
-        self._donor: int | None = None          # PBT: the donor of the last exploit
-        self._resume = False                     # PBT: resumes from its kept state
-        self._merge_donor: int | None = None     # PBT: exploit carried by a pause (worker state next)
-
-    def __repr__(self) -> str:
-        return f"ActiveTrial(number={self.number}, params={self.params!r})"
-
-    @property
-    def should_stop(self) -> bool:
-        return self.decision.action == "stop"
-
-    def stop(self, code: str, reason: str) -> None:
-        """Record that the trial was stopped early (by a handler) and why; first reason wins.
-
-        Code ``"non_finite"`` (a NaN/inf loss or metric, whoever saw it) makes the trial
-        ``failed`` when told, as a NaN training loss does.
-        """
-        if self.decision.action != "stop":
-            self.decision = Decision.stop(code, reason)
-        if code == "non_finite" and self.failure is None:
-            self.failure = reason
-
-    def report(self, metrics: Mapping[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
-               final: bool = False) -> Decision:
-        """Store the metrics of evaluation ``step``; return the scheduler's decision.
-
-        ``state`` returns the trial's whole trainer state; it is called only when the decision
-        needs it kept (PBT checkpoint or pause). ``final`` says this is the last evaluation: an
-        exploit or pause decision then becomes ``continue``.
-        """
-        if self.finished:
-            raise TrialError(f"trial {self.number} is finished: report(step={step}) is not allowed after tell()")
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise TrialError(f"trial {self.number}: step must be an int >= 0, got step={step!r}")
-        metrics = {str(k): float(v) for k, v in metrics.items()}
-        study = self.study
-        if study.metric not in metrics:
-            raise TrialError(
-                f"trial {self.number}: the study metric {study.metric!r} is not among the reported metrics "
-                f"{sorted(metrics)}"
-            )
-        study.storage.add_report(study._id, self.number, step, metrics)
-        if step > self.epochs:
-            study._epochs_used += step - self.epochs
-            self.epochs = step
-        value = metrics[study.metric]
-        if not math.isfinite(value):
-            self.failure = f"metric {study.metric!r} is {value} at step {step}"
-            self.decision = Decision.stop("non_finite", self.failure)
-            return self.decision
-        if self.best_value is None or (value < self.best_value if study.mode == "min" else value > self.best_value):
-            self.best_value, self.best_step = value, step
-            study.storage.update_trial(study._id, self.number, value=value, best_step=step)
-        if self.decision.action == "stop":
-            return self.decision
-        decision = study.scheduler.on_report(self.number, step, value)
-        if decision.action != "stop" and not final:  # (a last evaluation ends the trial anyway)
-            decision = study._budget_decision() or decision
-        if decision.action == "stop":
-            self.decision = decision
-        elif decision.action != "continue" or decision.checkpoint:
-            decision = study._population.on_decision(self, decision, step, state, final)
-        return decision
-
-    def donor_state(self) -> dict[str, Any]:
-        """After an ``exploit`` decision: a private copy of the donor's kept trainer state."""
-        if self._donor is None:
-            raise TrialError(f"trial {self.number}: donor_state() is only available after an exploit decision")
-        return self.study._population.state(self._donor)
-
-    def resume_state(self) -> dict[str, Any] | None:
-        """The trainer state a paused trial resumes from (once), or None for a fresh start."""
-        if not self._resume:
-            return None
-        self._resume = False
-        return self.study._population.state(self.number)
 
 
 class Study:
