@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 import torchsearch as ts
@@ -148,6 +150,43 @@ def test_kept_states_are_written_durably_in_the_background_and_deleted_when_drop
     pop.drop(7)
     pop.close()
     assert not (tmp_path / "checkpoints" / f"{key}.pt").exists()
+
+
+def test_durable_copies_of_a_trial_are_throttled_to_its_latest_state_and_flushed_at_the_end(tmp_path):
+    from torchsearch._population import _DurableWriter, _Kept
+
+    class CountingStorage(Storage):
+        writes: list = []
+
+        def save_checkpoint(self, key, state):
+            self.writes.append(key)
+            return super().save_checkpoint(key, state)
+
+    storage = CountingStorage(str(tmp_path))
+    writer = _DurableWriter(storage, min_interval=60.0)
+    trained = trainer(HP, 0)
+    states = []
+    for step in range(1, 6):  # five ready points of one trial within a minute: one write, then the latest
+        trained.fit(step)
+        states.append(trained.state_dict())
+        writer.put("t-0", _Kept(step, wire=dumps_state(states[-1])))
+        if step == 1:
+            deadline = time.monotonic() + 10
+            while not storage.writes and time.monotonic() < deadline:
+                time.sleep(0.01)
+    time.sleep(0.2)
+    assert storage.writes == ["t-0"], "a trial's file is not rewritten within min_interval"
+    writer.put("t-1", _Kept(1, wire=dumps_state(states[0])))  # another trial is not held back
+    deadline = time.monotonic() + 10
+    while len(storage.writes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert storage.writes == ["t-0", "t-1"]
+    writer.flush()
+    writer.close()
+    assert storage.writes == ["t-0", "t-1", "t-0"]
+    on_disk = storage.load_checkpoint("t-0")  # the wire format, read back without unpickling classes
+    assert on_disk["epoch"] == 5
+    assert torch.equal(on_disk["module"]["model"]["0.weight"], states[-1]["module"]["model"]["0.weight"])
 
 
 def test_wire_format_round_trips_every_dtype_and_shape_and_refuses_classes():

@@ -7,22 +7,23 @@ serialized bytes a worker process sent. An exploit hands the donor's kept state 
 recipient: a private copy here, the same bytes to another process: memory, not disk. A paused
 trial's state waits here until a slot is free, then resumes (first in, first out).
 
-Separately, a background thread writes each kept state to ``checkpoints/`` atomically for crash
-recovery (latest state per trial only); training never waits for it.
+Separately, a background thread writes kept states to ``checkpoints/`` atomically for crash
+recovery: the latest state per trial, at most once a second per trial, in the wire format
+(what a worker sent is written as it came); training never waits for it.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import threading
+import time
 from collections import deque
 from typing import Any
 
 import torch
 
-from ._state import decode, dumps_state, encode, loads_state, pack_state, to_cpu, unpack_state
+from ._state import FILE_MAGIC, decode, dumps_state, encode, loads_state, pack_state, to_cpu, unpack_state
 from .schedulers.base import CONTINUE, Decision
 
 __all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "encode", "decode"]
@@ -49,10 +50,9 @@ class _Kept:
         return self._wire
 
     def disk(self) -> bytes:
-        """Bytes for a checkpoint file (``torch.save``; read back with ``weights_only=True``)."""
-        buf = io.BytesIO()
-        torch.save(self.packed(), buf)
-        return buf.getvalue()
+        """Bytes for a checkpoint file: :data:`FILE_MAGIC` and the wire format, which
+        ``Storage.load_checkpoint`` reads back (no class is ever unpickled)."""
+        return FILE_MAGIC + self.wire()
 
     def state(self) -> dict[str, Any]:
         """A private copy, ready for ``Trainer.load_state_dict``."""
@@ -62,14 +62,23 @@ class _Kept:
 
 
 class _DurableWriter:
-    """Writes the latest kept state of each trial to storage in a background thread."""
+    """Writes the latest kept state of each trial to storage in a background thread.
 
-    def __init__(self, storage: Any) -> None:
+    A trial's file is rewritten at most once every ``min_interval`` seconds: PBT keeps a state
+    at every ready point (every few epochs), and a crash should lose a few seconds of training,
+    not cost a file write per ready point. Only the latest state of a trial is ever written;
+    :meth:`flush` writes everything pending at once (the study does at its end).
+    """
+
+    def __init__(self, storage: Any, min_interval: float = 1.0) -> None:
         self.storage = storage
+        self.min_interval = min_interval
         self._pending: dict[str, _Kept | None] = {}   # key -> state to write, or None to delete
+        self._written: dict[str, float] = {}          # key -> when its file was last written
         self._cv = threading.Condition()
         self._busy = False
         self._closed = False
+        self._flushing = False
         self.errors: list[str] = []
         self._thread = threading.Thread(target=self._loop, name="torchsearch-checkpoints", daemon=True)
         self._thread.start()
@@ -79,20 +88,36 @@ class _DurableWriter:
             self._pending[key] = kept
             self._cv.notify()
 
+    def _next(self) -> tuple[str, _Kept | None] | None:
+        """A pending key that is due (or None), with the lock held; waits at most until one is."""
+        now = time.monotonic()
+        due_at = math.inf
+        for key, kept in self._pending.items():
+            at = -math.inf if kept is None or self._flushing or self._closed else \
+                self._written.get(key, -math.inf) + self.min_interval
+            if at <= now:
+                return key, self._pending.pop(key)
+            due_at = min(due_at, at)
+        self._cv.wait(timeout=None if due_at == math.inf else due_at - now)
+        return None
+
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._pending and not self._closed:
-                    self._cv.wait()
                 if not self._pending and self._closed:
                     return
-                key, kept = self._pending.popitem()
+                item = self._next()
+                if item is None:
+                    continue
+                key, kept = item
                 self._busy = True
             try:
                 if kept is None:
                     self.storage.delete_checkpoint(key)
+                    self._written.pop(key, None)
                 else:
                     self.storage.save_checkpoint(key, kept.disk())
+                    self._written[key] = time.monotonic()
             except Exception as e:  # noqa: BLE001 - a failed durable copy must not stop the study
                 self.errors.append(f"{key}: {e}")
             with self._cv:
@@ -100,9 +125,13 @@ class _DurableWriter:
                 self._cv.notify_all()
 
     def flush(self) -> None:
+        """Write every pending state now, and wait until it is on disk."""
         with self._cv:
+            self._flushing = True
+            self._cv.notify_all()
             while self._pending or self._busy:
                 self._cv.wait(timeout=0.1)
+            self._flushing = False
 
     def close(self) -> None:
         with self._cv:

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import pickle
 import sqlite3
 import tempfile
 import time
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ._state import FILE_MAGIC, decode
 from .exceptions import StorageError
 from .trial import Trial
 
@@ -328,7 +330,9 @@ class Storage:
     def save_checkpoint(self, key: str, state: dict[str, Any] | bytes) -> str:
         """Write ``state`` atomically under ``checkpoints/<key>.pt`` (or memory); return its key.
 
-        ``state`` may also be the bytes of an already serialized state (``torch.save`` output)."""
+        ``state`` may also be the bytes of an already serialized state: ``torch.save`` output, or
+        :data:`~torchsearch._state.FILE_MAGIC` followed by the wire format (PBT's durable copies,
+        written without decoding what a worker sent)."""
         if self.path is None:
             if isinstance(state, (bytes, bytearray)):
                 self._memory_checkpoints[key] = bytes(state)
@@ -355,10 +359,16 @@ class Storage:
             if self.path is None:
                 if key not in self._memory_checkpoints:
                     raise StorageError(f"storage: no checkpoint {key!r} in memory")
-                return torch.load(io.BytesIO(self._memory_checkpoints[key]), weights_only=True)
+                blob = self._memory_checkpoints[key]
+                if blob.startswith(FILE_MAGIC):
+                    return decode(blob[len(FILE_MAGIC):])
+                return torch.load(io.BytesIO(blob), weights_only=True)
             target = self.path / "checkpoints" / f"{key}.pt"
+            with open(target, "rb") as f:
+                if f.read(len(FILE_MAGIC)) == FILE_MAGIC:  # a durable PBT state (wire format)
+                    return decode(f.read())
             return torch.load(target, weights_only=True, map_location="cpu")
-        except (OSError, RuntimeError, EOFError) as e:
+        except (OSError, RuntimeError, EOFError, ValueError, IndexError, pickle.UnpicklingError) as e:
             raise StorageError(f"storage: cannot read checkpoint {key!r}: {e}") from e
 
     def delete_checkpoint(self, key: str) -> None:
