@@ -189,6 +189,26 @@ def test_durable_copies_of_a_trial_are_throttled_to_its_latest_state_and_flushed
     assert torch.equal(on_disk["module"]["model"]["0.weight"], states[-1]["module"]["model"]["0.weight"])
 
 
+def test_a_trainer_state_travels_with_a_small_skeleton_and_restores_every_rng():
+    import random
+
+    import numpy as np
+
+    tr = trainer(HP, 0)
+    tr.fit(1)
+    random.seed(5)
+    np.random.seed(5)
+    blob = dumps_state(tr.state_dict())
+    head = int.from_bytes(blob[:8], "little")
+    assert head < 4000, f"the pickled skeleton is {head} bytes: RNG words must travel as tensors, not ints"
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    random.seed(6)
+    np.random.seed(6)
+    torch.manual_seed(6)
+    tr.load_state_dict(loads_state(blob))
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+
+
 def test_wire_format_round_trips_every_dtype_and_shape_and_refuses_classes():
     import pickle
 

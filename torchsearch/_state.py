@@ -1,7 +1,7 @@
 """Trainer states in memory and between processes.
 
 :func:`pack_state` makes a CPU copy of a ``Trainer.state_dict()`` that ``torch.load(...,
-weights_only=True)`` can read back (numpy's RNG state becomes a tensor); :func:`encode` /
+weights_only=True)`` can read back (numpy's and Python's RNG states become tensors); :func:`encode` /
 :func:`decode` are the wire format between the coordinator and its worker processes: the
 structure as a plain pickle that may name no class, then the raw bytes of every tensor.
 """
@@ -38,7 +38,7 @@ def to_cpu(obj: Any) -> Any:
 
 def pack_state(state: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
     """A CPU copy of a trainer state that ``torch.load(weights_only=True)`` reads back
-    (numpy's RNG state becomes a tensor). ``copy=False`` shares the tensors (to encode them)."""
+    (numpy's and Python's RNG states become tensors). ``copy=False`` shares the tensors (to encode them)."""
     out = to_cpu(state) if copy else dict(state)
     rng = out.get("rng")
     if rng is not None and not copy:
@@ -47,6 +47,11 @@ def pack_state(state: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
         name, keys, pos, has_gauss, cached = rng["numpy"]
         rng["numpy"] = {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
                         "has_gauss": int(has_gauss), "cached": float(cached)}
+    py = rng.get("python") if rng else None
+    if isinstance(py, tuple) and len(py) == 3 and isinstance(py[1], tuple):
+        # 625 Python ints would make the skeleton 50x larger (and slow to walk): one tensor instead
+        version, words, gauss = py
+        rng["python"] = {"version": version, "words": torch.tensor(words, dtype=torch.int64), "gauss": gauss}
     return out
 
 
@@ -56,6 +61,9 @@ def unpack_state(state: dict[str, Any]) -> dict[str, Any]:
     if rng and isinstance(rng.get("numpy"), dict):
         n = rng["numpy"]
         rng["numpy"] = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    if rng and isinstance(rng.get("python"), dict):
+        py = rng["python"]
+        rng["python"] = (py["version"], tuple(py["words"].tolist()), py["gauss"])
     return state
 
 
