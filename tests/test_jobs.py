@@ -1,4 +1,5 @@
-"""_jobs.py: a resumed PBT member may reuse the module a paused one left behind, with the same results."""
+"""_jobs.py: a resumed PBT member continues on the module its process held, or reuses the module
+a paused one left behind; either way with the same results as a member rebuilt from its state."""
 
 from __future__ import annotations
 
@@ -9,26 +10,53 @@ from torchsearch import _jobs
 from torchsearch.schedulers import PBT
 
 
-def _run(monkeypatch, limit):
+def _run(monkeypatch, limit, hold):
     monkeypatch.setattr(_jobs, "_IDLE_LIMIT", limit)
+    monkeypatch.setattr(_jobs, "_may_hold", lambda module: hold)
     _jobs._IDLE_MODULES.clear()
-    setups = []
-    original = DropoutRegression.setup
+    _jobs._HELD.clear()
+    setups, loads, held = [], [], []
+    original_setup, original_load = DropoutRegression.setup, DropoutRegression.load_state_dict
+    original_resume = ts.Trainer.load_state_dict
 
     def counting_setup(self, hp):
         setups.append(dict(hp))
-        original(self, hp)
+        original_setup(self, hp)
 
+    def counting_load(self, state):
+        loads.append(1)
+        return original_load(self, state)
+
+    def counting_resume(self, state, *, restore_rng=True, module=True):
+        if not module:
+            held.append(1)
+        return original_resume(self, state, restore_rng=restore_rng, module=module)
+
+    monkeypatch.setattr(ts.Trainer, "load_state_dict", counting_resume)
     monkeypatch.setattr(DropoutRegression, "setup", counting_setup)
+    monkeypatch.setattr(DropoutRegression, "load_state_dict", counting_load)
     study = ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=3), metric="mse",
                     mode="min", epochs=6, seed=2, verbose=False)
     _jobs._IDLE_MODULES.clear()
-    return [(t.state, t.params, t.metrics) for t in study.trials], study.lineage(), len(setups)
+    _jobs._HELD.clear()
+    trials = [(t.state, t.params, t.metrics) for t in study.trials]
+    return trials, [r["operations"] for r in study.lineage()], len(setups), len(loads), len(held)
 
 
 def test_resumed_members_reuse_a_kept_module_and_train_exactly_as_if_rebuilt(monkeypatch):
-    rebuilt, rebuilt_lineage, rebuilt_setups = _run(monkeypatch, 0)
-    reused, reused_lineage, reused_setups = _run(monkeypatch, 1)
+    rebuilt, rebuilt_lineage, rebuilt_setups, _, _ = _run(monkeypatch, 0, hold=False)
+    reused, reused_lineage, reused_setups, _, _ = _run(monkeypatch, 1, hold=False)
     assert reused == rebuilt  # same params, same metrics at every epoch, same states
-    assert [r["operations"] for r in reused_lineage] == [r["operations"] for r in rebuilt_lineage]
+    assert reused_lineage == rebuilt_lineage
     assert reused_setups < rebuilt_setups  # modules were reused on resume, not set up again
+
+
+def test_members_resume_on_the_module_held_at_their_pause_without_loading_it_and_train_exactly_the_same(
+        monkeypatch):
+    rebuilt, rebuilt_lineage, rebuilt_setups, rebuilt_loads, none_held = _run(monkeypatch, 0, hold=False)
+    held, held_lineage, held_setups, held_loads, resumed_held = _run(monkeypatch, 0, hold=True)
+    assert held == rebuilt  # same params, same metrics at every epoch, same states
+    assert held_lineage == rebuilt_lineage
+    assert none_held == 0 and resumed_held >= 8, resumed_held  # most of the 20 resumes (others: exploited)
+    assert held_loads == rebuilt_loads - resumed_held  # a held resume loads no weights at all
+    assert held_setups < rebuilt_setups

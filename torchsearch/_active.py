@@ -35,6 +35,8 @@ class ActiveTrial:
         self._donor: int | None = None          # PBT: the donor of the last exploit
         self._resume = False                     # PBT: resumes from its kept state
         self._merge_donor: int | None = None     # PBT: exploit carried by a pause (worker state next)
+        self.resume_held = False                 # PBT: resumes on the module its process kept at the pause
+        self.held_here: list[int] | None = None  # PBT: paused trials whose modules this process keeps
 
     def __repr__(self) -> str:
         return f"ActiveTrial(number={self.number}, params={self.params!r})"

@@ -33,6 +33,8 @@ class JobResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the trial was paused (PBT): its state went to the coordinator, it resumes later
     paused: bool = False
+    #: paused, and this process holds its module: resumed here, it needs no state sent back
+    held: bool = False
 
 
 def trial_seed(study_seed: int | None, number: int) -> int | None:
@@ -70,6 +72,44 @@ class ObjectiveJob:
 #: module is built. One per process: a worker runs one trial at a time.
 _IDLE_MODULES: list[Any] = []
 _IDLE_LIMIT = 1
+
+
+#: Trials that paused in this process, by number: their module and the rest of their trainer
+#: state (epoch, engine, metrics, RNG). The coordinator knows which of them it may still resume
+#: here with their state unchanged (``trial.held_here``); resumed here (``trial.resume_held``),
+#: a trial continues on its own module: no state is sent, decoded or loaded. The others are let
+#: go (their module may still serve as an idle one).
+_HELD: dict[int, tuple[Any, dict[str, Any]]] = {}
+#: On an accelerator, the held modules of one process may take at most this share of the
+#: device's memory (weights, optimiser state); on the CPU they are not limited.
+_HELD_DEVICE_SHARE = 0.1
+
+
+def _let_go(keep: set[int]) -> None:
+    for number in [n for n in _HELD if n not in keep]:
+        _let_go_of(_HELD.pop(number)[0])
+
+
+def _let_go_of(module: Any) -> None:
+    _IDLE_MODULES.append(module)
+    del _IDLE_MODULES[:max(0, len(_IDLE_MODULES) - _IDLE_LIMIT)]
+
+
+def _nbytes(module: Any) -> int:
+    tensors = [*module.model.parameters(), *module.model.buffers()]
+    for state in module.optimizer.state.values():
+        tensors.extend(v for v in state.values() if isinstance(v, torch.Tensor))
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _may_hold(module: Any) -> bool:
+    """Whether this process may keep ``module`` for its trial's return (device memory)."""
+    device = module.device
+    if device.type != "cuda":
+        return True
+    total = torch.cuda.get_device_properties(device).total_memory
+    held = sum(_nbytes(m) for m, _ in _HELD.values() if m.device == device)
+    return held + _nbytes(module) <= _HELD_DEVICE_SHARE * total
 
 
 def _same_device(a: torch.device, b: str | torch.device) -> bool:
@@ -131,11 +171,28 @@ class TrainJob:
     def __call__(self, trial: Any, device: str | None = None) -> JobResult:
         from ignite.engine import Events
 
-        resume = trial.resume_state() if hasattr(trial, "resume_state") else None
-        trainer = None
-        if resume is not None:
-            from .trainer import Trainer
+        from .trainer import Trainer
 
+        keep = getattr(trial, "held_here", None)  # trials the coordinator may still resume here
+        if keep is not None:
+            _let_go({*keep, trial.number})
+        held = _HELD.pop(trial.number, None)
+        trainer = None
+        resume = None
+        if held is not None and not getattr(trial, "resume_held", False):
+            _let_go_of(held[0])  # the coordinator changed its state meanwhile (or starts it afresh)
+            held = None
+        if getattr(trial, "resume_held", False):
+            if held is None:
+                raise TrialFailed(f"trial {trial.number}: the coordinator resumes it on the module this process "
+                                  "kept at its pause, but this process holds none")
+            module, rest = held
+            trainer = Trainer(module, device=device or self.device, eval_every=self.eval_every,
+                              handlers=self._handlers())
+            trainer.load_state_dict(rest, module=False)
+        elif hasattr(trial, "resume_state"):
+            resume = trial.resume_state()
+        if resume is not None:
             module = _idle_module(self.module_cls, device or self.device, resume)
             if module is not None:
                 trainer = Trainer(module, device=device or self.device, eval_every=self.eval_every,
@@ -149,6 +206,7 @@ class TrainJob:
                 trainer.load_state_dict(resume)
                 trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited
         paused = False
+        rest: dict[str, Any] = {}
 
         def on_eval(tr: Any, metrics: dict[str, float]) -> None:
             nonlocal paused
@@ -160,6 +218,7 @@ class TrainJob:
                 exploit(tr, donor, decision.params or dict(trial.params))
             elif decision.action == "pause":
                 paused = True
+                rest.update((k, v) for k, v in tr.state_dict().items() if k != "module")
                 tr.train_engine.terminate()
 
         trainer.on_evaluation(on_eval)
@@ -173,8 +232,12 @@ class TrainJob:
             trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, check_deadline)
         trainer.fit(self.epochs)
         if paused:
-            _IDLE_MODULES.append(trainer.module)
-            del _IDLE_MODULES[:max(0, len(_IDLE_MODULES) - _IDLE_LIMIT)]
+            module = trainer.module
+            module.optimizer.zero_grad(set_to_none=True)  # each step starts with zero_grad: no need to keep them
+            if keep is not None and _may_hold(module):
+                _HELD[trial.number] = (module, rest)
+                return JobResult(paused=True, held=True)
+            _let_go_of(module)
             return JobResult(paused=True)
         state = None
         if self.keep_state:

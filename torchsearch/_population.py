@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,10 +33,12 @@ __all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "en
 class _Kept:
     """One kept state: packed CPU tensors (in-process) or wire bytes (from a worker process)."""
 
-    __slots__ = ("step", "_packed", "_wire")
+    __slots__ = ("step", "_packed", "_wire", "as_sent")
 
-    def __init__(self, step: int, packed: dict[str, Any] | None = None, wire: bytes | None = None) -> None:
+    def __init__(self, step: int, packed: dict[str, Any] | None = None, wire: bytes | None = None,
+                 as_sent: bool = False) -> None:
         self.step, self._packed, self._wire = step, packed, wire
+        self.as_sent = as_sent  # exactly the state the trial's job handed over (not merged with a donor's)
 
     def packed(self) -> dict[str, Any]:
         """The packed form (shared: never modify it)."""
@@ -151,6 +154,11 @@ class Population:
         self._kept: dict[int, _Kept] = {}
         self._paused: deque[int] = deque()
         self._writer: _DurableWriter | None = None
+        # paused trial -> (place, kept): the process at ``place`` (an executor's name for it)
+        # holds the trial's module in the state ``kept``; valid while that is still the kept one
+        self._held: dict[int, tuple[Any, _Kept]] = {}
+        #: resumes on a held module / from a state sent to the process (for benchmarks and tests)
+        self.resumes = {"held": 0, "sent": 0}
 
     def key(self, number: int) -> str:
         return f"{self.study.name}-state-{number}"
@@ -160,7 +168,7 @@ class Population:
              donor: int | None = None) -> None:
         """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker);
         with ``donor``, its module state (weights, optimiser) is replaced by the donor's kept one."""
-        kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob)
+        kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob, as_sent=True)
         if donor is not None:
             kept = self._merged(kept, donor)
         self._kept[number] = kept
@@ -191,6 +199,7 @@ class Population:
         return self._kept[number].wire()
 
     def drop(self, number: int) -> None:
+        self._held.pop(number, None)
         if number in self._paused:
             self._paused.remove(number)
         if self._kept.pop(number, None) is not None and self._writer is not None:
@@ -267,16 +276,45 @@ class Population:
         active.params = dict(new)
 
     # -- pause / resume -------------------------------------------------------------------
-    def pause(self, active: Any) -> None:
+    def pause(self, active: Any, place: Any = None, held: bool = False) -> None:
+        """``active`` handed its state back and waits for a slot; ``held``: the process at
+        ``place`` kept its module, so resumed there it needs no state sent back."""
         study = self.study
-        if active.number not in self._kept:
-            raise RuntimeError(f"trial {active.number} paused without handing its state back")
-        study.storage.update_trial(study._id, active.number, state="paused")
-        self._paused.append(active.number)
+        number = active.number
+        if number not in self._kept:
+            raise RuntimeError(f"trial {number} paused without handing its state back")
+        study.storage.update_trial(study._id, number, state="paused")
+        self._paused.append(number)
+        if held and self._kept[number].as_sent:
+            self._held[number] = (place, self._kept[number])
 
-    def resume_next(self) -> Any:
-        """The paused trial that waited longest, made running again (or None)."""
+    def holds(self, number: int, place: Any) -> bool:
+        """Whether the process at ``place`` holds paused trial ``number``'s module as kept here."""
+        entry = self._held.get(number)
+        return entry is not None and entry[0] == place and entry[1] is self._kept.get(number)
+
+    def held_at(self, place: Any) -> list[int]:
+        """The paused trials whose module the process at ``place`` should go on holding."""
+        return [n for n in self._held if self.holds(n, place)]
+
+    def resumed_at(self, active: Any, place: Any) -> bool:
+        """``active`` resumes at ``place``: True when that process holds its module (no state
+        needs to travel); either way, no process holds it for later any more."""
+        here = self.holds(active.number, place)
+        self._held.pop(active.number, None)
+        self.resumes["held" if here else "sent"] += 1
+        return here
+
+    def resume_next(self, prefer: Callable[[int], bool] | None = None) -> Any:
+        """The paused trial that waited longest, made running again (or None). With ``prefer``,
+        the longest-waiting one for which ``prefer(number)`` is true goes first (a free slot that
+        holds its module)."""
         study = self.study
+        if prefer is not None:
+            first = next((n for n in self._paused if prefer(n)), None)
+            if first is not None:
+                self._paused.remove(first)
+                self._paused.appendleft(first)
         while self._paused:
             number = self._paused.popleft()
             active = study._active.get(number)

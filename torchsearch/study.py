@@ -154,9 +154,10 @@ class Study:
         return the :class:`~torchsearch.Trainer` (``.module`` holds the weights)."""
         return replay(self, module_cls, self.best_trial.number if number is None else number, device=device)
 
-    def _pause(self, trial: ActiveTrial) -> None:
-        """The trial handed its state back (PBT pause): it waits for a slot."""
-        self._population.pause(trial)
+    def _pause(self, trial: ActiveTrial, place: Any = None, held: bool = False) -> None:
+        """The trial handed its state back (PBT pause): it waits for a slot. ``held``: the
+        process at ``place`` (the executor's name for it) kept its module."""
+        self._population.pause(trial, place, held)
 
     # -- ask / tell -------------------------------------------------------------------------
     def _ask(self) -> ActiveTrial | None:
@@ -323,7 +324,7 @@ class Study:
                         if trial is None:
                             reason = reason or "the scheduler has nothing more to suggest"
                     if trial is None:  # new trials first, then paused ones (PBT), first in first out
-                        trial = self._population.resume_next()
+                        trial = self._population.resume_next(prefer=getattr(executor, "holds", None))
                     if trial is None:
                         break
                     executor.submit(trial, job)
@@ -356,8 +357,9 @@ class Study:
         return None
 
 
-def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial], Any]) -> Trial:
-    """Run ``job(trial)`` here and tell the study how it ended (exceptions mark it failed)."""
+def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial], Any], place: Any = None) -> Trial:
+    """Run ``job(trial)`` here and tell the study how it ended (exceptions mark it failed).
+    ``place``: the executor's name for this process (where a paused trial's module is held)."""
     try:
         result = job(trial)
     except KeyboardInterrupt:
@@ -366,7 +368,7 @@ def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial
     except Exception as e:  # noqa: BLE001 - a failing trial must not end the study
         return study.tell(trial, error=e)
     if getattr(result, "paused", False):
-        study._pause(trial)
+        study._pause(trial, place, getattr(result, "held", False))
         return study.storage.trial(study._id, trial.number)
     if result is not None and getattr(result, "stop_code", None):
         trial.stop(result.stop_code, result.stop_reason or result.stop_code)

@@ -256,8 +256,11 @@ class Trainer:
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def load_state_dict(self, state: dict[str, Any], *, restore_rng: bool = True) -> None:
-        self.module.load_state_dict(state["module"])
+    def load_state_dict(self, state: dict[str, Any], *, restore_rng: bool = True, module: bool = True) -> None:
+        """Continue from ``state`` (:meth:`state_dict`); ``module=False`` keeps the module as it is
+        (it already holds that state: a paused PBT trial resumed in the process that kept it)."""
+        if module:
+            self.module.load_state_dict(state["module"])
         if state.get("engine"):
             self.train_engine.load_state_dict(state["engine"])
         self.metrics = dict(state.get("metrics", {}))

@@ -37,12 +37,15 @@ def _needs_state(decision: Any) -> bool:
 class _RemoteTrial:
     """The worker's stand-in for the coordinator's ActiveTrial: ``report`` is a round trip."""
 
-    def __init__(self, conn: Any, number: int, params: dict[str, Any], resume: bytes | None) -> None:
+    def __init__(self, conn: Any, number: int, params: dict[str, Any], resume: bytes | None,
+                 resume_held: bool = False, held_here: list[int] | None = None) -> None:
         self._conn = conn
         self.number = number
         self.params = dict(params)
         self._resume = resume
         self._donor: dict[str, Any] | None = None
+        self.resume_held = resume_held  # resumes on the module this process kept at its pause
+        self.held_here = held_here      # paused trials whose modules this process keeps
 
     def __repr__(self) -> str:
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
@@ -105,16 +108,16 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
             return  # the coordinator is gone
         if msg[0] == "exit":
             return
-        _, number, params, job, resume, seed = msg
+        _, number, params, job, resume, seed, held, keep = msg
         if seed is not None:
             torch.manual_seed(seed)
             np.random.seed(seed % 2**32)
             random.seed(seed)
-        trial = _RemoteTrial(conn, number, params, resume)
+        trial = _RemoteTrial(conn, number, params, resume, held, keep)
         try:
             result = _call(job, trial, device)
             info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
-                    "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False)}
+                    "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False), "held": getattr(result, "held", False)}
             state = getattr(result, "state_dict", None)
             conn.send(("done", number, info, None if state is None else dumps(state)))
         except (BrokenPipeError, EOFError, ConnectionResetError):

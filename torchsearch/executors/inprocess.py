@@ -10,8 +10,14 @@ from .base import Executor
 __all__ = ["InProcess"]
 
 
+_HERE = "this process"
+
+
 class InProcess(Executor):
-    """The default executor: ``submit`` runs the trial to its end before returning."""
+    """The default executor: ``submit`` runs the trial to its end before returning.
+
+    A paused PBT trial's module stays in this process; resumed, the trial continues on it
+    (its kept state is not loaded again unless the coordinator changed it meanwhile)."""
 
     def free_slots(self) -> int:
         return 1
@@ -19,7 +25,12 @@ class InProcess(Executor):
     def submit(self, trial: Any, job: Callable[[Any], Any]) -> None:
         from ..study import finish_with_job
 
-        finish_with_job(self.study, trial, job)
+        population = self.study._population
+        trial.resume_held = bool(trial._resume and population.resumed_at(trial, _HERE))
+        if trial.resume_held:
+            trial._resume = False  # nothing to load: the module kept here is the kept state
+        trial.held_here = population.held_at(_HERE)
+        finish_with_job(self.study, trial, job, _HERE)
 
     def n_running(self) -> int:
         return 0

@@ -226,21 +226,41 @@ class Processes(Executor):
     def n_running(self) -> int:
         return sum(1 for w in self._workers if w.trial is not None)
 
+    @staticmethod
+    def _place(w: _Worker) -> tuple[int, int]:
+        """Where a paused trial's module is held: this worker process (a replaced one holds none)."""
+        return (w.slot, w.process.pid)
+
+    def holds(self, number: int) -> bool:
+        """Whether a free worker holds paused trial ``number``'s module (it resumes there at no cost)."""
+        population = self.study._population
+        return any(w.trial is None and w.process.is_alive() and population.holds(number, self._place(w))
+                   for w in self._workers)
+
     def submit(self, trial: Any, job: Callable[[Any], Any]) -> None:
-        w = next((w for w in self._workers if w.trial is None), None)
-        if w is None:
+        free = [w for w in self._workers if w.trial is None]
+        if not free:
             raise RuntimeError("Processes.submit: no free slot (check free_slots() first)")
-        if not w.process.is_alive():
-            self._start(w)
-        resume = None
-        if trial._resume:
-            trial._resume = False
-            resume = self.study._population.blob(trial.number)
-        msg = ("run", trial.number, dict(trial.params), job, resume, trial_seed(self.study.seed, trial.number))
+        for w in free:
+            if not w.process.is_alive():
+                self._start(w)
+        population = self.study._population
+        resume = trial._resume
+        trial._resume = False
+        # a resumed trial goes to the worker that holds its module, if that one is free
+        w = next((w for w in free if resume and population.holds(trial.number, self._place(w))), free[0])
+
+        def message(held: bool) -> tuple[Any, ...]:
+            blob = population.blob(trial.number) if resume and not held else None
+            return ("run", trial.number, dict(trial.params), job, blob, trial_seed(self.study.seed, trial.number),
+                    held, population.held_at(self._place(w)))
+
+        msg = message(bool(resume) and population.resumed_at(trial, self._place(w)))
         try:
             w.conn.send(msg)
         except (BrokenPipeError, OSError):
-            self._start(w)  # the worker died while idle: a fresh one takes the trial
+            self._start(w)  # the worker died while idle: a fresh one takes the trial (and holds nothing)
+            msg = message(False)
             w.conn.send(msg)
         except Exception as e:  # noqa: BLE001 - e.g. a job that cannot be pickled
             self.study.tell(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
@@ -315,7 +335,7 @@ class Processes(Executor):
         if kind == "done":
             _, _, info, blob = msg
             if info["paused"]:
-                study._pause(trial)
+                study._pause(trial, self._place(w), info.get("held", False))
                 return True
             if info["stop_code"]:
                 trial.stop(info["stop_code"], info["stop_reason"] or info["stop_code"])
