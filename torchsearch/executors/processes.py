@@ -5,7 +5,9 @@ The coordinator (the study's process) owns the scheduler and the storage. Each w
 for each evaluation sends one request (``report``) and waits for one response (the
 scheduler's :class:`~torchsearch.schedulers.Decision`). PBT states travel through the same
 pipe as bytes in memory: a kept state or a paused trial's state goes to the coordinator, a
-donor's state or a resumed trial's state goes to the worker that needs it.
+donor's state goes to the worker that needs it. A worker holds the modules of the trials that
+paused in it; a paused trial resumes on the free worker that holds it when there is one, and
+then no state travels at all (otherwise its kept state is sent to the worker that takes it).
 
 A worker that crashes, is killed or runs out of memory fails its trial with the reason and is
 replaced; the study goes on. On Ctrl+C (or any error in the coordinator) the workers are
