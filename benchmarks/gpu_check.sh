@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short GPU check (< 5 minutes on one H100/H200 with 16 CPU cores):
+# One short GPU check (< 8 minutes on one H100/H200 with 16 CPU cores):
 #   nvidia-smi; the CUDA tests (pytest -m cuda); benchmarks/pbt_digits.py --devices cuda.
 # Output goes to the terminal and, when $OUT is set, to $OUT/gpu_check.log.
 #
@@ -58,8 +58,11 @@ status=0
 step "CUDA tests (pytest -m cuda)"
 timeout 180 "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs --continue-on-collection-errors tests || status=1
 
-step "benchmarks/pbt_digits.py --devices cuda --per-device 4 (population 8, 30 epochs)"
-timeout 150 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 4 || status=1
+step "benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 3 (population 8, 30 epochs)"
+timeout 240 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 3 || status=1
+
+step "benchmarks/pbt_digits.py --devices cuda --per-device 8 --repeats 2"
+timeout 150 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 8 --repeats 2 || status=1
 
 step "done (status $status)"
 exit $status

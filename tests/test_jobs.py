@@ -3,6 +3,9 @@ a paused one left behind; either way with the same results as a member rebuilt f
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 import torchsearch as ts
 from tests.pbt_models import DropoutRegression
 from tests.test_population import SPACE
@@ -60,3 +63,23 @@ def test_members_resume_on_the_module_held_at_their_pause_without_loading_it_and
     assert none_held == 0 and resumed_held >= 8, resumed_held  # most of the 20 resumes (others: exploited)
     assert held_loads == rebuilt_loads - resumed_held  # a held resume loads no weights at all
     assert held_setups < rebuilt_setups
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_small_members_are_held_on_the_gpu_and_resume_there_with_the_same_results(monkeypatch):
+    def run(hold):
+        if not hold:
+            monkeypatch.setattr(_jobs, "_may_hold", lambda module: False)
+        _jobs._HELD.clear()
+        study = ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=3), metric="mse",
+                        mode="min", epochs=4, seed=2, device="cuda", verbose=False)
+        monkeypatch.undo()
+        _jobs._HELD.clear()
+        return [(t.state, t.params) for t in study.trials], study._population.resumes
+
+    held, held_resumes = run(hold=True)
+    rebuilt, rebuilt_resumes = run(hold=False)
+    assert [s for s, _ in held] == ["completed"] * 4
+    assert held_resumes["held"] > 0 and rebuilt_resumes["held"] == 0
+    assert held == rebuilt
