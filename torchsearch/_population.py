@@ -19,7 +19,6 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -305,16 +304,13 @@ class Population:
         self.resumes["held" if here else "sent"] += 1
         return here
 
-    def resume_next(self, prefer: Callable[[int], bool] | None = None) -> Any:
-        """The paused trial that waited longest, made running again (or None). With ``prefer``,
-        the longest-waiting one for which ``prefer(number)`` is true goes first (a free slot that
-        holds its module)."""
+    def resume_next(self) -> Any:
+        """The paused trial that waited longest, made running again (or None).
+
+        Strictly first in, first out, wherever the modules are held: letting members that a free
+        worker holds jump the queue splits the population into per-worker groups that drift apart
+        (measured on digits: 5x fewer exploits, and idle workers at the end)."""
         study = self.study
-        if prefer is not None:
-            first = next((n for n in self._paused if prefer(n)), None)
-            if first is not None:
-                self._paused.remove(first)
-                self._paused.appendleft(first)
         while self._paused:
             number = self._paused.popleft()
             active = study._active.get(number)

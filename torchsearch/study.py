@@ -324,7 +324,7 @@ class Study:
                         if trial is None:
                             reason = reason or "the scheduler has nothing more to suggest"
                     if trial is None:  # new trials first, then paused ones (PBT), first in first out
-                        trial = self._population.resume_next(prefer=getattr(executor, "holds", None))
+                        trial = self._population.resume_next()
                     if trial is None:
                         break
                     executor.submit(trial, job)

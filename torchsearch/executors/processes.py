@@ -6,8 +6,9 @@ for each evaluation sends one request (``report``) and waits for one response (t
 scheduler's :class:`~torchsearch.schedulers.Decision`). PBT states travel through the same
 pipe as bytes in memory: a kept state or a paused trial's state goes to the coordinator, a
 donor's state goes to the worker that needs it. A worker holds the modules of the trials that
-paused in it; a paused trial resumes on the free worker that holds it when there is one, and
-then no state travels at all (otherwise its kept state is sent to the worker that takes it).
+paused in it; a paused trial (the one that waited longest: the order never depends on where
+modules are held) resumes on the free worker that holds it when there is one, and then no state
+travels at all (otherwise its kept state is sent to the worker that takes it).
 
 A worker that crashes, is killed or runs out of memory fails its trial with the reason and is
 replaced; the study goes on. On Ctrl+C (or any error in the coordinator) the workers are
@@ -232,12 +233,6 @@ class Processes(Executor):
     def _place(w: _Worker) -> tuple[int, int]:
         """Where a paused trial's module is held: this worker process (a replaced one holds none)."""
         return (w.slot, w.process.pid)
-
-    def holds(self, number: int) -> bool:
-        """Whether a free worker holds paused trial ``number``'s module (it resumes there at no cost)."""
-        population = self.study._population
-        return any(w.trial is None and w.process.is_alive() and population.holds(number, self._place(w))
-                   for w in self._workers)
 
     def submit(self, trial: Any, job: Callable[[Any], Any]) -> None:
         free = [w for w in self._workers if w.trial is None]
