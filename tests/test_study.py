@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -96,6 +97,15 @@ def test_failing_and_nan_trials_are_recorded_and_the_study_goes_on():
     nan = by[(False, True)]
     assert nan.state == "failed" and "training loss became nan" in nan.error and nan.value is None
     assert study.best_trial.params == {"lr": pytest.approx(0.01), "fail": False, "nan": False}
+
+
+def test_a_failed_trial_is_not_reported_twice_by_ignites_engine_log(caplog):
+    space = {"lr": ts.Float(1e-3, 0.1, log=True), "nan": ts.Choice([True])}
+    with caplog.at_level(logging.WARNING):
+        study = ts.tune(TinyRegression, space, scheduler=Grid(points=1), metric="mse", mode="min", epochs=2,
+                        verbose=False)
+    assert study.trials[0].state == "failed" and "training loss became nan" in study.trials[0].error
+    assert not [r for r in caplog.records if "terminating due to exception" in r.getMessage()]
 
 
 def test_best_trial_never_returns_nan_from_optimize():

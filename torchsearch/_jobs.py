@@ -7,6 +7,7 @@ step)`` returns the scheduler's decision. Raising marks the trial failed.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -64,6 +65,12 @@ class ObjectiveJob:
         trial.report({self.metric: value}, step=0)
         return JobResult(value=value)
 
+
+#: The logger of the Ignite engines of trials run by a study: quiet up to CRITICAL unless the
+#: user lowers its level (``logging.getLogger("torchsearch.trial.engine").setLevel(...)``).
+_ENGINE_LOG = logging.getLogger("torchsearch.trial.engine")
+if _ENGINE_LOG.level == logging.NOTSET:
+    _ENGINE_LOG.setLevel(logging.CRITICAL)
 
 #: The module of the last trial that paused in this process, kept so that the next resumed
 #: member can reuse it instead of running ``setup`` again (building a small model and its
@@ -158,20 +165,24 @@ class TrainJob:
     def _handlers(self) -> Sequence[Any]:
         return self.handlers() if callable(self.handlers) else list(self.handlers)
 
-    def build(self, trial: Any, device: str | None = None):  # -> Trainer
+    def _trainer(self, module: Any, device: str | None):  # -> Trainer
         from .trainer import Trainer
 
+        trainer = Trainer(module, device=device or self.device, eval_every=self.eval_every, handlers=self._handlers())
+        # a failing trial is recorded with its error and traceback; Ignite's own "Engine run is
+        # terminating due to exception" line would repeat it on stderr for every failed trial
+        trainer.train_engine.logger = trainer.eval_engine.logger = _ENGINE_LOG
+        return trainer
+
+    def build(self, trial: Any, device: str | None = None):  # -> Trainer
         s = trial_seed(self.seed, trial.number)
         if s is not None:
             torch.manual_seed(s)
         module = self.module_cls(dict(trial.params), device=device or self.device)
-        return Trainer(module, device=device or self.device, eval_every=self.eval_every,
-                       handlers=self._handlers())
+        return self._trainer(module, device)
 
     def __call__(self, trial: Any, device: str | None = None) -> JobResult:
         from ignite.engine import Events
-
-        from .trainer import Trainer
 
         keep = getattr(trial, "held_here", None)  # trials the coordinator may still resume here
         if keep is not None:
@@ -187,16 +198,14 @@ class TrainJob:
                 raise TrialFailed(f"trial {trial.number}: the coordinator resumes it on the module this process "
                                   "kept at its pause, but this process holds none")
             module, rest = held
-            trainer = Trainer(module, device=device or self.device, eval_every=self.eval_every,
-                              handlers=self._handlers())
+            trainer = self._trainer(module, device)
             trainer.load_state_dict(rest, module=False)
         elif hasattr(trial, "resume_state"):
             resume = trial.resume_state()
         if resume is not None:
             module = _idle_module(self.module_cls, device or self.device, resume)
             if module is not None:
-                trainer = Trainer(module, device=device or self.device, eval_every=self.eval_every,
-                                  handlers=self._handlers())
+                trainer = self._trainer(module, device)
                 trainer.load_state_dict(resume)
                 if not module.apply_hyperparameters(dict(trial.params)):
                     trainer = None  # the kept module cannot take these params: build one
