@@ -1,6 +1,7 @@
 """What PBT costs on top of plain training: digits MLP, population 8, worker processes.
 
     python benchmarks/pbt_digits.py                          # 2 CPU workers, 1 torch thread each
+    python benchmarks/pbt_digits.py --repeats 5 --ray        # 5 rounds, then Ray Tune on the same workers
     python benchmarks/pbt_digits.py --devices cuda           # one worker per visible GPU
     python benchmarks/pbt_digits.py --devices cuda --per-device 2
 
@@ -17,7 +18,9 @@ Digits saturates near 0.977 validation accuracy whatever the search, so this mea
    started (their start-up is shown apart), and the ratio to the ideal.
 3. one exploit, as the study does it: the donor's state serialized, sent through a pipe,
    loaded, copied into the recipient and new hyperparameters applied, against one epoch.
-4. Ray Tune's PopulationBasedTraining on the same task, if ``ray[tune]`` is installed.
+4. with ``--ray``: Ray Tune's PopulationBasedTraining on the same members and CPU workers
+   (``benchmarks/_ray_pbt.py``; ``pip install "ray[tune]"``), ``--ray-no-reuse`` adds Ray's
+   default ``reuse_actors=False`` (about 10 minutes here).
 """
 
 from __future__ import annotations
@@ -148,13 +151,38 @@ def exploit_cost(device: str, reps: int = 30) -> list[float]:
     return times
 
 
-def run_ray(configs: list[dict], epochs: int, workers: int) -> str:
+def run_ray(configs: list[dict], epochs: int, workers: int, interval: int, reuse: tuple[bool, ...]) -> list[dict]:
+    """Ray Tune's PopulationBasedTraining on the same members (``benchmarks/_ray_pbt.py``)."""
     try:
         import ray  # noqa: F401
         from ray import tune  # noqa: F401
     except ImportError:
-        return "Ray Tune: not installed here (pip install 'ray[tune]' to compare); skipped"
-    return "Ray Tune: installed, but this script does not drive it yet; skipped"
+        print("Ray Tune: not installed here (pip install 'ray[tune]' to compare); skipped")
+        return []
+    from _ray_pbt import run_ray as ray_pbt
+
+    return [ray_pbt(configs, epochs, workers, interval, reuse_actors=r) for r in reuse]
+
+
+def run_study(executor: Processes, args: argparse.Namespace) -> dict:
+    """One PBT study on running workers: wall time, CPU seconds of workers and coordinator."""
+    pids = [w.process.pid for w in executor._workers]
+    cpu0 = [_cpu_seconds(pid) for pid in pids]
+    coord0 = time.process_time()
+    with tempfile.TemporaryDirectory() as folder:
+        t1 = time.perf_counter()
+        study = ts.tune(DigitsPBT, SPACE, scheduler=PBT(population=args.population, interval=args.interval,
+                                                        hyperparams=HYPERPARAMS, seed=args.seed),
+                        metric="accuracy", mode="max", epochs=args.epochs, storage=folder, seed=args.seed,
+                        executor=executor, verbose=False)
+        wall = time.perf_counter() - t1
+        coord = time.process_time() - coord0
+        cpu1 = [_cpu_seconds(pid) for pid in pids]
+        trials = study.trials
+        return {"wall": wall, "coordinator": coord,
+                "workers": None if None in cpu0 + cpu1 else [b - a for a, b in zip(cpu0, cpu1)],
+                "states": {t.state for t in trials}, "exploits": len(study.lineage()),
+                "epochs": sum(len(t.metrics["accuracy"]) for t in trials), "best": study.best_trial.value}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,6 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2, help="CPU workers (with --devices cpu)")
     p.add_argument("--per-device", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=3,
+                   help="rounds of (plain loop, plain loop split, PBT study), interleaved; medians are reported")
+    p.add_argument("--ray", action="store_true",
+                   help="also run Ray Tune's PopulationBasedTraining with reuse_actors=True (needs ray[tune])")
+    p.add_argument("--ray-no-reuse", action="store_true",
+                   help="and with Ray's default reuse_actors=False (slow: about 10 minutes on 2 CPU workers)")
     args = p.parse_args(argv)
 
     if args.devices == "cpu":
@@ -176,56 +210,67 @@ def main(argv: list[str] | None = None) -> None:
     device = executor.slots[0]
     torch.set_num_threads(executor.threads)
     print(f"PBT on digits: population {args.population}, interval {args.interval}, {args.epochs} epochs, "
-          f"{n} workers on {executor.slots}, {executor.threads} torch thread(s) each; torch {torch.__version__}")
+          f"{n} workers on {executor.slots}, {executor.threads} torch thread(s) each; torch {torch.__version__}; "
+          f"{args.repeats} interleaved rounds")
     if device.startswith("cuda"):
         print(f"GPU: {torch.cuda.get_device_name(torch.device(device))}")
 
     configs = initial_configs(args.population, args.seed)
     plain_loop(configs[:1], 2, device)  # warm-up (data, kernels)
-    t_plain, per_epoch = plain_loop(configs, args.epochs, device)
-    ideal = t_plain / n
-    epoch = statistics.median(per_epoch)
-    t_par = plain_parallel(configs, args.epochs, executor.slots, executor.threads)
-    print(f"plain loop, one process: {t_plain:.2f}s for {len(configs)} x {args.epochs} epochs (median epoch "
-          f"{epoch * 1e3:.1f} ms); ideal with {n} workers: {ideal:.2f}s")
-    print(f"plain loop split across {n} processes at once: {t_par:.2f}s ({t_plain / t_par:.2f}x speed-up)")
-
     t0 = time.perf_counter()
     with executor:
         spawn = time.perf_counter() - t0
         warm = PBT(population=n, interval=1, hyperparams=HYPERPARAMS, seed=args.seed)
         ts.tune(DigitsPBT, SPACE, scheduler=warm, metric="accuracy", mode="max", epochs=1, executor=executor,
                 verbose=False)  # warm-up, like the plain loop's: load the data in each worker
-        pids = [w.process.pid for w in executor._workers]
-        cpu0 = [_cpu_seconds(pid) for pid in pids]
-        coord0 = time.process_time()
-        with tempfile.TemporaryDirectory() as folder:
-            t1 = time.perf_counter()
-            study = ts.tune(DigitsPBT, SPACE, scheduler=PBT(population=args.population, interval=args.interval,
-                                                            hyperparams=HYPERPARAMS, seed=args.seed),
-                            metric="accuracy", mode="max", epochs=args.epochs, storage=folder, seed=args.seed,
-                            executor=executor, verbose=False)
-            t_study = time.perf_counter() - t1
-            coord = time.process_time() - coord0
-            cpu = [None if a is None or _cpu_seconds(pid) is None else _cpu_seconds(pid) - a
-                   for pid, a in zip(pids, cpu0)]
-            trials = study.trials
-            best = study.best_trial
-            n_exploits = len(study.lineage())
-    states = {t.state for t in trials}
-    epochs_done = sum(len(t.metrics["accuracy"]) for t in trials)
-    print(f"PBT study: {t_study:.2f}s = {t_study / ideal:.2f}x ideal, {t_study / t_par:.2f}x the plain loop split "
-          f"across {n} processes ({epochs_done} epochs reported, states {states}, {n_exploits} exploits, best "
-          f"accuracy {best.value:.4f}); worker start-up {spawn:.2f}s apart")
-    if None not in cpu:
-        print(f"CPU seconds: workers {' + '.join(f'{c:.2f}' for c in cpu)} (plain loop: {t_plain:.2f} in all), "
-              f"coordinator {coord:.2f}")
+        rows = []
+        for r in range(args.repeats):
+            c0 = time.process_time()
+            t_plain, per_epoch = plain_loop(configs, args.epochs, device)
+            c_plain = time.process_time() - c0
+            t_par = plain_parallel(configs, args.epochs, executor.slots, executor.threads)
+            st = run_study(executor, args)
+            ideal = t_plain / n
+            row = {"plain": t_plain, "plain_cpu": c_plain, "epoch": statistics.median(per_epoch), "split": t_par,
+                   "study": st["wall"], "ideal_ratio": st["wall"] / ideal, "split_ratio": st["wall"] / t_par,
+                   "cpu_ratio": None if st["workers"] is None else (sum(st["workers"]) + st["coordinator"]) / c_plain}
+            rows.append(row)
+            cpu = "" if st["workers"] is None else (
+                f"; CPU s: workers {' + '.join(f'{c:.2f}' for c in st['workers'])}, coordinator "
+                f"{st['coordinator']:.2f} = {row['cpu_ratio']:.2f}x the plain loop's {c_plain:.2f}")
+            print(f"round {r + 1}: plain loop {t_plain:.2f}s (ideal / {n} = {ideal:.2f}s, median epoch "
+                  f"{row['epoch'] * 1e3:.1f} ms); split across {n} processes {t_par:.2f}s "
+                  f"({t_plain / t_par:.2f}x speed-up); PBT study {st['wall']:.2f}s = {row['ideal_ratio']:.2f}x ideal, "
+                  f"{row['split_ratio']:.2f}x split ({st['epochs']} epochs, {st['exploits']} exploits, states "
+                  f"{sorted(st['states'])}, best {st['best']:.4f}){cpu}", flush=True)
+    med = {k: statistics.median(r[k] for r in rows) for k in ("plain", "split", "study", "ideal_ratio",
+                                                                "split_ratio")}
+    print(f"median of {len(rows)}: PBT study {med['study']:.2f}s = {med['ideal_ratio']:.2f}x ideal "
+          f"(plain loop {med['plain']:.2f}s / {n}), {med['split_ratio']:.2f}x the plain loop split across {n} "
+          f"processes ({med['plain'] / med['split']:.2f}x speed-up from {n} processes); worker start-up "
+          f"{spawn:.2f}s apart")
+    if all(r["cpu_ratio"] is not None for r in rows):
+        print(f"median CPU seconds, workers + coordinator: {statistics.median(r['cpu_ratio'] for r in rows):.3f}x "
+              f"the plain loop's")
 
     costs = exploit_cost(device)
-    med = statistics.median(costs)
-    print(f"one exploit (serialize + pipe + load + copy + apply): median {med * 1e3:.2f} ms over {len(costs)} "
-          f"= {med / epoch:.3f} epochs (p90 {np.percentile(costs, 90) * 1e3:.2f} ms)")
-    print(run_ray(configs, args.epochs, n))
+    epoch = statistics.median(r["epoch"] for r in rows)
+    print(f"one exploit (serialize + pipe + load + copy + apply): median {statistics.median(costs) * 1e3:.2f} ms "
+          f"over {len(costs)} = {statistics.median(costs) / epoch:.3f} epochs (p90 "
+          f"{np.percentile(costs, 90) * 1e3:.2f} ms)")
+    if args.ray or args.ray_no_reuse:
+        if not device.startswith("cpu"):
+            print("Ray Tune: compared on CPU workers only here; skipped")
+            return
+        reuse = (True,) + ((False,) if args.ray_no_reuse else ())
+        ideal = med["plain"] / n
+        for r in run_ray(configs, args.epochs, n, args.interval, reuse):
+            print(f"Ray Tune {r['version']} PopulationBasedTraining, reuse_actors={r['reuse_actors']}: "
+                  f"{r['wall_s']:.2f}s = {r['wall_s'] / ideal:.1f}x ideal, {r['wall_s'] / med['study']:.1f}x "
+                  f"torchsearch's PBT study (ray.init {r['init_s']:.2f}s apart); {r['rows']} results for "
+                  f"{r['expected_rows']} epochs (members restarted from older donor checkpoints train epochs "
+                  f"again), {r['rows_dataframe']} of them in the results' metrics_dataframe; best accuracy "
+                  f"{r['best_accuracy']:.4f}; {r['errors']} errored trial(s)", flush=True)
 
 
 if __name__ == "__main__":
