@@ -209,6 +209,32 @@ def test_a_trainer_state_travels_with_a_small_skeleton_and_restores_every_rng():
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
 
 
+def test_a_pause_that_exploits_takes_the_donors_weights_even_if_the_donor_ends_before_the_state_arrives():
+    from torchsearch._active import ActiveTrial
+    from torchsearch.schedulers.base import Decision
+
+    study = ts.Study(space=SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
+                     verbose=False)
+    pop = study._population
+    donor, own = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
+    donor.fit(2)
+    own.fit(2)
+    pop.keep(0, 2, donor.state_dict())
+    n = study.storage.add_trial(study._id, dict(HP))
+    active = ActiveTrial(study, n, dict(HP))
+    new = {**HP, "lr": 0.06}
+    decision = pop.on_decision(active, Decision("pause", donor=0, params=new, operations=("copy trial 0 (step 2)",)),
+                               2, None, False)  # a worker's trial: its state comes in a later message
+    assert decision.action == "pause" and decision.donor == 0
+    pop.drop(0)  # the donor finishes meanwhile
+    rest = {k: v for k, v in own.state_dict().items() if k != "module"}  # what the worker sends
+    pop.receive(active, 2, dumps_state(rest))
+    kept = pop.state(n)
+    assert torch.equal(kept["module"]["model"]["0.weight"], donor.module.model[0].weight)
+    assert kept["epoch"] == 2 and active.params == new
+    pop.close()
+
+
 def test_wire_format_round_trips_every_dtype_and_shape_and_refuses_classes():
     import pickle
 

@@ -34,7 +34,7 @@ class ActiveTrial:
         self.epochs = 0  # the highest step reported: epochs trained, for tune() and Reporter
         self._donor: int | None = None          # PBT: the donor of the last exploit
         self._resume = False                     # PBT: resumes from its kept state
-        self._merge_donor: int | None = None     # PBT: exploit carried by a pause (worker state next)
+        self._merge_donor: Any = None            # PBT: the donor's kept state, for a pause that exploits
         self.resume_held = False                 # PBT: resumes on the module its process kept at the pause
         self.held_here: list[int] | None = None  # PBT: paused trials whose modules this process keeps
 

@@ -7,6 +7,7 @@ step)`` returns the scheduler's decision. Raising marks the trial failed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -38,6 +39,7 @@ class JobResult:
     held: bool = False
 
 
+@functools.lru_cache(maxsize=4096)
 def trial_seed(study_seed: int | None, number: int) -> int | None:
     """A per-trial seed spawned from the study seed (None stays None)."""
     if study_seed is None:

@@ -164,10 +164,12 @@ class Population:
 
     # -- states ---------------------------------------------------------------------------
     def keep(self, number: int, step: int, state: dict[str, Any] | None = None, blob: bytes | None = None,
-             donor: int | None = None) -> None:
+             donor: _Kept | None = None) -> None:
         """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker);
-        with ``donor``, its module state (weights, optimiser) is replaced by the donor's kept one."""
-        kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob, as_sent=True)
+        with ``donor`` (a kept state), its module state (weights, optimiser) is the donor's."""
+        if donor is not None and state is not None:
+            state = {k: v for k, v in state.items() if k != "module"}  # replaced: not copied
+        kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob, as_sent=donor is None)
         if donor is not None:
             kept = self._merged(kept, donor)
         self._kept[number] = kept
@@ -176,16 +178,18 @@ class Population:
                 self._writer = _DurableWriter(self.study.storage)
             self._writer.put(self.key(number), kept)
 
-    def _merged(self, own: _Kept, donor: int) -> _Kept:
+    @staticmethod
+    def _merged(own: _Kept, donor: _Kept) -> _Kept:
         """``own`` (epoch, iteration, RNG) with the donor's module state (weights, optimiser)."""
         merged = dict(own.packed())
-        merged["module"] = self._kept[donor].packed()["module"]
+        merged["module"] = donor.packed()["module"]
         return _Kept(own.step, packed=merged)
 
     def receive(self, active: Any, step: int, blob: bytes) -> None:
-        """The state a worker process sent after a checkpoint or pause decision."""
+        """The state a worker process sent after a checkpoint or pause decision (without its
+        module when the pause carried an exploit: the donor's, taken at the decision, replaces it)."""
         donor, active._merge_donor = active._merge_donor, None
-        self.keep(active.number, step, blob=blob, donor=donor if donor in self._kept else None)
+        self.keep(active.number, step, blob=blob, donor=donor)
 
     def has(self, number: int) -> bool:
         return number in self._kept
@@ -260,10 +264,11 @@ class Population:
                 decision = Decision("pause", reason="gives its slot to a waiting member", code="pause",
                                     checkpoint=True)
         if decision.checkpoint or decision.action == "pause":
+            donor_kept = None if donor is None else self._kept[donor]
             if callable(state):
-                self.keep(active.number, step, state(), donor=donor)
+                self.keep(active.number, step, state(), donor=donor_kept)
             else:
-                active._merge_donor = donor  # a worker process sends its state next
+                active._merge_donor = donor_kept  # a worker process sends its state next
         return decision
 
     def _record_exploit(self, active: Any, decision: Decision, step: int) -> None:
@@ -322,7 +327,7 @@ class Population:
             if (decision is not None and decision.action == "exploit" and decision.params is not None
                     and decision.donor in self._kept):  # exploit while paused: no transfer at all
                 own = self._kept[number]
-                self._kept[number] = kept = self._merged(own, decision.donor)  # type: ignore[arg-type]
+                self._kept[number] = kept = self._merged(own, self._kept[decision.donor])  # type: ignore[index]
                 if self._writer is not None:
                     self._writer.put(self.key(number), kept)
                 self._record_exploit(active, decision, own.step)

@@ -68,7 +68,10 @@ class _RemoteTrial:
             if state is None:
                 raise TrialFailed(f"trial {self.number}: the scheduler asked for its state ({decision.action}), "
                                   "but the job did not pass state= to report()")
-            self._conn.send(("state", self.number, int(step), dumps_state(state())))
+            full = state()
+            if decision.action == "pause" and decision.donor is not None:  # the donor's module replaces it
+                full = {k: v for k, v in full.items() if k != "module"}
+            self._conn.send(("state", self.number, int(step), dumps_state(full)))
         return decision
 
     def donor_state(self) -> dict[str, Any]:
