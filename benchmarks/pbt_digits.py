@@ -2,6 +2,7 @@
 
     python benchmarks/pbt_digits.py                          # 2 CPU workers, 1 torch thread each
     python benchmarks/pbt_digits.py --repeats 5 --ray        # 5 rounds, then Ray Tune on the same workers
+    python benchmarks/pbt_digits.py --workers 1 --threads 1  # torchsearch's own cost, no parallel hardware
     python benchmarks/pbt_digits.py --devices cuda           # one worker per visible GPU
     python benchmarks/pbt_digits.py --devices cuda --per-device 2
 
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--devices", default="cpu")
     p.add_argument("--workers", type=int, default=2, help="CPU workers (with --devices cpu)")
     p.add_argument("--per-device", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3,
                    help="rounds of (plain loop, plain loop split, PBT study), interleaved; medians are reported")
@@ -203,9 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     if args.devices == "cpu":
-        executor = Processes("cpu", workers=args.workers)
+        executor = Processes("cpu", workers=args.workers, threads=args.threads)
     else:
-        executor = Processes(args.devices, per_device=args.per_device)
+        executor = Processes(args.devices, per_device=args.per_device, threads=args.threads)
     n = len(executor.slots)
     device = executor.slots[0]
     torch.set_num_threads(executor.threads)
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     with executor:
         spawn = time.perf_counter() - t0
-        warm = PBT(population=n, interval=1, hyperparams=HYPERPARAMS, seed=args.seed)
+        warm = PBT(population=max(n, 2), interval=1, hyperparams=HYPERPARAMS, seed=args.seed)
         ts.tune(DigitsPBT, SPACE, scheduler=warm, metric="accuracy", mode="max", epochs=1, executor=executor,
                 verbose=False)  # warm-up, like the plain loop's: load the data in each worker
         rows = []
@@ -249,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
           f"(plain loop {med['plain']:.2f}s / {n}), {med['split_ratio']:.2f}x the plain loop split across {n} "
           f"processes ({med['plain'] / med['split']:.2f}x speed-up from {n} processes); worker start-up "
           f"{spawn:.2f}s apart")
+    best = {k: min(r[k] for r in rows) for k in ("plain", "split", "study")}
+    print(f"best of {len(rows)} (timeit's rule: noise only adds time): PBT study {best['study']:.2f}s = "
+          f"{best['study'] / (best['plain'] / n):.2f}x ideal (plain loop {best['plain']:.2f}s / {n}), "
+          f"{best['study'] / best['split']:.2f}x the plain loop split ({best['split']:.2f}s)")
     if all(r["cpu_ratio"] is not None for r in rows):
         print(f"median CPU seconds, workers + coordinator: {statistics.median(r['cpu_ratio'] for r in rows):.3f}x "
               f"the plain loop's")
