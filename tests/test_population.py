@@ -55,6 +55,16 @@ def test_exploit_in_place_keeps_the_optimiser_object_and_a_shape_change_rebuilds
     recipient.fit(2)  # trains on with the rebuilt module
 
 
+def test_an_explored_layer_width_that_the_donors_weights_do_not_fit_fails_with_a_clear_error():
+    import pytest
+
+    from torchsearch.exceptions import TrialFailed
+
+    donor, recipient = trainer({**HP, "width": 16}, 1), trainer(HP, 2)
+    with pytest.raises(TrialFailed, match=r"params \{'width': 19\}.*PBT\(hyperparams=\[\.\.\.\]\)"):
+        exploit(recipient, loads_state(dumps_state(donor.state_dict())), {**HP, "width": 19})
+
+
 def test_default_apply_hyperparameters_sets_param_groups_and_asks_for_a_rebuild_otherwise():
     module = DropoutRegression(dict(HP))
     applied = ts.TrialModule.apply_hyperparameters(module, {**HP, "lr": 0.3, "momentum": 0.5})

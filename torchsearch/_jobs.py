@@ -274,6 +274,14 @@ def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) 
     if in_place:
         return
     fresh = type(module)(dict(params), device=trainer.device)
-    fresh.load_state_dict(donor["module"])
+    try:
+        fresh.load_state_dict(donor["module"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        changed = {k: v for k, v in params.items() if module.hp.get(k) != v}
+        raise TrialFailed(
+            f"PBT exploit: the donor's weights do not fit a {type(module).__name__} built with the explored "
+            f"params {changed} ({type(e).__name__}: {str(e).splitlines()[0]}). A parameter that shapes the model "
+            "(a layer width, say) cannot change under copied weights: list the ones PBT may change in "
+            "PBT(hyperparams=[...])") from e
     fresh.apply_hyperparameters(dict(params))
     trainer.swap_module(fresh)
