@@ -82,3 +82,14 @@ def test_help_for_every_command(capsys):
 def test_module_entry_point_runs():
     res = subprocess.run([sys.executable, "-m", "torchsearch.cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "studies" in res.stdout and "trials" in res.stdout
+
+
+def test_the_cli_and_the_dashboard_read_studies_without_importing_torch(storage):
+    import subprocess
+    import sys
+
+    code = ("import sys, io; from torchsearch.cli import main; import torchsearch.dashboard; "
+            f"rc = main(['trials', {str(storage)!r}, '--study', 'demo', '--format', 'json'], out=io.StringIO()); "
+            "print(rc, sorted(m for m in ('torch', 'ignite', 'numpy', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["0", "[]"], done.stdout + done.stderr

@@ -16,11 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["to_cpu", "pack_state", "unpack_state", "encode", "decode", "dumps_state", "loads_state", "FILE_MAGIC"]
-
-#: First bytes of a state file written in the wire format (a durable PBT copy): a file that
-#: starts with them is read with :func:`decode`, anything else with ``torch.load``.
-FILE_MAGIC = b"torchsearch-state-v1\n"
+__all__ = ["to_cpu", "pack_state", "unpack_state", "encode", "decode", "dumps_state", "loads_state"]
 
 
 def to_cpu(obj: Any) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 
 from .exceptions import TorchSearchError
 from .storage import DB_NAME, Storage
-from .trial import Trial
+from ._record import Trial
 
 __all__ = ["main"]
 

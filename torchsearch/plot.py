@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from .study import Study
-    from .trial import Trial
+    from ._record import Trial
 
 __all__ = ["gp_1d", "best_so_far"]
 

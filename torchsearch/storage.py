@@ -20,11 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ._state import FILE_MAGIC, decode
+from ._record import Trial
 from .exceptions import StorageError
-from .trial import Trial
+
+#: First bytes of a state file written in the wire format (:mod:`torchsearch._state`; PBT's
+#: durable copies): a file that starts with them is read with its decoder, anything else with
+#: ``torch.load``. (torch is imported only to read or write checkpoints: the CLI and the
+#: dashboard read studies without it.)
+FILE_MAGIC = b"torchsearch-state-v1\n"
 
 __all__ = ["Storage", "SCHEMA_VERSION"]
 
@@ -331,8 +334,10 @@ class Storage:
         """Write ``state`` atomically under ``checkpoints/<key>.pt`` (or memory); return its key.
 
         ``state`` may also be the bytes of an already serialized state: ``torch.save`` output, or
-        :data:`~torchsearch._state.FILE_MAGIC` followed by the wire format (PBT's durable copies,
+        :data:`FILE_MAGIC` followed by the wire format (PBT's durable copies,
         written without decoding what a worker sent)."""
+        import torch
+
         if self.path is None:
             if isinstance(state, (bytes, bytearray)):
                 self._memory_checkpoints[key] = bytes(state)
@@ -355,6 +360,10 @@ class Storage:
         return key
 
     def load_checkpoint(self, key: str) -> dict[str, Any]:
+        import torch
+
+        from ._state import decode
+
         try:
             if self.path is None:
                 if key not in self._memory_checkpoints:

@@ -20,7 +20,7 @@ from .space import Parameter, Space, as_space
 from ._population import Population, replay, schedule
 from ._active import ActiveTrial
 from .storage import Storage
-from .trial import FINISHED_STATES, Trial
+from ._record import FINISHED_STATES, Trial
 
 __all__ = ["Study", "ActiveTrial"]
 

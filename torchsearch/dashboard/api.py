@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from ..storage import Storage
-from ..trial import Trial
+from .._record import Trial
 
 __all__ = ["NotFound", "route", "clean", "studies", "study", "trials", "trial", "curves", "lineage"]
 

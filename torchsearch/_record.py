@@ -1,0 +1,57 @@
+"""What a study records of a trial (:class:`Trial`): plain data, no torch, so that the CLI and
+the dashboard read studies without importing it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Trial", "TrialState", "FINISHED_STATES"]
+
+TrialState = Literal["running", "completed", "stopped", "failed", "interrupted", "paused"]
+#: States of a trial that has ended and counts towards ``n_trials``.
+FINISHED_STATES = ("completed", "stopped", "failed")
+
+
+@dataclass
+class Trial:
+    """A trial as stored: its configuration, its reports and how it ended.
+
+    ``metrics`` maps each reported metric name to ``{step: value}`` (step = epoch for
+    ``tune()``). ``value`` is the best value of the study's metric over the trial's reports
+    (lowest for ``mode="min"``), NaN-free; None if it never reported a finite one.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None = None
+    best_step: int | None = None
+    metrics: dict[str, dict[int, float]] = field(default_factory=dict)
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    stop_code: str | None = None
+    stop_reason: str | None = None
+    checkpoint: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def last(self, metric: str) -> float | None:
+        series = self.metrics.get(metric)
+        if not series:
+            return None
+        return series[max(series)]
+
+    def has_value(self) -> bool:
+        return self.value is not None and not math.isnan(self.value)
