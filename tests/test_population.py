@@ -85,6 +85,15 @@ def test_pause_and_resume_continue_exactly_where_training_stopped():
     assert resumed.epoch == 2
     resumed.fit(4)
     assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+    # the same on the module its process held (a fresh Trainer, no weights loaded)
+    held = trainer(HP, 5)
+    held.fit(2)
+    rest = {k: v for k, v in held.state_dict().items() if k != "module"}
+    torch.manual_seed(321)
+    again = ts.Trainer(held.module)
+    again.load_state_dict(rest, module=False)
+    again.fit(4)
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(again)))
 
 
 class RecordingPBT(PBT):
