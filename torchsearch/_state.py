@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,17 +20,25 @@ import torch
 __all__ = ["to_cpu", "pack_state", "unpack_state", "encode", "decode", "dumps_state", "loads_state"]
 
 
+def _is_ref(obj: Any) -> bool:
+    return type(obj) is tuple and len(obj) == 2 and obj[0] == "__tensor__"
+
+
+def _rebuild(obj: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``obj`` with its nested dicts, lists and tuples rebuilt and ``leaf`` applied to the rest
+    (a wire reference to a tensor, ``("__tensor__", i)``, is a leaf)."""
+    if isinstance(obj, dict):
+        return {k: _rebuild(v, leaf) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rebuild(v, leaf) for v in obj]
+    if isinstance(obj, tuple) and not _is_ref(obj):
+        return tuple(_rebuild(v, leaf) for v in obj)
+    return leaf(obj)
+
+
 def to_cpu(obj: Any) -> Any:
     """A detached CPU copy of every tensor in a nested dict / list / tuple (other leaves kept)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_cpu(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(to_cpu(v) for v in obj)
-    return obj
+    return _rebuild(obj, lambda v: v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else v)
 
 
 def pack_state(state: dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
@@ -78,43 +87,20 @@ def encode(packed: dict[str, Any]) -> bytes:
     metas: list[tuple[str, tuple[int, ...], int]] = []
     offset = 0
 
-    def walk(obj: Any) -> Any:
+    def ref(obj: Any) -> Any:
         nonlocal offset
-        if isinstance(obj, torch.Tensor):
-            t = obj.detach().to("cpu").contiguous()
-            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes()
-            pad = (-len(raw)) % 16
-            chunks.append(raw + b"\0" * pad)
-            metas.append((str(t.dtype).removeprefix("torch."), tuple(t.shape), offset))
-            offset += len(raw) + pad
-            return _TensorRef(len(metas) - 1)
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(walk(v) for v in obj)
-        return obj
+        if not isinstance(obj, torch.Tensor):
+            return obj
+        t = obj.detach().to("cpu").contiguous()
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes()
+        pad = (-len(raw)) % 16
+        chunks.append(raw + b"\0" * pad)
+        metas.append((str(t.dtype).removeprefix("torch."), tuple(t.shape), offset))
+        offset += len(raw) + pad
+        return ("__tensor__", len(metas) - 1)
 
-    skeleton = walk(packed)
-    head = pickle.dumps((_refs_to_plain(skeleton), metas), protocol=5)
+    head = pickle.dumps((_rebuild(packed, ref), metas), protocol=5)
     return b"".join([len(head).to_bytes(8, "little"), head, *chunks])
-
-
-class _TensorRef(int):
-    pass
-
-
-def _refs_to_plain(obj: Any) -> Any:
-    if isinstance(obj, _TensorRef):
-        return ("__tensor__", int(obj))
-    if isinstance(obj, dict):
-        return {k: _refs_to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_refs_to_plain(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_refs_to_plain(v) for v in obj)
-    return obj
 
 
 def decode(blob: bytes) -> dict[str, Any]:
@@ -130,18 +116,7 @@ def decode(blob: bytes) -> dict[str, Any]:
             torch.empty(0, dtype=torch.uint8)
         tensors.append(flat.view(dt).reshape(shape))
 
-    def walk(obj: Any) -> Any:
-        if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "__tensor__":
-            return tensors[obj[1]]
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(walk(v) for v in obj)
-        return obj
-
-    return walk(skeleton)
+    return _rebuild(skeleton, lambda v: tensors[v[1]] if _is_ref(v) else v)
 
 
 def dumps_state(state: dict[str, Any]) -> bytes:
