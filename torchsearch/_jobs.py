@@ -221,7 +221,13 @@ class TrainJob:
 
         def on_eval(tr: Any, metrics: dict[str, float]) -> None:
             nonlocal paused
-            decision = trial.report(metrics, step=tr.epoch, state=tr.state_dict, final=tr.epoch >= self.epochs)
+            taken: list[dict[str, Any]] = []  # the state the report took, if it took one
+
+            def state() -> dict[str, Any]:
+                taken.append(tr.state_dict())
+                return taken[-1]
+
+            decision = trial.report(metrics, step=tr.epoch, state=state, final=tr.epoch >= self.epochs)
             if decision.action == "stop":
                 tr.stop(decision.code or "scheduler", decision.reason or "stopped by the scheduler")
             elif decision.action == "exploit":
@@ -229,7 +235,8 @@ class TrainJob:
                 exploit(tr, donor, decision.params or dict(trial.params))
             elif decision.action == "pause":
                 paused = True
-                rest.update((k, v) for k, v in tr.state_dict().items() if k != "module")
+                full = taken[-1] if taken else tr.state_dict()
+                rest.update((k, v) for k, v in full.items() if k != "module")
                 tr.train_engine.terminate()
 
         trainer.on_evaluation(on_eval)
