@@ -20,11 +20,11 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from .exceptions import TorchSearchError
 from .storage import DB_NAME, Storage
-from ._record import Trial
+from ._record import Trial, TrialState
 
 __all__ = ["main"]
 
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "epochs, duration, stop reason or error.")
     common(sp, study=True)
     sp.add_argument("--state", default=None,
-                    choices=["running", "completed", "stopped", "failed", "interrupted", "paused"],
+                    choices=list(get_args(TrialState)),
                     help="only trials in this state")
     sp.set_defaults(func=_cmd_trials)
     sp = sub.add_parser("best", help="show the best trial of a study",
