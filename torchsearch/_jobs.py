@@ -176,8 +176,8 @@ class TrainJob:
         trainer.train_engine.logger = trainer.eval_engine.logger = _ENGINE_LOG
         return trainer
 
-    def build(self, trial: Any, device: str | None = None):  # -> Trainer
-        s = trial_seed(self.seed, trial.number)
+    def build(self, trial: Any, device: str | None = None, *, seeded: bool = True):  # -> Trainer
+        s = trial_seed(self.seed, trial.number) if seeded else None  # (a resume restores its own RNG)
         if s is not None:
             torch.manual_seed(s)
         module = self.module_cls(dict(trial.params), device=device or self.device)
@@ -212,7 +212,7 @@ class TrainJob:
                 if not module.apply_hyperparameters(dict(trial.params)):
                     trainer = None  # the kept module cannot take these params: build one
         if trainer is None:
-            trainer = self.build(trial, device)
+            trainer = self.build(trial, device, seeded=resume is None)
             if resume is not None:
                 trainer.load_state_dict(resume)
                 trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited

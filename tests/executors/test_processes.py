@@ -147,3 +147,21 @@ def test_two_gpus_get_distinct_trials_at_once():
                     mode="min", epochs=3, seed=0, executor=ex, verbose=False)
     by_trial = {t.number: {int(v) for v in t.metrics["device"].values()} for t in study.trials}
     assert by_trial[0] != by_trial[1] and len(by_trial[0]) == len(by_trial[1]) == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/sys/net/core/wmem_max"), reason="reads Linux's socket buffer cap")
+def test_worker_pipes_get_large_socket_buffers_up_to_the_kernel_cap(pool):
+    # a PBT state then crosses in one write instead of ~200 KB pieces, each waiting for the reader
+    import socket
+
+    from torchsearch.executors.processes import _BUFFER
+
+    with open("/proc/sys/net/core/wmem_max") as f:
+        cap = int(f.read())
+    for w in pool._workers:
+        sock = socket.socket(fileno=w.conn.fileno())
+        try:
+            got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        finally:
+            sock.detach()
+        assert got >= min(_BUFFER, cap)  # (Linux reports twice what was granted)
