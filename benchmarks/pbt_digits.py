@@ -93,13 +93,14 @@ def _plain_share(configs, epochs, device, threads, barrier, out):
         torch.cuda.set_device(torch.device(device))
     plain_loop(configs[:1], 2, device)  # warm-up
     barrier.wait()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     plain_loop(configs, epochs, device)
-    out.put(time.perf_counter() - t0)
+    out.put((time.perf_counter() - t0, time.process_time() - c0))
 
 
-def plain_parallel(configs: list[dict], epochs: int, slots: list[str], threads: int) -> float:
-    """Wall time of the plain loop split across one spawned process per slot, started together."""
+def plain_parallel(configs: list[dict], epochs: int, slots: list[str], threads: int) -> tuple[float, float]:
+    """Wall time of the plain loop split across one spawned process per slot, started together, and the
+    CPU seconds of those processes."""
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(len(slots) + 1), ctx.Queue()
     procs = [ctx.Process(target=_plain_share, args=(configs[i::len(slots)], epochs, d, threads, barrier, out))
@@ -108,12 +109,11 @@ def plain_parallel(configs: list[dict], epochs: int, slots: list[str], threads: 
         proc.start()
     barrier.wait()
     t0 = time.perf_counter()
-    for _ in procs:
-        out.get()
+    cpu = sum(out.get()[1] for _ in procs)
     wall = time.perf_counter() - t0
     for proc in procs:
         proc.join()
-    return wall
+    return wall, cpu
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -230,16 +230,18 @@ def main(argv: list[str] | None = None) -> None:
             c0 = time.process_time()
             t_plain, per_epoch = plain_loop(configs, args.epochs, device)
             c_plain = time.process_time() - c0
-            t_par = plain_parallel(configs, args.epochs, executor.slots, executor.threads)
+            t_par, c_par = plain_parallel(configs, args.epochs, executor.slots, executor.threads)
             st = run_study(executor, args)
             ideal = t_plain / n
-            row = {"plain": t_plain, "plain_cpu": c_plain, "epoch": statistics.median(per_epoch), "split": t_par,
+            row = {"plain": t_plain, "plain_cpu": c_plain, "split_cpu": c_par, "epoch": statistics.median(per_epoch), "split": t_par,
                    "study": st["wall"], "ideal_ratio": st["wall"] / ideal, "split_ratio": st["wall"] / t_par,
-                   "cpu_ratio": None if st["workers"] is None else (sum(st["workers"]) + st["coordinator"]) / c_plain}
+                   "cpu_ratio": None if st["workers"] is None else (sum(st["workers"]) + st["coordinator"]) / c_plain,
+                   "split_cpu_ratio": None if st["workers"] is None else (sum(st["workers"]) + st["coordinator"]) / c_par}
             rows.append(row)
             cpu = "" if st["workers"] is None else (
                 f"; CPU s: workers {' + '.join(f'{c:.2f}' for c in st['workers'])}, coordinator "
-                f"{st['coordinator']:.2f} = {row['cpu_ratio']:.2f}x the plain loop's {c_plain:.2f}")
+                f"{st['coordinator']:.2f} = {row['cpu_ratio']:.2f}x the plain loop's {c_plain:.2f}, "
+                f"{row['split_cpu_ratio']:.2f}x the split processes' {c_par:.2f}")
             print(f"round {r + 1}: plain loop {t_plain:.2f}s (ideal / {n} = {ideal:.2f}s, median epoch "
                   f"{row['epoch'] * 1e3:.1f} ms); split across {n} processes {t_par:.2f}s "
                   f"({t_plain / t_par:.2f}x speed-up); PBT study {st['wall']:.2f}s = {row['ideal_ratio']:.2f}x ideal, "
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{best['study'] / best['split']:.2f}x the plain loop split ({best['split']:.2f}s)")
     if all(r["cpu_ratio"] is not None for r in rows):
         print(f"median CPU seconds, workers + coordinator: {statistics.median(r['cpu_ratio'] for r in rows):.3f}x "
-              f"the plain loop's")
+              f"the plain loop's, {statistics.median(r['split_cpu_ratio'] for r in rows):.3f}x the split processes'")
 
     costs = exploit_cost(device)
     epoch = statistics.median(r["epoch"] for r in rows)
