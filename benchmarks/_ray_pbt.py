@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = [str(ROOT), str(ROOT / "examples"), str(ROOT / "benchmarks")]
@@ -52,19 +51,21 @@ def run_ray(configs: list[dict], epochs: int, workers: int, interval: int, *, re
             torch.manual_seed(config["seed"])
             self.m = DigitsPBT(dict(config), device="cpu")
 
-        def step(self):  # one epoch, as pbt_digits.plain_loop
+        def step(self):  # one epoch, as pbt_digits.plain_loop: the module's own training and validation steps
             m = self.m
             m.model.train()
-            for x, y in m.train_loader:
+            for batch in m.train_loader:
                 m.optimizer.zero_grad(set_to_none=True)
-                nn.functional.cross_entropy(m.model(x), y).backward()
+                m.training_step(batch).backward()
                 m.optimizer.step()
             m.model.eval()
-            correct = 0
+            sums, count = {}, 0
             with torch.no_grad():
                 for x, y in m.val_loader:
-                    correct += (m.model(x).argmax(1) == y).sum().item()
-            return {"accuracy": correct / len(m.val_loader.dataset)}
+                    for k, v in m.validation_step((x, y)).items():
+                        sums[k] = sums.get(k, 0.0) + v * len(y)
+                    count += len(y)
+            return {k: float(v) / count for k, v in sums.items()}
 
         def save_checkpoint(self, checkpoint_dir):
             torch.save({"model": self.m.model.state_dict(), "optimizer": self.m.optimizer.state_dict()},

@@ -9,7 +9,8 @@
 Digits saturates near 0.977 validation accuracy whatever the search, so this measures cost:
 
 1. plain loop: the population's initial configurations trained one after another for the same
-   epochs in a bare PyTorch loop (forward, backward, step, validation each epoch), on one
+   epochs in a bare PyTorch loop over the module's own ``training_step`` and ``validation_step``
+   (forward, backward, step; each epoch the validation metrics the study reports), on one
    worker's device and threads. The ideal parallel time is that divided by the number of
    workers. As a machine shared with other jobs (or cores that are hyperthreads) may not run
    N processes N times faster, the same plain loop split across N processes started together
@@ -38,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,8 +60,10 @@ def initial_configs(population: int, seed: int) -> list[dict]:
 
 
 def plain_loop(configs: list[dict], epochs: int, device: str) -> tuple[float, list[float]]:
-    """Train each configuration in a bare loop; return total seconds and per-epoch seconds."""
-    per_epoch = []
+    """Train each configuration in a bare loop over the module's own training_step and
+    validation_step (the validation metrics the study reports, batch-size weighted means);
+    return total seconds and per-epoch seconds."""
+    per_epoch, metrics = [], []
     t0 = time.perf_counter()
     for i, hp in enumerate(configs):
         torch.manual_seed(i)
@@ -73,14 +75,18 @@ def plain_loop(configs: list[dict], epochs: int, device: str) -> tuple[float, li
             for x, y in m.train_loader:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 m.optimizer.zero_grad(set_to_none=True)
-                loss = nn.functional.cross_entropy(model(x), y)
+                loss = m.training_step((x, y))
                 loss.backward()
                 m.optimizer.step()
             model.eval()
-            correct = 0
+            sums, count = {}, 0
             with torch.no_grad():
                 for x, y in m.val_loader:
-                    correct += (model(x.to(device)).argmax(1).cpu() == y).sum().item()
+                    out = m.validation_step((x.to(device), y.to(device)))
+                    for k, v in out.items():
+                        sums[k] = sums.get(k, 0.0) + v * len(y)
+                    count += len(y)
+            metrics.append({k: float(v) / count for k, v in sums.items()})  # what the study reports
             per_epoch.append(time.perf_counter() - e0)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
