@@ -165,3 +165,29 @@ def test_progress_lines_and_quiet(capsys):
     assert len(err) == 2 and "trial 1 completed: mse=" in err[1] and "| 2 done |" in err[1]
     ts.tune(TinyRegression, SPACE, metric="mse", mode="min", epochs=1, n_trials=2, verbose=False)
     assert capsys.readouterr().err == ""
+
+
+def test_grouped_commits_are_read_here_at_once_elsewhere_when_due_and_none_is_lost_at_the_end(tmp_path):
+    # the Processes coordinator groups its writes: this process reads them at once, a reader in
+    # another connection (the dashboard, the CLI) only once they are committed
+    from torchsearch.storage import Storage
+
+    writer = Storage(tmp_path)
+    sid = writer.get_or_create_study("s", metric="m", mode="max", space={}, scheduler="r", seed=0)
+    number = writer.add_trial(sid, {"x": 1})
+    writer.group_commits(60.0)
+    writer.add_report(sid, number, 1, {"m": 0.5})
+    writer.update_trial(sid, number, value=0.5, best_step=1)
+    reader = Storage(tmp_path, readonly=True)
+    assert writer.trial(sid, number).metrics == {"m": {1: 0.5}}
+    assert reader.trial(sid, number).metrics == {}  # not committed yet
+    left = writer.commit_due()
+    assert left is not None and 0 < left <= 60.0
+    writer.group_commits(0.0)  # commits what is pending, then commits each group when next asked
+    assert reader.trial(sid, number).metrics == {"m": {1: 0.5}} and reader.trial(sid, number).value == 0.5
+    writer.add_report(sid, number, 2, {"m": 0.7})
+    assert writer.commit_due() is None  # due at once: committed
+    assert reader.trial(sid, number).metrics == {"m": {1: 0.5, 2: 0.7}}
+    writer.group_commits(None)
+    with pytest.raises(ValueError, match=r"max_delay must be seconds >= 0 or None, got -1"):
+        writer.group_commits(-1)

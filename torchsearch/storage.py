@@ -105,6 +105,8 @@ class Storage:
         self.readonly = readonly
         self._memory_checkpoints: dict[str, bytes] = {}
         self._tids: dict[tuple[int, int], int] = {}
+        self._group: float | None = None  # group_commits: seconds a write may wait for its commit
+        self._since = 0.0                 # when the open group began
         try:
             if self.path is None:
                 self.db_path = None
@@ -142,12 +144,55 @@ class Storage:
     # -- helpers ----------------------------------------------------------------------------
     def _q(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         try:
+            if self._group is not None and sql[0] != "S":  # a write (every read here starts with SELECT)
+                self._begin()
             return self._con.execute(sql, args)
         except sqlite3.Error as e:
             raise StorageError(f"storage: {e} (while running {sql.split()[0]} on {self.db_path or ':memory:'})") from e
 
     def close(self) -> None:
+        self.commit()
         self._con.close()
+
+    # -- grouped commits --------------------------------------------------------------------
+    def group_commits(self, max_delay: float | None) -> None:
+        """Commit writes together, at most ``max_delay`` seconds after the first of a group
+        (``None``, the default: every write commits at once). Pending writes are committed first.
+
+        The :class:`~torchsearch.executors.Processes` coordinator groups its writes while a study
+        runs (a PBT report costs ~60 us committed alone, ~6 us in a group) and calls
+        :meth:`commit_due` between messages. This process reads its own writes at once; readers
+        in other processes (the dashboard, the CLI) see them up to ``max_delay`` late, and a
+        crash of this process loses at most that much.
+        """
+        if max_delay is not None and not (isinstance(max_delay, (int, float)) and max_delay >= 0):
+            raise ValueError(f"Storage.group_commits: max_delay must be seconds >= 0 or None, got {max_delay!r}")
+        self.commit()
+        self._group = None if max_delay is None else float(max_delay)
+
+    def _begin(self) -> None:
+        if not self._con.in_transaction:
+            self._con.execute("BEGIN")
+            self._since = time.monotonic()
+
+    def commit(self) -> None:
+        """Commit grouped writes now (nothing to do when none are pending)."""
+        if self._con.in_transaction:
+            try:
+                self._con.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StorageError(f"storage: cannot commit to {self.db_path or ':memory:'}: {e}") from e
+
+    def commit_due(self) -> float | None:
+        """Commit the grouped writes whose time has come; return the seconds until the pending
+        ones are due, or None when nothing is pending."""
+        if self._group is None or not self._con.in_transaction:
+            return None
+        left = self._since + self._group - time.monotonic()
+        if left > 0:
+            return left
+        self.commit()
+        return None
 
     # -- studies ----------------------------------------------------------------------------
     def get_or_create_study(self, name: str, *, metric: str, mode: str, space: dict[str, Any],
@@ -209,6 +254,7 @@ class Storage:
     # -- trials -----------------------------------------------------------------------------
     def add_trial(self, study_id: int, params: dict[str, Any], *, state: str = "running") -> int:
         """Insert a trial with the next number; return its number."""
+        self.commit()  # a grouped transaction ends here: numbering needs its own, with the write lock
         try:
             self._con.execute("BEGIN IMMEDIATE")
             row = self._con.execute("SELECT MAX(number) FROM trials WHERE study_id = ?", (study_id,)).fetchone()
@@ -238,6 +284,8 @@ class Storage:
         tid = self._tid(study_id, number)
         now = time.time()
         try:
+            if self._group is not None:
+                self._begin()
             self._con.executemany(
                 "INSERT OR REPLACE INTO reports (trial_id, step, name, value, time) VALUES (?,?,?,?,?)",
                 [(tid, int(step), str(k), _num(v), now) for k, v in metrics.items()],

@@ -115,6 +115,9 @@ def test_pbt_population_of_four_takes_turns_on_two_workers(tmp_path, pool):
         assert r["operations"][0].startswith(f"copy trial {r['donor']} (step ")
     with sqlite3.connect(tmp_path / "study.db") as con:  # pauses happened: trials were resumed
         assert con.execute("SELECT COUNT(*) FROM trials WHERE state = 'paused'").fetchone()[0] == 0
+        # the coordinator groups its commits; at the end, another connection reads every report
+        assert con.execute("SELECT COUNT(*) FROM reports WHERE name = 'mse'").fetchone()[0] == 4 * 5
+        assert con.execute("SELECT COUNT(*) FROM lineage").fetchone()[0] == len(rows)
     assert study.load_module(DropoutRegression) is not None
     assert not list((tmp_path / "checkpoints").glob("*-state-*.pt"))  # durable states removed at the end
     resumes = study._population.resumes  # members resumed on the worker that held their module

@@ -35,6 +35,7 @@ from .base import Executor
 __all__ = ["Processes"]
 
 _CTX = mp.get_context("spawn")
+_COMMIT_DELAY = 0.25  # the coordinator's storage writes are committed together, at most this late
 _BUFFER = 8 << 20  # socket buffer asked for each end of a worker's pipe (the kernel caps it: net.core.wmem_max)
 
 
@@ -190,6 +191,7 @@ class Processes(Executor):
     def open(self, study: Any) -> None:
         self.study = study
         self._spawn()
+        study.storage.group_commits(_COMMIT_DELAY)  # a commit per report would cost more than the rest of it
 
     def _start(self, w: _Worker) -> None:
         parent, child = _CTX.Pipe(duplex=True)
@@ -215,6 +217,8 @@ class Processes(Executor):
         """End of a study: trials still running were interrupted; they are ended and recorded as
         stopped. The workers end too, unless the executor is used as a context manager."""
         study = self.study
+        if study is not None:
+            study.storage.group_commits(None)  # commits what is pending
         for w in self._workers:
             if w.process is not None and w.trial is not None:
                 w.process.kill()
@@ -302,7 +306,8 @@ class Processes(Executor):
                 owner[w.conn] = w
                 owner[w.process.sentinel] = w
             freed = False
-            for ready in _wait_any(list(owner)):
+            storage = self.study.storage
+            for ready in _wait_any(list(owner), storage.commit_due()):  # woken to commit: nothing is ready
                 w = owner[ready]
                 if w.trial is not None and self._serve(w):
                     freed = True
