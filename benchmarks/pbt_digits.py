@@ -186,7 +186,15 @@ def run_study(executor: Processes, args: argparse.Namespace) -> dict:
         coord = time.process_time() - coord0
         cpu1 = [_cpu_seconds(pid) for pid in pids]
         trials = study.trials
-        return {"wall": wall, "coordinator": coord,
+        widths: dict[int, int] = {}  # epochs trained at each width (an exploit copies the donor's width)
+        for t in trials:
+            rows = study.lineage(t.number)
+            params = rows[0]["old_params"] if rows else t.params
+            changes = {r["step"]: r["new_params"] for r in rows}
+            for epoch in range(1, len(t.metrics["accuracy"]) + 1):
+                widths[params["width"]] = widths.get(params["width"], 0) + 1
+                params = changes.get(epoch, params)  # an exploit after evaluation `epoch` applies from the next
+        return {"wall": wall, "widths": widths, "coordinator": coord,
                 "workers": None if None in cpu0 + cpu1 else [b - a for a, b in zip(cpu0, cpu1)],
                 "states": {t.state for t in trials}, "exploits": len(study.lineage()),
                 "epochs": sum(len(t.metrics["accuracy"]) for t in trials), "best": study.best_trial.value}
@@ -239,7 +247,16 @@ def main(argv: list[str] | None = None) -> None:
             t_par, c_par = plain_parallel(configs, args.epochs, executor.slots, executor.threads)
             st = run_study(executor, args)
             ideal = t_plain / n
-            row = {"plain": t_plain, "plain_cpu": c_plain, "split_cpu": c_par, "epoch": statistics.median(per_epoch), "split": t_par,
+            # the same epochs as the study trained: exploits copy the donor's width, so the study's
+            # epochs are not the initial configurations' mix; price each at the plain loop's mean
+            # epoch time for that width in this round
+            per_width: dict[int, list[float]] = {}
+            for i, hp in enumerate(configs):
+                per_width.setdefault(hp["width"], []).extend(per_epoch[i * args.epochs:(i + 1) * args.epochs])
+            matched = sum(k * statistics.fmean(per_width[w]) for w, k in st["widths"].items())
+            matched *= t_plain / sum(per_epoch)  # the loop's own time between epochs (model builds)
+            row = {"matched": matched, "matched_ratio": st["wall"] / (matched / n),
+                   "matched_split_ratio": st["wall"] / (t_par * matched / t_plain), "plain": t_plain, "plain_cpu": c_plain, "split_cpu": c_par, "epoch": statistics.median(per_epoch), "split": t_par,
                    "study": st["wall"], "ideal_ratio": st["wall"] / ideal, "split_ratio": st["wall"] / t_par,
                    "cpu_ratio": None if st["workers"] is None else (sum(st["workers"]) + st["coordinator"]) / c_plain,
                    "split_cpu_ratio": None if st["workers"] is None else (sum(st["workers"]) + st["coordinator"]) / c_par}
@@ -252,13 +269,19 @@ def main(argv: list[str] | None = None) -> None:
                   f"{row['epoch'] * 1e3:.1f} ms); split across {n} processes {t_par:.2f}s "
                   f"({t_plain / t_par:.2f}x speed-up); PBT study {st['wall']:.2f}s = {row['ideal_ratio']:.2f}x ideal, "
                   f"{row['split_ratio']:.2f}x split ({st['epochs']} epochs, {st['exploits']} exploits, states "
-                  f"{sorted(st['states'])}, best {st['best']:.4f}){cpu}", flush=True)
+                  f"{sorted(st['states'])}, best {st['best']:.4f}){cpu}; the study's epochs by width "
+                  f"{dict(sorted(st['widths'].items()))} (the plain loop's: "
+                  f"{dict(sorted((w, len(v)) for w, v in per_width.items()))}) cost {matched:.2f}s in the plain loop: "
+                  f"{row['matched_ratio']:.2f}x that ideal, {row['matched_split_ratio']:.2f}x that split", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in ("plain", "split", "study", "ideal_ratio",
-                                                                "split_ratio")}
+                                                                "split_ratio", "matched_ratio",
+                                                                "matched_split_ratio")}
     print(f"median of {len(rows)}: PBT study {med['study']:.2f}s = {med['ideal_ratio']:.2f}x ideal "
           f"(plain loop {med['plain']:.2f}s / {n}), {med['split_ratio']:.2f}x the plain loop split across {n} "
           f"processes ({med['plain'] / med['split']:.2f}x speed-up from {n} processes); worker start-up "
           f"{spawn:.2f}s apart")
+    print(f"median of {len(rows)}, against the same epochs as the study trained (width mix after exploits) in the "
+          f"plain loop: {med['matched_ratio']:.2f}x ideal, {med['matched_split_ratio']:.2f}x split")
     best = {k: min(r[k] for r in rows) for k in ("plain", "split", "study")}
     print(f"best of {len(rows)} (timeit's rule: noise only adds time): PBT study {best['study']:.2f}s = "
           f"{best['study'] / (best['plain'] / n):.2f}x ideal (plain loop {best['plain']:.2f}s / {n}), "
