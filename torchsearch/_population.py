@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
+from ._checkpoints import FILE_MAGIC
 from ._state import decode, dumps_state, encode, loads_state, pack_state, to_cpu, unpack_state
-from .storage import FILE_MAGIC
 from .schedulers.base import CONTINUE, Decision
 
 __all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "encode", "decode"]

@@ -9,25 +9,22 @@ read-only. Checkpoints are written atomically (temporary file, then rename) and 
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import pickle
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from ._checkpoints import FILE_MAGIC, from_bytes, read_file, to_bytes, write_file  # noqa: F401 - FILE_MAGIC re-exported
 from ._record import Trial
 from .exceptions import StorageError
 
-#: First bytes of a state file written in the wire format (:mod:`torchsearch._state`; PBT's
-#: durable copies): a file that starts with them is read with its decoder, anything else with
-#: ``torch.load``. (torch is imported only to read or write checkpoints: the CLI and the
-#: dashboard read studies without it.)
-FILE_MAGIC = b"torchsearch-state-v1\n"
+# FILE_MAGIC: the first bytes of a checkpoint in the wire format (see torchsearch._checkpoints).
+# torch is imported only to read or write checkpoints: the CLI and the dashboard read studies
+# without it.
 
 __all__ = ["Storage", "SCHEMA_VERSION"]
 
@@ -384,47 +381,23 @@ class Storage:
         ``state`` may also be the bytes of an already serialized state: ``torch.save`` output, or
         :data:`FILE_MAGIC` followed by the wire format (PBT's durable copies,
         written without decoding what a worker sent)."""
-        import torch
-
         if self.path is None:
-            if isinstance(state, (bytes, bytearray)):
-                self._memory_checkpoints[key] = bytes(state)
-                return key
-            buf = io.BytesIO()
-            torch.save(state, buf)
-            self._memory_checkpoints[key] = buf.getvalue()
+            self._memory_checkpoints[key] = to_bytes(state)
             return key
         target = self.path / "checkpoints" / f"{key}.pt"
         try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                if isinstance(state, (bytes, bytearray)):
-                    f.write(state)
-                else:
-                    torch.save(state, f)
-            os.replace(tmp, target)
+            write_file(target, state)
         except (OSError, RuntimeError) as e:
             raise StorageError(f"storage: cannot write checkpoint {str(target)!r}: {e}") from e
         return key
 
     def load_checkpoint(self, key: str) -> dict[str, Any]:
-        import torch
-
-        from ._state import decode
-
         try:
             if self.path is None:
                 if key not in self._memory_checkpoints:
                     raise StorageError(f"storage: no checkpoint {key!r} in memory")
-                blob = self._memory_checkpoints[key]
-                if blob.startswith(FILE_MAGIC):
-                    return decode(blob[len(FILE_MAGIC):])
-                return torch.load(io.BytesIO(blob), weights_only=True)
-            target = self.path / "checkpoints" / f"{key}.pt"
-            with open(target, "rb") as f:
-                if f.read(len(FILE_MAGIC)) == FILE_MAGIC:  # a durable PBT state (wire format)
-                    return decode(f.read())
-            return torch.load(target, weights_only=True, map_location="cpu")
+                return from_bytes(self._memory_checkpoints[key])
+            return read_file(self.path / "checkpoints" / f"{key}.pt")
         except (OSError, RuntimeError, EOFError, ValueError, IndexError, pickle.UnpicklingError) as e:
             raise StorageError(f"storage: cannot read checkpoint {key!r}: {e}") from e
 
