@@ -271,44 +271,50 @@ def _fmt(x: float) -> str:
     return f"{x:.1e}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.3g}"
 
 
+def _table(out: list[str], title: str, columns: dict[Any, str], methods: list[str],
+           cell: Callable[[str, Any], str]) -> None:
+    """Append a markdown table: one row per method; ``columns`` maps a key to its header,
+    ``cell(method, key)`` fills a cell."""
+    out.append(title)
+    out.append("| method | " + " | ".join(columns.values()) + " |")
+    out.append("|---" * (len(columns) + 1) + "|")
+    for m in methods:
+        out.append(f"| {LABELS[m]} | " + " | ".join(cell(m, k) for k in columns) + " |")
+
+
 def report(rows: list[dict[str, Any]]) -> str:
-    out = []
+    out: list[str] = []
     reg = [r for r in rows if r["kind"] == "regret"]
     if reg:
         problems = [p for p in PROBLEMS if any(r["problem"] == p for r in reg)]
         methods = [m for m in METHODS if any(r["method"] == m for r in reg)]
-        out.append("Final simple regret, median [25% - 75%] over seeds (n = seeds run):\n")
-        out.append("| method | " + " | ".join(f"{p} ({PROBLEMS[p].budget})" for p in problems) + " |")
-        out.append("|---" * (len(problems) + 1) + "|")
-        for m in methods:
-            cells = []
-            for p in problems:
-                v = [r["regret"] for r in reg if r["method"] == m and r["problem"] == p]
-                cells.append(f"{_fmt(statistics.median(v))} [{_fmt(_q(v, .25))} - {_fmt(_q(v, .75))}] (n={len(v)})"
-                             if v else "-")
-            out.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
-        out.append("\nMedian wall seconds per run (objective calls included):\n")
-        out.append("| method | " + " | ".join(problems) + " |")
-        out.append("|---" * (len(problems) + 1) + "|")
-        for m in methods:
-            cells = []
-            for p in problems:
-                v = [r["seconds"] for r in reg if r["method"] == m and r["problem"] == p]
-                cells.append(f"{statistics.median(v):.1f}" if v else "-")
-            out.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+
+        def values(key: str, m: str, p: str) -> list[float]:
+            return [r[key] for r in reg if r["method"] == m and r["problem"] == p]
+
+        def regret(m: str, p: str) -> str:
+            v = values("regret", m, p)
+            return f"{_fmt(statistics.median(v))} [{_fmt(_q(v, .25))} - {_fmt(_q(v, .75))}] (n={len(v)})" if v else "-"
+
+        def seconds(m: str, p: str) -> str:
+            v = values("seconds", m, p)
+            return f"{statistics.median(v):.1f}" if v else "-"
+
+        _table(out, "Final simple regret, median [25% - 75%] over seeds (n = seeds run):\n",
+               {p: f"{p} ({PROBLEMS[p].budget})" for p in problems}, methods, regret)
+        _table(out, "\nMedian wall seconds per run (objective calls included):\n", {p: p for p in problems}, methods,
+               seconds)
     tim = [r for r in rows if r["kind"] == "timing"]
     if tim:
         ns = sorted({r["n"] for r in tim})
         methods = [m for m in METHODS if any(r["method"] == m for r in tim)]
-        out.append("\nSeconds per suggestion (median of 3) with n Hartmann6 observations:\n")
-        out.append("| method | " + " | ".join(f"n={n}" for n in ns) + " |")
-        out.append("|---" * (len(ns) + 1) + "|")
-        for m in methods:
-            cells = []
-            for n in ns:
-                v = [r["seconds"] for r in tim if r["method"] == m and r["n"] == n]
-                cells.append(f"{v[0]:.3f}" if v else "-")
-            out.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+
+        def per_suggestion(m: str, n: int) -> str:
+            v = [r["seconds"] for r in tim if r["method"] == m and r["n"] == n]
+            return f"{v[0]:.3f}" if v else "-"
+
+        _table(out, "\nSeconds per suggestion (median of 3) with n Hartmann6 observations:\n",
+               {n: f"n={n}" for n in ns}, methods, per_suggestion)
     notes = [r for r in rows if r["kind"] == "note"]
     for r in notes:
         out.append(f"\nnote: {r['text']}")
