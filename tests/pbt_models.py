@@ -87,6 +87,27 @@ class MisbehavingJob:
         return None
 
 
+class OrphanPipeJob:
+    """x == 1: forks a child that keeps the worker's pipe open (as a DataLoader worker would),
+    writes its pid to ``pid_file``, then kills the worker process; else reports x."""
+
+    def __init__(self, pid_file: str) -> None:
+        self.pid_file = pid_file
+
+    def __call__(self, trial):
+        x = trial.params["x"]
+        if x == 1:
+            child = os.fork()
+            if child == 0:  # holds every descriptor of the worker, its pipe included
+                time.sleep(60)
+                os._exit(0)
+            with open(self.pid_file, "w") as f:
+                f.write(str(child))
+            os.kill(os.getpid(), signal.SIGKILL)
+        trial.report({"value": float(x)}, step=0)
+        return None
+
+
 class SlowJob:
     """Reports every 50 ms for a long time (to be interrupted)."""
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import time
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ import torch
 import torchsearch as ts
 from torchsearch.executors import Processes
 from torchsearch.schedulers import PBT, Grid
-from tests.pbt_models import DropoutRegression, MisbehavingJob, RendezvousJob, SlowJob
+from tests.pbt_models import DropoutRegression, MisbehavingJob, OrphanPipeJob, RendezvousJob, SlowJob
 
 X = {"x": ts.Choice([0, 1, 2, 3])}
 
@@ -73,6 +75,35 @@ def test_a_killed_worker_fails_its_trial_is_replaced_and_the_study_finishes(pool
     assert study.end_reason == "the scheduler has nothing more to suggest"
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_killed_worker_is_seen_by_its_process_even_when_a_child_keeps_its_pipe_open(tmp_path, pool):
+    # the pipe gives no EOF while the forked child lives: only the process sentinel tells
+    pid_file = tmp_path / "child.pid"
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    t0 = time.monotonic()
+    try:
+        study.run(OrphanPipeJob(str(pid_file)), executor=pool)
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert time.monotonic() - t0 < 30  # not the child's 60 s
+    by_x = {t.params["x"]: t for t in study.trials}
+    assert by_x[1].state == "failed" and "was killed by SIGKILL" in by_x[1].error
+    assert [by_x[x].state for x in (0, 2, 3)] == ["completed"] * 3
+
+
+def test_a_worker_that_dies_while_idle_is_replaced_before_it_gets_a_trial(pool):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    study.run(quick, n_trials=1, executor=pool)
+    victim = pool._workers[1].process
+    victim.kill()
+    victim.join(timeout=5)
+    again = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    again.run(quick, executor=pool)
+    assert [t.state for t in again.trials] == ["completed"] * 4
+    assert all(w.process.is_alive() for w in pool._workers) and pool._workers[1].process is not victim
+
+
 def quick(trial):
     trial.report({"value": float(trial.params["x"])}, step=0)
 
@@ -82,8 +113,8 @@ class InterruptAfterReports(Processes):
 
     def wait(self):
         self.pids = [w.process.pid for w in self._workers]
-        for w in self._workers:
-            self._serve(w)
+        for w, _, ended in self._ready(0):  # what is there already, without waiting
+            self._serve(w, ended)
         raise KeyboardInterrupt
 
 

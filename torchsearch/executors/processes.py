@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import selectors
 import signal
 import socket
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait_any
@@ -36,6 +39,7 @@ __all__ = ["Processes"]
 
 _CTX = mp.get_context("spawn")
 _COMMIT_DELAY = 0.25  # the coordinator's storage writes are committed together, at most this late
+_ALIVE_EVERY = 1.0  # seconds between checks that the running workers' processes are alive
 _BUFFER = 8 << 20  # socket buffer asked for each end of a worker's pipe (the kernel caps it: net.core.wmem_max)
 
 
@@ -155,6 +159,8 @@ class Processes(Executor):
         self.slots = [names[i % len(names)] for i in range(workers)]
         self.threads = threads or max(1, cores // workers)
         self._workers: list[_Worker] = []
+        self._selector: selectors.BaseSelector | None = None  # every worker's pipe and process sentinel
+        self._alive_at = 0.0  # when wait() last asked whether the running workers are alive
         self._pool = False
         self.study: Any = None
 
@@ -183,6 +189,8 @@ class Processes(Executor):
         self._shutdown()
 
     def _spawn(self) -> None:
+        if self._selector is None and sys.platform != "win32":  # Windows pipes cannot be selected
+            self._selector = selectors.DefaultSelector()
         if not self._workers:
             self._workers = [_Worker(i, d) for i, d in enumerate(self.slots)]
             for w in self._workers:
@@ -194,6 +202,7 @@ class Processes(Executor):
         study.storage.group_commits(_COMMIT_DELAY)  # a commit per report would cost more than the rest of it
 
     def _start(self, w: _Worker) -> None:
+        self._forget(w)
         parent, child = _CTX.Pipe(duplex=True)
         _widen(parent)
         _widen(child)
@@ -212,6 +221,19 @@ class Processes(Executor):
                     os.environ[k] = v
         child.close()
         w.conn, w.trial, w.ready = parent, None, False
+        if self._selector is not None:
+            self._selector.register(w.conn, selectors.EVENT_READ, (w, w.conn, False))
+            self._selector.register(w.process.sentinel, selectors.EVENT_READ, (w, w.conn, True))
+
+    def _forget(self, w: _Worker) -> None:
+        """Stop watching ``w``'s pipe and process (before it is replaced or ended)."""
+        if self._selector is None or w.process is None:
+            return
+        for obj in (w.conn, w.process.sentinel):
+            try:
+                self._selector.unregister(obj)
+            except (KeyError, ValueError):
+                pass
 
     def close(self) -> None:
         """End of a study: trials still running were interrupted; they are ended and recorded as
@@ -246,9 +268,13 @@ class Processes(Executor):
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(timeout=5)
+            self._forget(w)
             w.conn.close()
             w.process = None
         self._workers = []
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
 
     # -- protocol -------------------------------------------------------------------------
     def free_slots(self) -> int:
@@ -297,43 +323,61 @@ class Processes(Executor):
 
     def wait(self) -> None:
         """Serve reports until at least one slot is free again."""
-        while True:
-            busy = [w for w in self._workers if w.trial is not None]
-            if not busy:
-                return
-            owner: dict[Any, _Worker] = {}
-            for w in busy:
-                owner[w.conn] = w
-                owner[w.process.sentinel] = w
+        storage = self.study.storage
+        while any(w.trial is not None for w in self._workers):
             freed = False
-            storage = self.study.storage
-            for ready in _wait_any(list(owner), storage.commit_due()):  # woken to commit: nothing is ready
-                w = owner[ready]
-                if w.trial is not None and self._serve(w):
-                    freed = True
+            due = storage.commit_due()
+            timeout = _ALIVE_EVERY if due is None else min(due, _ALIVE_EVERY)
+            for w, conn, ended in self._ready(timeout):  # woken by the timeout: nothing is ready
+                if w.conn is conn:  # (not a worker replaced since the select)
+                    freed = self._serve(w, ended) or freed
+            now = time.monotonic()
+            if now - self._alive_at >= _ALIVE_EVERY:
+                # a child the worker forked (a DataLoader worker...) keeps its pipe and sentinel open
+                # after it died: only asking the OS tells
+                self._alive_at = now
+                for w in self._workers:
+                    if w.trial is not None and not w.process.is_alive():
+                        freed = self._serve(w, True) or freed
             if freed:
                 return
 
+    def _ready(self, timeout: float | None) -> list[tuple[_Worker, Any, bool]]:
+        """``(worker, its pipe, ended)`` for each worker with a message waiting (``ended``
+        False) or whose process ended (True).
+
+        One selector watches every worker for the whole study: building one per wait (as
+        ``multiprocessing.connection.wait`` does) cost the coordinator more than the select."""
+        if self._selector is not None:
+            return [key.data for key, _ in self._selector.select(timeout)]
+        owner = {}
+        for w in self._workers:
+            if w.process is not None:
+                owner[w.conn], owner[w.process.sentinel] = (w, w.conn, False), (w, w.conn, True)
+        return [owner[obj] for obj in _wait_any(list(owner), timeout)]
+
     # -- messages -------------------------------------------------------------------------
-    def _serve(self, w: _Worker) -> bool:
-        """Handle what worker ``w`` sent; True when its slot became free."""
-        while True:
-            try:
-                if not w.conn.poll():
-                    break
-                msg = w.conn.recv()
-            except (EOFError, OSError):
-                break
-            if self._handle(w, msg):
-                return True
-        if w.process.is_alive():
-            return False
+    def _serve(self, w: _Worker, ended: bool) -> bool:
+        """Handle one message from worker ``w`` (all that are left when its process ended);
+        True when its slot became free."""
+        freed = False
+        try:
+            if not ended:
+                return self._handle(w, w.conn.recv())
+            while w.conn.poll():
+                freed = self._handle(w, w.conn.recv()) or freed
+        except (EOFError, OSError):  # the worker is gone: its sentinel says so next, or now
+            if not ended and w.process.is_alive():
+                if self._selector is not None:
+                    self._selector.unregister(w.conn)  # not ready forever until then
+                return False
         w.process.join(timeout=1)
         trial, w.trial = w.trial, None
-        self.study.tell(trial, error=f"the worker process (pid {w.process.pid}, {w.device}) "
-                                     f"{_describe_exit(w.process.exitcode)} while running trial {trial.number}")
+        if trial is not None:
+            self.study.tell(trial, error=f"the worker process (pid {w.process.pid}, {w.device}) "
+                                         f"{_describe_exit(w.process.exitcode)} while running trial {trial.number}")
         self._start(w)
-        return True
+        return freed or trial is not None
 
     def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
         study, trial = self.study, w.trial
