@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import torch
 
 import torchsearch as ts
 from torchsearch._jobs import exploit
-from torchsearch._population import dumps_state, loads_state
+from torchsearch._population import decode, dumps_state, encode, loads_state
 from torchsearch.schedulers import PBT
 from torchsearch.storage import Storage
 from tests.pbt_models import DropoutRegression
@@ -317,3 +318,45 @@ def test_an_interrupted_pbt_study_resumes_its_paused_members_from_their_durable_
     assert len(after) == 4  # no member was started again from scratch
     for n in paused:
         assert after[n].state == "completed" and sorted(after[n].metrics["mse"]) == [1, 2, 3, 4]
+
+
+def test_replacing_an_entry_of_encoded_states_copies_bytes_and_decodes_as_the_rebuilt_dict():
+    from torchsearch._state import replace_entry
+
+    own = {"epoch": 4, "module": {"w": torch.randn(50, 7)}, "rng": {"torch": torch.arange(5, dtype=torch.uint8)},
+           "odd": [torch.tensor([True, False, True]), torch.empty(0, 3)]}
+    donor = {"epoch": 9, "module": {"w": torch.randn(3, 3), "opt": {"m": torch.randn(11, dtype=torch.float64),
+                                                                     "n": (torch.tensor(2), "sgd")}},
+             "rng": {"torch": torch.zeros(4000, dtype=torch.uint8)}}
+    blob = replace_entry(encode(own), "module", encode(donor))
+    back = decode(blob)
+    assert back["epoch"] == 4 and torch.equal(back["rng"]["torch"], own["rng"]["torch"])
+    assert torch.equal(back["odd"][0], own["odd"][0]) and back["odd"][1].shape == (0, 3)
+    assert torch.equal(back["module"]["w"], donor["module"]["w"])
+    assert torch.equal(back["module"]["opt"]["m"], donor["module"]["opt"]["m"])
+    assert back["module"]["opt"]["n"][1] == "sgd" and int(back["module"]["opt"]["n"][0]) == 2
+    # only what the result refers to travels: neither own's old module nor the donor's RNG
+    assert len(blob) < len(encode({**own, "module": donor["module"]})) + 64
+    without_module = {k: v for k, v in own.items() if k != "module"}  # a pause that exploits sends this
+    assert torch.equal(decode(replace_entry(encode(without_module), "module", encode(donor)))["module"]["w"],
+                       donor["module"]["w"])
+    with pytest.raises(ValueError, match="donor's must have 'module'"):
+        replace_entry(encode(own), "module", encode({"epoch": 1}))
+
+
+def test_a_pause_that_exploits_between_worker_states_merges_them_without_decoding():
+    study = ts.Study(space=SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
+                     verbose=False)
+    pop = study._population
+    donor, own = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
+    donor.fit(2)
+    own.fit(3)
+    pop.keep(0, 2, blob=dumps_state(donor.state_dict()))  # as a worker process sends it
+    rest = {k: v for k, v in own.state_dict().items() if k != "module"}
+    pop.keep(1, 3, blob=dumps_state(rest), donor=pop._kept[0])
+    assert pop._kept[1]._packed is None  # merged as bytes
+    kept = pop.state(1)
+    assert torch.equal(kept["module"]["model"]["0.weight"], donor.module.model[0].weight)
+    assert kept["epoch"] == 3
+    own.load_state_dict(kept)  # a whole trainer state again
+    pop.close()

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ._checkpoints import FILE_MAGIC
-from ._state import decode, dumps_state, encode, loads_state, pack_state, to_cpu, unpack_state
+from ._state import decode, dumps_state, encode, loads_state, pack_state, replace_entry, to_cpu, unpack_state
 from .schedulers.base import CONTINUE, Decision
 
 __all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "encode", "decode"]
@@ -182,6 +182,8 @@ class Population:
     @staticmethod
     def _merged(own: _Kept, donor: _Kept) -> _Kept:
         """``own`` (epoch, iteration, RNG) with the donor's module state (weights, optimiser)."""
+        if own._wire is not None and donor._wire is not None:  # both came from workers: bytes only
+            return _Kept(own.step, wire=replace_entry(own._wire, "module", donor._wire))
         merged = dict(own.packed())
         merged["module"] = donor.packed()["module"]
         return _Kept(own.step, packed=merged)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["to_cpu", "pack_state", "unpack_state", "encode", "decode", "dumps_state", "loads_state"]
+__all__ = ["to_cpu", "pack_state", "unpack_state", "encode", "decode", "replace_entry", "dumps_state", "loads_state"]
 
 
 def _is_ref(obj: Any) -> bool:
@@ -117,6 +117,48 @@ def decode(blob: bytes) -> dict[str, Any]:
         tensors.append(flat.view(dt).reshape(shape))
 
     return _rebuild(skeleton, lambda v: tensors[v[1]] if _is_ref(v) else v)
+
+
+def _parts(blob: bytes) -> tuple[Any, list[tuple[str, tuple[int, ...], int]], memoryview]:
+    """The skeleton, the tensor metas and the tensor bytes of an :func:`encode` blob."""
+    n = int.from_bytes(blob[:8], "little")
+    skeleton, metas = _NoGlobals(io.BytesIO(blob[8:8 + n])).load()
+    return skeleton, metas, memoryview(blob)[8 + n:]
+
+
+def replace_entry(own: bytes, key: str, donor: bytes) -> bytes:
+    """``own`` (an :func:`encode` blob of a dict) with entry ``key`` taken from ``donor``'s,
+    without decoding a tensor: the skeletons are read, the tensor bytes copied as they are
+    (only those the result refers to).
+
+    PBT's pause that exploits: the paused trial's epoch, iteration and RNG with the donor's
+    module state (weights, optimiser); ``decode`` of the result equals rebuilding the dict."""
+    skeleton, own_metas, own_data = _parts(own)
+    other, other_metas, other_data = _parts(donor)
+    if not isinstance(skeleton, dict) or not isinstance(other, dict) or key not in other:
+        raise ValueError(f"replace_entry: both blobs must encode dicts and the donor's must have {key!r}")
+    chunks: list[memoryview] = []
+    metas: list[tuple[str, tuple[int, ...], int]] = []
+    offset = 0
+
+    def mover(old_metas: list[tuple[str, tuple[int, ...], int]], data: memoryview) -> Callable[[Any], Any]:
+        def move(ref: Any) -> Any:  # a tensor: its bytes appended, its reference renumbered
+            nonlocal offset
+            if not _is_ref(ref):
+                return ref
+            dtype, shape, at = old_metas[ref[1]]
+            size = math.prod(shape) * getattr(torch, dtype).itemsize
+            size += (-size) % 16
+            chunks.append(data[at:at + size])
+            metas.append((dtype, shape, offset))
+            offset += size
+            return ("__tensor__", len(metas) - 1)
+        return move
+
+    merged = _rebuild({k: v for k, v in skeleton.items() if k != key}, mover(own_metas, own_data))
+    merged[key] = _rebuild(other[key], mover(other_metas, other_data))
+    head = pickle.dumps((merged, metas), protocol=5)
+    return b"".join([len(head).to_bytes(8, "little"), head, *chunks])
 
 
 def dumps_state(state: dict[str, Any]) -> bytes:
