@@ -236,21 +236,20 @@ class PBT(Scheduler):
         at ``step`` (or the last one before it): a member that just trained is not compared
         with members still waiting for their turn. Those rank themselves when they catch up.
         """
-        live = [n for n, m in self._members.items() if m.live and m.value is not None]
-
-        def value(n: int) -> float:
-            m = self._members[n]
+        values: dict[int, float] = {}
+        for n, m in self._members.items():
+            if not m.live or m.value is None or (step is not None and m.step < step):  # type: ignore[operator]
+                continue
             if step is None:
                 v = m.value
+            elif step in m.history:
+                v = m.history[step]
             else:
                 before = [s for s in m.history if s <= step]
                 v = m.history[max(before)] if before else m.history[min(m.history)]
-            return math.inf if v is None or math.isnan(v) else v
-
-        if step is not None:
-            live = [n for n in live if self._members[n].step >= step]  # type: ignore[operator]
-        live = [n for n in live if value(n) != math.inf]
-        ranked = sorted(live, key=lambda n: (value(n), n))
+            if v is not None and not math.isnan(v) and v != math.inf:
+                values[n] = v
+        ranked = sorted(values, key=lambda n: (values[n], n))
         k = len(ranked)
         if k < 2:
             return [], [], k
