@@ -191,3 +191,21 @@ def test_grouped_commits_are_read_here_at_once_elsewhere_when_due_and_none_is_lo
     writer.group_commits(None)
     with pytest.raises(ValueError, match=r"max_delay must be seconds >= 0 or None, got -1"):
         writer.group_commits(-1)
+
+
+def test_ask_tell_study_records_its_end_when_the_scheduler_is_exhausted(tmp_path):
+    study = ts.Study(space={"x": ts.Choice([1, 2])}, scheduler=Grid(), metric="v", mode="min",
+                     storage=str(tmp_path), verbose=False)
+    first = study.ask()
+    second = study.ask()
+    with pytest.raises(ts.exceptions.TrialError, match="nothing more to suggest"):
+        study.ask()
+    assert study.end_reason is None  # two trials still run: the study goes on
+    for t in (first, second):
+        t.report({"v": float(t.params["x"])}, step=1)
+        study.tell(t)
+    with pytest.raises(ts.exceptions.TrialError, match="nothing more to suggest"):
+        study.ask()
+    assert study.end_reason == "the scheduler has nothing more to suggest"
+    row = study.storage.get_study(study._id)
+    assert row["ended"] is not None and row["end_reason"] == study.end_reason

@@ -178,6 +178,9 @@ class Study:
         """Start a trial with the scheduler's next params (or a rerun of an interrupted one)."""
         trial = self._ask()
         if trial is None:
+            if not self._active:  # nothing runs, nothing will: the study has ended (as run() records it)
+                self.end_reason = "the scheduler has nothing more to suggest"
+                self.storage.end_study(self._id, self.end_reason)
             raise TrialError(f"study {self.name!r}: the scheduler has nothing more to suggest "
                              f"({self.scheduler.describe()})")
         return trial
