@@ -116,3 +116,8 @@ class SlowJob:
             trial.report({"value": float(step)}, step=step)
             time.sleep(0.05)
         return None
+
+
+def failing_worker(conn, device, threads):
+    """A worker process that ends before it is ready (as a broken CUDA set-up would)."""
+    raise SystemExit(3)

@@ -13,7 +13,7 @@ import torch
 import torchsearch as ts
 from torchsearch.executors import Processes
 from torchsearch.schedulers import PBT, Grid
-from tests.pbt_models import DropoutRegression, MisbehavingJob, OrphanPipeJob, RendezvousJob, SlowJob
+from tests.pbt_models import DropoutRegression, MisbehavingJob, OrphanPipeJob, RendezvousJob, SlowJob, failing_worker
 
 X = {"x": ts.Choice([0, 1, 2, 3])}
 
@@ -46,6 +46,17 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 def test_cpu_slots_and_threads_are_divided():
     ex = Processes("cpu", workers=2, threads=1)
     assert ex.slots == ["cpu", "cpu"] and ex.threads == 1
+
+
+def test_a_worker_that_dies_while_starting_is_a_clear_error_and_no_process_is_left(monkeypatch):
+    from torchsearch.executors import processes
+
+    monkeypatch.setattr(processes, "worker_main", failing_worker)
+    ex = Processes("cpu", workers=2, threads=1)
+    with pytest.raises(RuntimeError, match=r"worker 0 \(cpu\) exited with code 3 while starting"):
+        with ex:
+            pass
+    assert ex._workers == [] and ex._selector is None
 
 
 def test_two_cpu_workers_run_trials_at_the_same_time(tmp_path, pool):

@@ -179,9 +179,12 @@ class Processes(Executor):
                 w.conn.recv()  # ("ready", pid)
                 w.ready = True
             except (EOFError, OSError) as e:
+                w.process.join(timeout=5)
+                how = _describe_exit(w.process.exitcode)
+                self._pool = False
                 self._shutdown()
-                raise RuntimeError(f"Processes: worker {w.slot} ({w.device}) {_describe_exit(w.process.exitcode)} "
-                                   f"while starting") from e
+                raise RuntimeError(f"Processes: worker {w.slot} ({w.device}) {how} while starting (its error "
+                                   "is printed above)") from e
         return self
 
     def __exit__(self, *exc: Any) -> None:
