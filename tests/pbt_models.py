@@ -121,3 +121,25 @@ class SlowJob:
 def failing_worker(conn, device, threads):
     """A worker process that ends before it is ready (as a broken CUDA set-up would)."""
     raise SystemExit(3)
+
+
+class PausingJob:
+    """A PBT member in a few lines: reports its number for 3 steps, hands its step back when told to
+    pause and resumes from it. ``kill_on_pause``: that trial's worker process dies (SIGKILL) when
+    told to pause (after the coordinator has sent it the next trial)."""
+
+    def __init__(self, kill_on_pause: int | None = None) -> None:
+        self.kill_on_pause = kill_on_pause
+
+    def __call__(self, trial):
+        from types import SimpleNamespace
+
+        resumed = trial.resume_state()
+        for step in range((resumed or {}).get("epoch", 0) + 1, 4):
+            d = trial.report({"value": float(trial.number)}, step=step, state=lambda: {"epoch": step, "module": {"w": torch.zeros(3)}},
+                             final=step == 3)
+            if d.action == "pause":
+                if trial.number == self.kill_on_pause:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return SimpleNamespace(paused=True)
+        return None

@@ -13,7 +13,8 @@ import torch
 import torchsearch as ts
 from torchsearch.executors import Processes
 from torchsearch.schedulers import PBT, Grid
-from tests.pbt_models import DropoutRegression, MisbehavingJob, OrphanPipeJob, RendezvousJob, SlowJob, failing_worker
+from tests.pbt_models import (DropoutRegression, MisbehavingJob, OrphanPipeJob, PausingJob, RendezvousJob, SlowJob,
+                               failing_worker)
 
 X = {"x": ts.Choice([0, 1, 2, 3])}
 
@@ -113,6 +114,24 @@ def test_a_worker_that_dies_while_idle_is_replaced_before_it_gets_a_trial(pool):
     again.run(quick, executor=pool)
     assert [t.state for t in again.trials] == ["completed"] * 4
     assert all(w.process.is_alive() for w in pool._workers) and pool._workers[1].process is not victim
+
+
+def test_pausing_workers_get_their_next_trial_at_once_and_a_crash_then_loses_only_its_own(pool):
+    # population 4 on 2 workers: every member pauses at each step for a waiting one; the next
+    # trial is sent to a worker as soon as its trial is told to pause
+    study = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0), metric="value", mode="max",
+                     verbose=False)
+    study.run(PausingJob(), executor=pool)
+    assert [t.state for t in study.trials] == ["completed"] * 4
+    assert all(sorted(t.metrics["value"]) == [1, 2, 3] for t in study.trials)
+    # trial 0's worker dies after its pause decision, when trial 2 was already sent to it
+    crashed = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0), metric="value", mode="max",
+                       verbose=False)
+    crashed.run(PausingJob(kill_on_pause=0), executor=pool)
+    states = {t.number: t.state for t in crashed.trials}
+    assert states == {0: "failed", 1: "completed", 2: "completed", 3: "completed"}
+    assert "was killed by SIGKILL" in crashed.trials[0].error
+    assert all(w.process.is_alive() and w.trial is None and w.next is None for w in pool._workers)
 
 
 def quick(trial):

@@ -105,6 +105,12 @@ class _Worker:
     conn: Any = None
     trial: Any = None  # the ActiveTrial it runs, or None when idle
     ready: bool = False
+    pausing: bool = False  # its trial was told to pause: the next one may be sent before it is done
+    next: Any = None       # (trial, job, resume) sent to start once the pausing one is done
+
+    def takes(self) -> bool:
+        """Whether a trial can be sent to it now (idle, or its trial is pausing and none is queued)."""
+        return self.trial is None or (self.pausing and self.next is None)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -223,7 +229,7 @@ class Processes(Executor):
                 else:
                     os.environ[k] = v
         child.close()
-        w.conn, w.trial, w.ready = parent, None, False
+        w.conn, w.trial, w.ready, w.pausing, w.next = parent, None, False, False, None
         if self._selector is not None:
             self._selector.register(w.conn, selectors.EVENT_READ, (w, w.conn, False))
             self._selector.register(w.process.sentinel, selectors.EVENT_READ, (w, w.conn, True))
@@ -248,10 +254,12 @@ class Processes(Executor):
             if w.process is not None and w.trial is not None:
                 w.process.kill()
                 w.process.join(timeout=5)
-                trial, w.trial = w.trial, None
-                if not trial.finished:
-                    trial.stop("interrupted", "the study was interrupted while the trial ran")
-                    study.tell(trial, state="stopped")
+                trials = [w.trial] + ([w.next[0]] if w.next is not None else [])
+                w.trial = w.next = None
+                for trial in trials:
+                    if not trial.finished:
+                        trial.stop("interrupted", "the study was interrupted while the trial ran")
+                        study.tell(trial, state="stopped")
                 if self._pool:
                     self._start(w)
         if not self._pool:
@@ -281,7 +289,7 @@ class Processes(Executor):
 
     # -- protocol -------------------------------------------------------------------------
     def free_slots(self) -> int:
-        return sum(1 for w in self._workers if w.trial is None)
+        return sum(1 for w in self._workers if w.takes())
 
     def n_running(self) -> int:
         return sum(1 for w in self._workers if w.trial is not None)
@@ -292,37 +300,48 @@ class Processes(Executor):
         return (w.slot, w.process.pid)
 
     def submit(self, trial: Any, job: Callable[[Any], Any]) -> None:
-        free = [w for w in self._workers if w.trial is None]
+        """Send ``trial`` to a free slot: an idle worker, or one whose trial is pausing (it starts
+        the next as soon as it has handed the pausing one back, without waiting for us)."""
+        free = [w for w in self._workers if w.takes()]
         if not free:
             raise RuntimeError("Processes.submit: no free slot (check free_slots() first)")
         for w in free:
-            if not w.process.is_alive():
+            if w.trial is None and not w.process.is_alive():
                 self._start(w)
         population = self.study._population
         resume = trial._resume
         trial._resume = False
-        # a resumed trial goes to the worker that holds its module, if that one is free
-        w = next((w for w in free if resume and population.holds(trial.number, self._place(w))), free[0])
-
-        def message(held: bool) -> tuple[Any, ...]:
-            blob = population.blob(trial.number) if resume and not held else None
-            seed = None if resume else trial_seed(self.study.seed, trial.number)  # a resume restores its RNG
-            return ("run", trial.number, dict(trial.params), job, blob, seed, held, population.held_at(self._place(w)))
-
-        msg = message(bool(resume) and population.resumed_at(trial, self._place(w)))
+        # a resumed trial goes to the worker that holds its module, if that one is free; else an idle one
+        w = next((w for w in free if resume and population.holds(trial.number, self._place(w))),
+                 next((w for w in free if w.trial is None), free[0]))
+        held = bool(resume) and population.resumed_at(trial, self._place(w))
         try:
-            w.conn.send(msg)
+            w.conn.send(self._run_message(w, trial, job, resume, held))
         except (BrokenPipeError, OSError):
+            if w.trial is not None:  # pausing: the worker died; wait() sees it and sends this one again
+                w.next = (trial, job, resume)
+                return
             self._start(w)  # the worker died while idle: a fresh one takes the trial (and holds nothing)
-            msg = message(False)
-            w.conn.send(msg)
+            w.conn.send(self._run_message(w, trial, job, resume, False))
         except Exception as e:  # noqa: BLE001 - e.g. a job that cannot be pickled
             self.study.tell(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
                                          f"{e}); the TrialModule class, the job and its handlers must be picklable: "
                                          "defined at module level of an importable module or a script with an "
                                          "`if __name__ == '__main__':` guard")
             return
-        w.trial = trial
+        if w.trial is None:
+            w.trial = trial
+        else:
+            w.next = (trial, job, resume)
+
+    def _run_message(self, w: _Worker, trial: Any, job: Any, resume: bool, held: bool) -> tuple[Any, ...]:
+        population = self.study._population
+        blob = population.blob(trial.number) if resume and not held else None
+        seed = None if resume else trial_seed(self.study.seed, trial.number)  # a resume restores its RNG
+        keep = population.held_at(self._place(w))
+        if w.trial is not None:  # the pausing trial: its module may be kept here once it is handed back
+            keep.append(w.trial.number)
+        return ("run", trial.number, dict(trial.params), job, blob, seed, held, keep)
 
     def wait(self) -> None:
         """Serve reports until at least one slot is free again."""
@@ -375,11 +394,19 @@ class Processes(Executor):
                     self._selector.unregister(w.conn)  # not ready forever until then
                 return False
         w.process.join(timeout=1)
-        trial, w.trial = w.trial, None
+        trial, queued = w.trial, w.next
+        w.trial = w.next = None
         if trial is not None:
             self.study.tell(trial, error=f"the worker process (pid {w.process.pid}, {w.device}) "
                                          f"{_describe_exit(w.process.exitcode)} while running trial {trial.number}")
         self._start(w)
+        if queued is not None:  # sent to start after the pausing one, but never started: a fresh worker takes it
+            nxt, job, resume = queued
+            try:
+                w.conn.send(self._run_message(w, nxt, job, resume, False))
+                w.trial = nxt
+            except (BrokenPipeError, OSError) as e:
+                self.study.tell(nxt, error=f"Processes: cannot send the trial to a new worker process ({e})")
         return freed or trial is not None
 
     def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
@@ -399,12 +426,17 @@ class Processes(Executor):
             if decision.action == "exploit" and decision.donor is not None:
                 donor = study._population.blob(decision.donor)
             w.conn.send(("decision", decision, donor))
+            if decision.action == "pause":
+                w.pausing = True
+                return True  # its slot can take the next trial now
             return False
         if kind == "state":
             _, number, step, blob = msg
             study._population.receive(trial, step, blob)
             return False
-        w.trial = None
+        w.trial, w.pausing = None, False
+        if w.next is not None:  # sent while this one paused: the worker has started it
+            w.trial, w.next = w.next[0], None
         if kind == "done":
             _, _, info, blob = msg
             if info["paused"]:
