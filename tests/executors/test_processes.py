@@ -218,7 +218,7 @@ def test_worker_pipes_get_large_socket_buffers_up_to_the_kernel_cap(pool):
     # a PBT state then crosses in one write instead of ~200 KB pieces, each waiting for the reader
     import socket
 
-    from torchsearch.executors.processes import _BUFFER
+    from torchsearch.executors._system import _BUFFER
 
     with open("/proc/sys/net/core/wmem_max") as f:
         cap = int(f.read())

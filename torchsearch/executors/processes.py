@@ -20,8 +20,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import selectors
-import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,9 +27,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait_any
 from typing import Any
 
-import torch
-
 from .._jobs import trial_seed
+from ._system import describe_exit, parse_devices, widen
 from ._worker import loads, worker_main
 from .base import Executor
 
@@ -40,60 +37,6 @@ __all__ = ["Processes"]
 _CTX = mp.get_context("spawn")
 _COMMIT_DELAY = 0.25  # the coordinator's storage writes are committed together, at most this late
 _ALIVE_EVERY = 1.0  # seconds between checks that the running workers' processes are alive
-_BUFFER = 8 << 20  # socket buffer asked for each end of a worker's pipe (the kernel caps it: net.core.wmem_max)
-
-
-def _widen(conn: Any) -> None:
-    """Ask for large socket buffers on ``conn``: a PBT state (hundreds of KB, MBs on a GPU model)
-    is then written in one go instead of in ~200 KB pieces, each waiting for the reader to be
-    scheduled (a 300 KB round trip: 371 us -> 251 us, half the sender's CPU, on a 2-core VM).
-    Best effort: where the platform refuses, the defaults stay."""
-    try:
-        sock = socket.socket(fileno=conn.fileno())
-    except OSError:
-        return
-    try:
-        for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-            sock.setsockopt(socket.SOL_SOCKET, opt, _BUFFER)
-    except OSError:
-        pass
-    finally:
-        sock.detach()  # the Connection still owns the descriptor
-
-
-def _parse_devices(devices: str | Sequence[str]) -> list[str]:
-    allowed = "'cpu', 'cuda' (every visible GPU), 'cuda:0,cuda:2' or a list of those"
-    if isinstance(devices, str):
-        names = [d.strip() for d in devices.split(",") if d.strip()]
-    elif isinstance(devices, Sequence) and all(isinstance(d, str) for d in devices):
-        names = [d.strip() for d in devices]
-    else:
-        raise ValueError(f"Processes: devices must be {allowed}, got devices={devices!r}")
-    if not names:
-        raise ValueError(f"Processes: devices must be {allowed}, got devices={devices!r}")
-    out: list[str] = []
-    for name in names:
-        if name == "cpu":
-            out.append("cpu")
-            continue
-        if name == "cuda" or name.startswith("cuda:"):
-            count = torch.cuda.device_count()
-            if count == 0:
-                raise ValueError(f"Processes: devices={devices!r} asks for CUDA, but torch sees no CUDA device "
-                                 f"(torch {torch.__version__}); use devices='cpu'")
-            if name == "cuda":
-                out.extend(f"cuda:{i}" for i in range(count))
-                continue
-            index = name[5:]
-            if not index.isdigit() or int(index) >= count:
-                raise ValueError(f"Processes: device {name!r} in devices={devices!r} does not exist; "
-                                 f"visible: {', '.join(f'cuda:{i}' for i in range(count))}")
-            out.append(name)
-            continue
-        raise ValueError(f"Processes: unknown device {name!r} in devices={devices!r}; allowed: {allowed}")
-    if len(set(out)) != len(out):
-        raise ValueError(f"Processes: devices={devices!r} names a device twice; use per_device=2 to share one")
-    return out
 
 
 # -- coordinator side -----------------------------------------------------------------------
@@ -111,19 +54,6 @@ class _Worker:
     def takes(self) -> bool:
         """Whether a trial can be sent to it now (idle, or its trial is pausing and none is queued)."""
         return self.trial is None or (self.pausing and self.next is None)
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "is not responding"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
 
 
 class Processes(Executor):
@@ -151,7 +81,7 @@ class Processes(Executor):
                 raise ValueError(f"Processes: {label} must be an int >= 1 or None, got {label}={v!r}")
         if not isinstance(per_device, int) or isinstance(per_device, bool) or per_device < 1:
             raise ValueError(f"Processes: per_device must be an int >= 1, got per_device={per_device!r}")
-        names = _parse_devices(devices)
+        names = parse_devices(devices)
         cores = os.cpu_count() or 1
         if workers is None:
             if names == ["cpu"]:
@@ -186,7 +116,7 @@ class Processes(Executor):
                 w.ready = True
             except (EOFError, OSError) as e:
                 w.process.join(timeout=5)
-                how = _describe_exit(w.process.exitcode)
+                how = describe_exit(w.process.exitcode)
                 self._pool = False
                 self._shutdown()
                 raise RuntimeError(f"Processes: worker {w.slot} ({w.device}) {how} while starting (its error "
@@ -213,8 +143,8 @@ class Processes(Executor):
     def _start(self, w: _Worker) -> None:
         self._forget(w)
         parent, child = _CTX.Pipe(duplex=True)
-        _widen(parent)
-        _widen(child)
+        widen(parent)
+        widen(child)
         w.process = _CTX.Process(target=worker_main, args=(child, w.device, self.threads), daemon=True,
                                  name=f"torchsearch-worker-{w.slot}")
         saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -398,7 +328,7 @@ class Processes(Executor):
         w.trial = w.next = None
         if trial is not None:
             self.study.tell(trial, error=f"the worker process (pid {w.process.pid}, {w.device}) "
-                                         f"{_describe_exit(w.process.exitcode)} while running trial {trial.number}")
+                                         f"{describe_exit(w.process.exitcode)} while running trial {trial.number}")
         self._start(w)
         if queued is not None:  # sent to start after the pausing one, but never started: a fresh worker takes it
             nxt, job, resume = queued
