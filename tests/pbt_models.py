@@ -128,8 +128,9 @@ class PausingJob:
     pause and resumes from it. ``kill_on_pause``: that trial's worker process dies (SIGKILL) when
     told to pause (after the coordinator has sent it the next trial)."""
 
-    def __init__(self, kill_on_pause: int | None = None) -> None:
+    def __init__(self, kill_on_pause: int | None = None, ignore_pause: int | None = None) -> None:
         self.kill_on_pause = kill_on_pause
+        self.ignore_pause = ignore_pause  # that trial reports on after its pause decision (a broken job)
 
     def __call__(self, trial):
         from types import SimpleNamespace
@@ -141,5 +142,36 @@ class PausingJob:
             if d.action == "pause":
                 if trial.number == self.kill_on_pause:
                     os.kill(os.getpid(), signal.SIGKILL)
+                if trial.number == self.ignore_pause:
+                    continue
                 return SimpleNamespace(paused=True)
+        return None
+
+
+class CountingJob:
+    """Reports ``steps`` evaluations as fast as it can, then writes how many of its reports
+    waited for an answer to ``folder/<number>`` (``bad_at``: that report lacks the metric)."""
+
+    def __init__(self, folder: str, steps: int = 40, bad_at: int | None = None) -> None:
+        self.folder, self.steps, self.bad_at = folder, steps, bad_at
+
+    def __call__(self, trial):
+        for step in range(1, self.steps + 1):
+            metrics = {"other": 1.0} if step == self.bad_at else {"value": float(step)}
+            trial.report(metrics, step=step, final=step == self.steps)
+        Path(self.folder, str(trial.number)).write_text(str(trial.answered))
+        return None
+
+
+class EndlessJob:
+    """Reports every 10 ms until told to stop; never looks at the clock itself."""
+
+    def __call__(self, trial):
+        from types import SimpleNamespace
+
+        for step in range(1, 100_000):
+            d = trial.report({"value": float(step)}, step=step)
+            if d.action == "stop":
+                return SimpleNamespace(stop_code=d.code, stop_reason=d.reason)
+            time.sleep(0.01)
         return None

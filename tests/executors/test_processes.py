@@ -12,9 +12,9 @@ import torch
 
 import torchsearch as ts
 from torchsearch.executors import Processes
-from torchsearch.schedulers import PBT, Grid
-from tests.pbt_models import (DropoutRegression, MisbehavingJob, OrphanPipeJob, PausingJob, RendezvousJob, SlowJob,
-                               failing_worker)
+from torchsearch.schedulers import PBT, Grid, Random
+from tests.pbt_models import (CountingJob, DropoutRegression, EndlessJob, MisbehavingJob, OrphanPipeJob, PausingJob,
+                               RendezvousJob, SlowJob, failing_worker)
 
 X = {"x": ts.Choice([0, 1, 2, 3])}
 
@@ -132,6 +132,44 @@ def test_pausing_workers_get_their_next_trial_at_once_and_a_crash_then_loses_onl
     assert states == {0: "failed", 1: "completed", 2: "completed", 3: "completed"}
     assert "was killed by SIGKILL" in crashed.trials[0].error
     assert all(w.process.is_alive() and w.trial is None and w.next is None for w in pool._workers)
+    # a job that reports on after its pause decision fails with why; the trial sent next still runs
+    broken = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0), metric="value", mode="max",
+                      verbose=False)
+    broken.run(PausingJob(ignore_pause=0), executor=pool)
+    assert {t.number: t.state for t in broken.trials} == {0: "failed", 1: "completed", 2: "completed", 3: "completed"}
+    assert "report(step=2) after a pause decision" in broken.trials[0].error
+
+
+def test_reports_a_scheduler_lets_pass_are_not_waited_for_and_none_is_lost(tmp_path, pool):
+    # Grid never decides anything: only the first and the final report wait for an answer
+    folder = tmp_path / "answered"
+    folder.mkdir()
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path / "db"),
+                     verbose=False)
+    study.run(CountingJob(str(folder)), n_trials=2, executor=pool)
+    for t in study.trials:
+        assert t.state == "completed" and t.metrics["value"] == {s: float(s) for s in range(1, 41)}
+        assert (folder / str(t.number)).read_text() == "1"  # the final report (quiet from the start)
+    # under an epoch budget every report may end the trial: each one is answered
+    budget = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", verbose=False)
+    budget.run(CountingJob(str(folder)), n_trials=1, epoch_budget=1000, executor=pool)
+    assert (folder / "0").read_text() == "40"
+
+
+def test_a_stop_for_a_quiet_report_reaches_the_worker_at_its_next_report(pool):
+    study = ts.Study(space=X, scheduler=Random(seed=0), metric="value", mode="max", verbose=False)
+    t0 = time.monotonic()
+    study.run(EndlessJob(), n_trials=2, time_budget=1.0, executor=pool)
+    assert time.monotonic() - t0 < 10
+    assert {(t.state, t.stop_code) for t in study.trials} == {("stopped", "study_time_budget")}
+
+
+def test_a_bad_quiet_report_fails_its_trial_and_the_study_goes_on(tmp_path, pool):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", verbose=False)
+    study.run(CountingJob(str(tmp_path), bad_at=5), n_trials=2, executor=pool)
+    for t in study.trials:
+        assert t.state == "failed" and "'value' is not among the reported metrics ['other']" in t.error
+        assert sorted(t.metrics["value"]) == [1, 2, 3, 4]
 
 
 def quick(trial):

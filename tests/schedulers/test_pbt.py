@@ -205,3 +205,34 @@ def test_same_seed_same_decisions():
 
     assert run(3) == run(3)
     assert run(3) != run(4)
+
+
+@pytest.mark.parametrize("interval", [1, 2, 3, 5])
+def test_quiet_reports_are_always_answered_continue_without_a_checkpoint(interval):
+    # the promise worker processes rely on to send reports without waiting for the answer
+    s = make(population=6, interval=interval)
+    start(s, 6)
+    rng = np.random.default_rng(interval)
+    steps = dict.fromkeys(range(6), 0)
+    quiet = dict.fromkeys(range(6), 0)
+    for _ in range(300):
+        n = int(rng.integers(6))
+        steps[n] += 1
+        d = s.on_report(n, steps[n], float(rng.random()))
+        if quiet[n] > 0:
+            assert d.action == "continue" and not d.checkpoint
+            quiet[n] -= 1
+        if d.action == "pause":
+            s.on_resume(n)
+        quiet[n] = s.quiet_reports(n)
+        assert 0 <= quiet[n] <= interval - 1
+    assert s.quiet_reports(99) == 0  # not a member: every report is answered
+
+
+def test_schedulers_that_never_decide_let_every_report_pass():
+    from torchsearch.schedulers import Grid, Random
+    from torchsearch.schedulers.base import QUIET_ALWAYS
+
+    assert Random(seed=0).quiet_reports(0) == QUIET_ALWAYS
+    assert Grid().quiet_reports(3) == QUIET_ALWAYS
+    assert make().quiet_reports(0) < QUIET_ALWAYS

@@ -3,6 +3,7 @@ socket buffers for the worker pipes, and how a worker process ended."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["parse_devices", "widen", "describe_exit"]
+__all__ = ["parse_devices", "plan_slots", "widen", "describe_exit"]
 
 _BUFFER = 8 << 20  # socket buffer asked for each end of a worker's pipe (the kernel caps it: net.core.wmem_max)
 
@@ -66,6 +67,28 @@ def parse_devices(devices: str | Sequence[str]) -> list[str]:
     if len(set(out)) != len(out):
         raise ValueError(f"Processes: devices={devices!r} names a device twice; use per_device=2 to share one")
     return out
+
+
+def plan_slots(devices: str | Sequence[str], workers: int | None, per_device: int,
+               threads: int | None) -> tuple[list[str], list[str], int]:
+    """``(devices, one device per worker slot, torch threads per worker)`` for ``Processes``."""
+    for label, v in (("workers", workers), ("threads", threads)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"Processes: {label} must be an int >= 1 or None, got {label}={v!r}")
+    if not isinstance(per_device, int) or isinstance(per_device, bool) or per_device < 1:
+        raise ValueError(f"Processes: per_device must be an int >= 1, got per_device={per_device!r}")
+    names = parse_devices(devices)
+    cores = os.cpu_count() or 1
+    if workers is None:
+        if names == ["cpu"]:
+            workers = max(1, cores // 2) if per_device == 1 else per_device
+        else:
+            workers = len(names) * per_device
+    elif per_device != 1 and workers != len(names) * per_device:
+        raise ValueError(f"Processes: workers={workers} contradicts per_device={per_device} on {len(names)} "
+                         f"device(s); give one of them")
+    slots = [names[i % len(names)] for i in range(workers)]
+    return names, slots, threads or max(1, cores // workers)
 
 
 def describe_exit(code: int | None) -> str:

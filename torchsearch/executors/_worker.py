@@ -4,9 +4,11 @@ device slot that takes trials from its pipe, trains them, and makes one round tr
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..schedulers.base import CONTINUE
+
 __all__ = ["worker_main", "dumps", "loads"]
 
+_HOLD = 1.0  # seconds: quiet reports are sent together, at most one message per this long
 
 
 def dumps(obj: Any) -> bytes:
@@ -35,10 +40,14 @@ def _needs_state(decision: Any) -> bool:
 
 
 class _RemoteTrial:
-    """The worker's stand-in for the coordinator's ActiveTrial: ``report`` is a round trip."""
+    """The worker's stand-in for the coordinator's ActiveTrial: ``report`` is a round trip,
+    except for the reports the scheduler said it will answer ``continue`` (``quiet``): those are
+    kept and sent with the next message, or on their own at most once a second, and never
+    waited for. The coordinator may send a stop (or a failed report's error) unasked; it is
+    taken at the next report."""
 
     def __init__(self, conn: Any, number: int, params: dict[str, Any], resume: bytes | None,
-                 resume_held: bool = False, held_here: list[int] | None = None) -> None:
+                 resume_held: bool = False, held_here: list[int] | None = None, quiet: int = 0) -> None:
         self._conn = conn
         self.number = number
         self.params = dict(params)
@@ -46,6 +55,12 @@ class _RemoteTrial:
         self._donor: dict[str, Any] | None = None
         self.resume_held = resume_held  # resumes on the module this process kept at its pause
         self.held_here = held_here      # paused trials whose modules this process keeps
+        self._quiet = quiet             # next reports the coordinator will not answer
+        self._kept: list[tuple[dict[str, float], int]] = []  # quiet reports not sent yet
+        self._sent_at = time.monotonic()  # when a message last went to (or came from) the coordinator
+        self._unasked: Any = None       # a stop decision the coordinator sent unasked
+        self.answered = 0               # reports that waited for an answer (for tests and benchmarks)
+        self.paused_state: tuple[int, bytes] | None = None  # (step, state) after a pause decision
 
     def __repr__(self) -> str:
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
@@ -55,12 +70,27 @@ class _RemoteTrial:
         from ..exceptions import TrialFailed
         from .._state import dumps_state, loads_state
 
+        if self.paused_state is not None:
+            raise TrialFailed(f"trial {self.number}: report(step={step}) after a pause decision; a job told to pause "
+                              "hands its state back and returns a result with paused=True")
         values = {str(k): float(v) for k, v in metrics.items()}
-        self._conn.send(("report", self.number, values, int(step), bool(final)))
-        reply = self._conn.recv()
-        if reply[0] == "error":
-            raise TrialFailed(reply[1])
-        _, decision, donor = reply
+        if self._quiet > 0 and not final and all(math.isfinite(v) for v in values.values()):
+            self._quiet -= 1
+            self._kept.append((values, int(step)))
+            if time.monotonic() - self._sent_at >= _HOLD:
+                self.flush()
+            while self._conn.poll():
+                self._take(self._conn.recv())
+            return self._unasked or CONTINUE
+        self._conn.send(("report", self.number, values, int(step), bool(final), self._kept))
+        self._kept, self._sent_at = [], time.monotonic()
+        self.answered += 1
+        while True:
+            reply = self._conn.recv()
+            if reply[0] == "decision":
+                break
+            self._take(reply)
+        _, decision, donor, self._quiet = reply
         if decision.action == "exploit":
             self._donor = None if donor is None else loads_state(donor)
             self.params = dict(decision.params)
@@ -71,8 +101,27 @@ class _RemoteTrial:
             full = state()
             if decision.action == "pause" and decision.donor is not None:  # the donor's module replaces it
                 full = {k: v for k, v in full.items() if k != "module"}
-            self._conn.send(("state", self.number, int(step), dumps_state(full)))
+            if decision.action == "pause":  # handed back with the job's end: one message less
+                self.paused_state = (int(step), dumps_state(full))
+            else:
+                self._conn.send(("state", self.number, int(step), dumps_state(full)))
         return decision
+
+    def _take(self, msg: tuple[Any, ...]) -> None:
+        """A message the coordinator sent unasked: a stop, or the error of a quiet report."""
+        from ..exceptions import TrialFailed
+
+        if msg[0] == "error":
+            raise TrialFailed(msg[1])
+        if msg[0] != "stop":
+            raise RuntimeError(f"trial {self.number}: unexpected message {msg[0]!r} from the coordinator")
+        self._unasked = msg[1]
+
+    def flush(self) -> None:
+        """Send the quiet reports kept so far (they are never answered)."""
+        if self._kept:
+            self._conn.send(("reports", self.number, self._kept))
+            self._kept, self._sent_at = [], time.monotonic()
 
     def donor_state(self) -> dict[str, Any]:
         donor, self._donor = self._donor, None
@@ -111,18 +160,23 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
             return  # the coordinator is gone
         if msg[0] == "exit":
             return
-        _, number, params, job, resume, seed, held, keep = msg
+        if msg[0] != "run":  # an answer to a trial that has ended meanwhile (a stop sent unasked...)
+            continue
+        _, number, params, job, resume, seed, held, keep, quiet = msg
         if seed is not None:
             torch.manual_seed(seed)
             np.random.seed(seed % 2**32)
             random.seed(seed)
-        trial = _RemoteTrial(conn, number, params, resume, held, keep)
+        trial = _RemoteTrial(conn, number, params, resume, held, keep, quiet)
         try:
-            result = _call(job, trial, device)
+            try:
+                result = _call(job, trial, device)
+            finally:
+                trial.flush()  # its quiet reports arrive before how it ended
             info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
                     "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False), "held": getattr(result, "held", False)}
             state = getattr(result, "state_dict", None)
-            conn.send(("done", number, info, None if state is None else dumps(state)))
+            conn.send(("done", number, info, None if state is None else dumps(state), trial.paused_state))
         except (BrokenPipeError, EOFError, ConnectionResetError):
             return
         except BaseException as e:  # noqa: BLE001 - report every failure, then take the next trial

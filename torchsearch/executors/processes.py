@@ -2,13 +2,18 @@
 
 The coordinator (the study's process) owns the scheduler and the storage. Each worker is a
 *spawned* process pinned to one device slot; it receives a trial, builds and trains it, and
-for each evaluation sends one request (``report``) and waits for one response (the
-scheduler's :class:`~torchsearch.schedulers.Decision`). PBT states travel through the same
-pipe as bytes in memory: a kept state or a paused trial's state goes to the coordinator, a
-donor's state goes to the worker that needs it. A worker holds the modules of the trials that
-paused in it; a paused trial (the one that waited longest: the order never depends on where
-modules are held) resumes on the free worker that holds it when there is one, and then no state
-travels at all (otherwise its kept state is sent to the worker that takes it).
+sends its reports. A report the scheduler has to decide on is a round trip: the worker waits for
+the :class:`~torchsearch.schedulers.Decision`. The reports the scheduler said it will answer
+``continue`` (``Scheduler.quiet_reports``: every one for Random, Grid and Bayes; those between
+two ready points for PBT) are not waited for: they go with the next message, or on their own at
+most once a second; a stop they bring (a study budget) reaches the worker at its next report.
+
+PBT states travel through the same pipe as bytes in memory: a kept state or a paused trial's
+state goes to the coordinator, a donor's state goes to the worker that needs it. When a trial
+is told to pause, the next trial is sent to its worker at once, which starts it as soon as it
+has handed the paused one back. A worker holds the modules of the trials that paused in it; a
+paused trial (the one that waited longest: the order never depends on where modules are held)
+resumes on the free worker that holds it when there is one, and then no state travels at all.
 
 A worker that crashes, is killed or runs out of memory fails its trial with the reason and is
 replaced; the study goes on. On Ctrl+C (or any error in the coordinator) the workers are
@@ -17,6 +22,7 @@ ended, running trials are recorded as stopped, and the study can be resumed.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import selectors
@@ -28,7 +34,7 @@ from multiprocessing.connection import wait as _wait_any
 from typing import Any
 
 from .._jobs import trial_seed
-from ._system import describe_exit, parse_devices, widen
+from ._system import describe_exit, plan_slots, widen
 from ._worker import loads, worker_main
 from .base import Executor
 
@@ -76,24 +82,7 @@ class Processes(Executor):
 
     def __init__(self, devices: str | Sequence[str] = "cpu", *, workers: int | None = None, per_device: int = 1,
                  threads: int | None = None) -> None:
-        for label, v in (("workers", workers), ("threads", threads)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ValueError(f"Processes: {label} must be an int >= 1 or None, got {label}={v!r}")
-        if not isinstance(per_device, int) or isinstance(per_device, bool) or per_device < 1:
-            raise ValueError(f"Processes: per_device must be an int >= 1, got per_device={per_device!r}")
-        names = parse_devices(devices)
-        cores = os.cpu_count() or 1
-        if workers is None:
-            if names == ["cpu"]:
-                workers = max(1, cores // 2) if per_device == 1 else per_device
-            else:
-                workers = len(names) * per_device
-        elif per_device != 1 and workers != len(names) * per_device:
-            raise ValueError(f"Processes: workers={workers} contradicts per_device={per_device} on {len(names)} "
-                             f"device(s); give one of them")
-        self.devices = names
-        self.slots = [names[i % len(names)] for i in range(workers)]
-        self.threads = threads or max(1, cores // workers)
+        self.devices, self.slots, self.threads = plan_slots(devices, workers, per_device, threads)
         self._workers: list[_Worker] = []
         self._selector: selectors.BaseSelector | None = None  # every worker's pipe and process sentinel
         self._alive_at = 0.0  # when wait() last asked whether the running workers are alive
@@ -169,10 +158,8 @@ class Processes(Executor):
         if self._selector is None or w.process is None:
             return
         for obj in (w.conn, w.process.sentinel):
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(obj)
-            except (KeyError, ValueError):
-                pass
 
     def close(self) -> None:
         """End of a study: trials still running were interrupted; they are ended and recorded as
@@ -198,10 +185,8 @@ class Processes(Executor):
     def _shutdown(self) -> None:
         for w in self._workers:
             if w.process is not None and w.process.is_alive():
-                try:
+                with contextlib.suppress(BrokenPipeError, OSError):
                     w.conn.send(("exit",))
-                except (BrokenPipeError, OSError):
-                    pass
         for w in self._workers:
             if w.process is None:
                 continue
@@ -271,7 +256,16 @@ class Processes(Executor):
         keep = population.held_at(self._place(w))
         if w.trial is not None:  # the pausing trial: its module may be kept here once it is handed back
             keep.append(w.trial.number)
-        return ("run", trial.number, dict(trial.params), job, blob, seed, held, keep)
+        return ("run", trial.number, dict(trial.params), job, blob, seed, held, keep, self._quiet(trial))
+
+    def _quiet(self, trial: Any) -> int:
+        """How many of ``trial``'s next reports its worker may send without waiting for an answer:
+        those the scheduler will answer ``continue`` (none under an epoch budget, which every
+        report may end)."""
+        study = self.study
+        if study._epoch_budget is not None or trial.should_stop:
+            return 0
+        return study.scheduler.quiet_reports(trial.number)
 
     def wait(self) -> None:
         """Serve reports until at least one slot is free again."""
@@ -295,9 +289,7 @@ class Processes(Executor):
                 return
 
     def _ready(self, timeout: float | None) -> list[tuple[_Worker, Any, bool]]:
-        """``(worker, its pipe, ended)`` for each worker with a message waiting (``ended``
-        False) or whose process ended (True).
-
+        """``(worker, its pipe, ended)`` per worker with a message waiting or whose process ended.
         One selector watches every worker for the whole study: building one per wait (as
         ``multiprocessing.connection.wait`` does) cost the coordinator more than the select."""
         if self._selector is not None:
@@ -339,15 +331,37 @@ class Processes(Executor):
                 self.study.tell(nxt, error=f"Processes: cannot send the trial to a new worker process ({e})")
         return freed or trial is not None
 
+    def _quiet_reports(self, w: _Worker, reports: list[tuple[dict[str, float], int]]) -> None:
+        """Reports the worker did not wait for: stored and shown to the scheduler like the others.
+        A stop they bring (a study budget) is sent unasked; the worker takes it at its next report."""
+        trial = w.trial
+        for metrics, step in reports:
+            stopped = trial.should_stop
+            decision = trial.report(metrics, step)
+            if decision.action == "stop":
+                if not stopped:
+                    w.conn.send(("stop", decision))
+            elif decision.action != "continue" or decision.checkpoint:
+                raise RuntimeError(f"{self.study.scheduler.describe()} answered {decision.action!r} to a report it "
+                                   "had said it would answer 'continue' (see Scheduler.quiet_reports)")
+
     def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
         study, trial = self.study, w.trial
         kind = msg[0]
         if kind == "ready":
             w.ready = True
             return False
-        if kind == "report":
-            _, _, metrics, step, final = msg
+        if kind == "reports":
             try:
+                self._quiet_reports(w, msg[2])
+            except Exception as e:  # noqa: BLE001 - a bad report fails the trial, not the study
+                trial.failure = trial.failure or f"{type(e).__name__}: {e}"
+                w.conn.send(("error", trial.failure))  # taken at its next report, or the trial ends failed
+            return False
+        if kind == "report":
+            _, _, metrics, step, final, quiet = msg
+            try:
+                self._quiet_reports(w, quiet)
                 decision = trial.report(metrics, step, final=final)
             except Exception as e:  # noqa: BLE001 - a bad report fails the trial, not the study
                 w.conn.send(("error", f"{type(e).__name__}: {e}"))
@@ -355,7 +369,7 @@ class Processes(Executor):
             donor = None
             if decision.action == "exploit" and decision.donor is not None:
                 donor = study._population.blob(decision.donor)
-            w.conn.send(("decision", decision, donor))
+            w.conn.send(("decision", decision, donor, self._quiet(trial) if decision.action == "continue" else 0))
             if decision.action == "pause":
                 w.pausing = True
                 return True  # its slot can take the next trial now
@@ -368,7 +382,9 @@ class Processes(Executor):
         if w.next is not None:  # sent while this one paused: the worker has started it
             w.trial, w.next = w.next[0], None
         if kind == "done":
-            _, _, info, blob = msg
+            _, _, info, blob, paused_state = msg
+            if paused_state is not None:  # the state it paused with
+                study._population.receive(trial, *paused_state)
             if info["paused"]:
                 study._pause(trial, self._place(w), info.get("held", False))
                 return True

@@ -10,6 +10,8 @@ processes or reads the clock. The study (the coordinator) calls it:
   start now" (when no trial is running either, the study ends);
 - ``on_report(number, step, value)`` after each evaluation of a running trial; returns a
   :class:`Decision` (continue, stop with a reason; PBT adds exploit and pause);
+- ``quiet_reports(number)`` after answering one: how many of the next reports it will surely
+  answer ``continue`` (workers then need not wait for those answers);
 - ``on_resume(number)`` when a paused trial gets a slot again (paused trials resume first in,
   first out, after the scheduler's new suggestions); it may return an exploit decision;
 - ``on_complete(number, value, state)`` when a trial ends (``value`` is None or NaN when
@@ -29,7 +31,7 @@ import numpy as np
 
 from ..space import Space
 
-__all__ = ["Decision", "Scheduler", "CONTINUE"]
+__all__ = ["Decision", "Scheduler", "CONTINUE", "QUIET_ALWAYS"]
 
 Action = Literal["continue", "stop", "exploit", "pause"]
 
@@ -58,6 +60,7 @@ class Decision:
 
 
 CONTINUE = Decision()
+QUIET_ALWAYS = 2**31 - 1  # Scheduler.quiet_reports: every report (a scheduler that never decides anything)
 
 
 class Scheduler:
@@ -95,6 +98,13 @@ class Scheduler:
 
     def on_report(self, number: int, step: int, value: float) -> Decision:
         return CONTINUE
+
+    def quiet_reports(self, number: int) -> int:
+        """How many of trial ``number``'s next reports :meth:`on_report` will answer with a plain
+        ``continue`` (no checkpoint) whatever they say. Worker processes send those without
+        waiting for an answer, several in one message. Default: all of them when ``on_report``
+        is not overridden, else none (every report is answered)."""
+        return QUIET_ALWAYS if type(self).on_report is Scheduler.on_report else 0
 
     def on_resume(self, number: int) -> Decision | None:
         """A paused trial (see the ``pause`` decision) gets a slot again. May return an

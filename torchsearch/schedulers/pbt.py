@@ -201,6 +201,11 @@ class PBT(Scheduler):
             return Decision("pause", reason="gives its slot to a waiting member", code="pause", checkpoint=True)
         return Decision("continue", checkpoint=True)
 
+    def quiet_reports(self, number: int) -> int:
+        """The reports before the member's next ready point are answered ``continue``."""
+        m = self._members.get(number)
+        return 0 if m is None else max(0, self.interval - 1 - m.since)
+
     def _choose(self, number: int, step: int) -> tuple[int, dict[str, Any], list[str]] | str | None:
         """Exploit ``(donor, new params, operations)``, None (no exploit), or ``"defer"`` when
         too few members have reached ``step`` to rank it (at least 2, and half the live ones)."""
