@@ -53,6 +53,13 @@ class DropoutRegression(ts.TrialModule):
         return out
 
 
+class FlatMetricRegression(DropoutRegression):
+    """DropoutRegression that also reports ``flat``, a metric that never changes."""
+
+    def validation_step(self, batch):
+        return {**super().validation_step(batch), "flat": torch.tensor(1.0)}
+
+
 class RendezvousJob:
     """Each trial announces itself in ``folder`` and waits until ``n`` trials have: it can only
     finish when ``n`` trials run at the same time. Reports its start/end times and pid."""

@@ -83,3 +83,17 @@ def test_small_members_are_held_on_the_gpu_and_resume_there_with_the_same_result
     assert [s for s, _ in held] == ["completed"] * 4
     assert held_resumes["held"] > 0 and rebuilt_resumes["held"] == 0
     assert held == rebuilt
+
+
+def test_a_pbt_members_patience_keeps_counting_across_its_turns():
+    # population 3 on one slot, interval 1: every evaluation is a separate turn (a new Trainer);
+    # "flat" never improves, so Patience(2) must stop each member at its third evaluation
+    from tests.pbt_models import FlatMetricRegression
+    from torchsearch.handlers import Patience
+
+    study = ts.tune(FlatMetricRegression, SPACE, scheduler=PBT(population=3, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=8, seed=0, verbose=False,
+                    handlers=lambda: [Patience(2, metric="flat", mode="max")])
+    for t in study.trials:
+        assert (t.state, t.stop_code) == ("stopped", "patience")
+        assert sorted(t.metrics["mse"]) == [1, 2, 3]

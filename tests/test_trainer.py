@@ -111,3 +111,26 @@ def test_nan_loss_on_cuda_fails_at_the_end_of_the_epoch_without_a_sync_per_itera
     with pytest.raises(ts.TrialFailed, match=r"training loss became non-finite \(nan or inf\) during epoch 1"):
         trainer.fit(3)
     assert len(outputs) == 6 and all(isinstance(o, torch.Tensor) and o.is_cuda for o in outputs)
+
+
+def test_state_dict_carries_the_handlers_state_and_a_new_trainer_takes_it_back():
+    from torchsearch._state import decode, dumps_state
+    from torchsearch.handlers import Patience
+
+    torch.manual_seed(1)
+    first = Patience(5, metric="mse", mode="min", min_delta=10.0)  # nothing counts as improving
+    a = ts.Trainer(TinyRegression({"lr": 0.05}), handlers=[first])
+    a.fit(3)
+    assert first.counter == 2
+    state = a.state_dict()
+    assert state["handlers"] == [dict(first.state_dict())]
+    decode(dumps_state(state))  # crosses to another process without unpickling a class
+    second = Patience(5, metric="mse", mode="min", min_delta=10.0)
+    b = ts.Trainer(TinyRegression({"lr": 0.05}), handlers=[second])
+    b.load_state_dict(state)
+    assert (second.counter, second.best_score, second.n_evaluations) == (2, first.best_score, 3)
+    b.fit(6)  # two more evaluations without improvement: five in a row
+    assert b.stop_code == "patience" and b.epoch == 6
+    other = ts.Trainer(TinyRegression({"lr": 0.05}))  # other handlers: the states are not forced on them
+    other.load_state_dict(state)
+    assert other.epoch == 3

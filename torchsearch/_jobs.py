@@ -227,7 +227,9 @@ class TrainJob:
                 taken.append(tr.state_dict())
                 return taken[-1]
 
-            decision = trial.report(metrics, step=tr.epoch, state=state, final=tr.epoch >= self.epochs)
+            # a handler that stopped training at this evaluation (Patience...) makes it the last one:
+            # no pause or exploit can follow it
+            decision = trial.report(metrics, step=tr.epoch, state=state, final=tr.epoch >= self.epochs or tr.stopped)
             if decision.action == "stop":
                 tr.stop(decision.code or "scheduler", decision.reason or "stopped by the scheduler")
             elif decision.action == "exploit":

@@ -19,6 +19,15 @@ from .trial import TrialModule
 
 __all__ = ["Trainer"]
 
+
+def _plain(obj: Any) -> bool:
+    """Made of dicts, lists, tuples, numbers, strings, None and tensors only."""
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in obj.items())
+    if type(obj) in (list, tuple):  # (not a named tuple: its class would have to be unpickled)
+        return all(_plain(v) for v in obj)
+    return obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor))
+
 EvalCallback = Callable[["Trainer", dict[str, float]], None]
 
 
@@ -75,6 +84,7 @@ class Trainer:
         self._eval_callbacks: list[EvalCallback] = []
         self._train_mode = False
         self._finite: torch.Tensor | None = None
+        self._stateful: list[Any] = []  # attached handlers whose state travels with state_dict()
 
         self.train_engine = Engine(self._train_step)
         self.eval_engine = Engine(self._eval_step)
@@ -102,6 +112,9 @@ class Trainer:
                 f"Trainer: a handler must be an (event, callable) pair, an object with attach(engine) "
                 f"or a callable f(trainer), got {handler!r}"
             )
+        if not isinstance(handler, tuple) and callable(getattr(handler, "state_dict", None)) \
+                and callable(getattr(handler, "load_state_dict", None)):
+            self._stateful.append(handler)
 
     def on_evaluation(self, callback: EvalCallback) -> None:
         """Call ``callback(trainer, metrics)`` after each evaluation (it may call :meth:`stop`)."""
@@ -119,6 +132,8 @@ class Trainer:
 
     @property
     def stopped(self) -> bool:
+        """Whether training was stopped (by :meth:`stop` or a handler), also before ``fit`` returns."""
+        self._take_stop_record()
         return self.stop_code is not None
 
     @property
@@ -238,7 +253,9 @@ class Trainer:
             self.train_engine.set_data(module.train_loader)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: module state, epoch, iteration, RNG states."""
+        """Everything needed to continue exactly: module state, epoch, iteration, RNG states, and
+        the states of the attached handlers that have one (``handlers``, in attach order: a PBT
+        member's ``Patience`` keeps counting across its turns)."""
         s = self.train_engine.state
         state = {
             "module": self.module.state_dict(),
@@ -254,13 +271,22 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        handlers = [h.state_dict() for h in self._stateful]
+        if handlers and all(_plain(h) for h in handlers):  # (read back without unpickling any class)
+            state["handlers"] = [dict(h) for h in handlers]
         return state
 
     def load_state_dict(self, state: dict[str, Any], *, restore_rng: bool = True, module: bool = True) -> None:
         """Continue from ``state`` (:meth:`state_dict`); ``module=False`` keeps the module as it is
-        (it already holds that state: a paused PBT trial resumed in the process that kept it)."""
+        (it already holds that state: a paused PBT trial resumed in the process that kept it).
+        The handlers' states (``Patience``'s count...) are restored when the same handlers are
+        attached in the same order."""
         if module:
             self.module.load_state_dict(state["module"])
+        handlers = state.get("handlers")
+        if handlers and len(handlers) == len(self._stateful):  # the same handlers, attached in the same order
+            for h, h_state in zip(self._stateful, handlers):
+                h.load_state_dict(h_state)
         if state.get("engine"):
             self.train_engine.load_state_dict(state["engine"])
         self.metrics = dict(state.get("metrics", {}))

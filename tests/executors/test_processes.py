@@ -172,6 +172,25 @@ def test_a_bad_quiet_report_fails_its_trial_and_the_study_goes_on(tmp_path, pool
         assert sorted(t.metrics["value"]) == [1, 2, 3, 4]
 
 
+def test_a_pbt_members_patience_keeps_counting_across_turns_on_workers(pool):
+    # as tests/test_jobs.py's in-process test: each turn is a new Trainer in whichever worker
+    from tests.pbt_models import FlatMetricRegression
+    from tests.test_population import SPACE
+
+    study = ts.tune(FlatMetricRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=8, seed=0, verbose=False, executor=pool,
+                    handlers=_flat_patience)
+    for t in study.trials:
+        assert (t.state, t.stop_code) == ("stopped", "patience")
+        assert sorted(t.metrics["mse"]) == [1, 2, 3]
+
+
+def _flat_patience():
+    from torchsearch.handlers import Patience
+
+    return [Patience(2, metric="flat", mode="max")]
+
+
 def quick(trial):
     trial.report({"value": float(trial.params["x"])}, step=0)
 
