@@ -20,70 +20,14 @@ from typing import Any
 
 from ._checkpoints import FILE_MAGIC, from_bytes, read_file, to_bytes, write_file  # noqa: F401 - FILE_MAGIC re-exported
 from ._record import Trial
+from ._schema import DB_NAME, SCHEMA_SQL, SCHEMA_VERSION
 from .exceptions import StorageError
 
 # FILE_MAGIC: the first bytes of a checkpoint in the wire format (see torchsearch._checkpoints).
 # torch is imported only to read or write checkpoints: the CLI and the dashboard read studies
 # without it.
 
-__all__ = ["Storage", "SCHEMA_VERSION"]
-
-SCHEMA_VERSION = 1
-DB_NAME = "study.db"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS studies (
-    id INTEGER PRIMARY KEY,
-    name TEXT UNIQUE NOT NULL,
-    metric TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    space TEXT NOT NULL,
-    scheduler TEXT,
-    seed INTEGER,
-    created REAL NOT NULL,
-    ended REAL,
-    end_reason TEXT
-);
-CREATE TABLE IF NOT EXISTS trials (
-    id INTEGER PRIMARY KEY,
-    study_id INTEGER NOT NULL REFERENCES studies(id),
-    number INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    params TEXT NOT NULL,
-    value REAL,
-    best_step INTEGER,
-    started REAL,
-    ended REAL,
-    error TEXT,
-    traceback TEXT,
-    stop_code TEXT,
-    stop_reason TEXT,
-    checkpoint TEXT,
-    UNIQUE (study_id, number)
-);
-CREATE TABLE IF NOT EXISTS reports (
-    trial_id INTEGER NOT NULL REFERENCES trials(id),
-    step INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    value REAL,
-    time REAL NOT NULL,
-    PRIMARY KEY (trial_id, step, name)
-);
-CREATE TABLE IF NOT EXISTS lineage (
-    id INTEGER PRIMARY KEY,
-    study_id INTEGER NOT NULL REFERENCES studies(id),
-    trial_number INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    donor_number INTEGER,
-    old_params TEXT NOT NULL,
-    new_params TEXT NOT NULL,
-    operations TEXT NOT NULL,
-    time REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
-CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
-"""
+__all__ = ["Storage", "SCHEMA_VERSION", "DB_NAME"]
 
 
 def _num(v: Any) -> float | None:
@@ -126,7 +70,7 @@ class Storage:
                     self._con.execute("PRAGMA synchronous=NORMAL")
             self._con.execute("PRAGMA busy_timeout=10000")
             if not readonly:
-                self._con.executescript(_SCHEMA)
+                self._con.executescript(SCHEMA_SQL)
                 row = self._con.execute("SELECT version FROM schema_version").fetchone()
                 if row is None:
                     self._con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))

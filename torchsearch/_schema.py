@@ -1,0 +1,62 @@
+"""The SQLite schema of a study folder's ``study.db`` (see :class:`torchsearch.storage.Storage`)."""
+
+from __future__ import annotations
+
+__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL"]
+
+SCHEMA_VERSION = 1
+DB_NAME = "study.db"
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    metric TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    space TEXT NOT NULL,
+    scheduler TEXT,
+    seed INTEGER,
+    created REAL NOT NULL,
+    ended REAL,
+    end_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL,
+    value REAL,
+    best_step INTEGER,
+    started REAL,
+    ended REAL,
+    error TEXT,
+    traceback TEXT,
+    stop_code TEXT,
+    stop_reason TEXT,
+    checkpoint TEXT,
+    UNIQUE (study_id, number)
+);
+CREATE TABLE IF NOT EXISTS reports (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    time REAL NOT NULL,
+    PRIMARY KEY (trial_id, step, name)
+);
+CREATE TABLE IF NOT EXISTS lineage (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    trial_number INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    donor_number INTEGER,
+    old_params TEXT NOT NULL,
+    new_params TEXT NOT NULL,
+    operations TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
+CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
+"""
