@@ -102,3 +102,20 @@ def test_nan_and_failed_results_do_not_break_the_scheduler(name):
 def test_categorical_values_are_all_reachable(name):
     seen = drive(SCHEDULERS[name](5), 30)
     assert {p["act"] for p in seen} == {"relu", "tanh", "elu"}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_quiet_reports_are_answered_continue_as_promised(name):
+    # worker processes send the promised reports without waiting for the answer
+    scheduler = SCHEDULERS[name](5)
+    scheduler.setup(SPACE, mode="min", seed=None)
+    params = scheduler.suggest()
+    scheduler.on_trial_start(0, params)
+    for step in range(1, 25):
+        quiet = scheduler.quiet_reports(0)
+        assert isinstance(quiet, int) and quiet >= 0
+        d = scheduler.on_report(0, step, objective(params) + step)
+        if quiet > 0:
+            assert d.action == "continue" and not d.checkpoint
+        elif d.action == "pause":
+            scheduler.on_resume(0)
