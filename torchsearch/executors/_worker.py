@@ -1,5 +1,6 @@
 """The worker side of :class:`~torchsearch.executors.Processes`: a spawned process pinned to one
-device slot that takes trials from its pipe, trains them, and makes one round trip per report.
+device slot that takes trials from its pipe, trains them, and sends their reports (waiting for
+the answer only where the scheduler may decide something).
 """
 
 from __future__ import annotations
