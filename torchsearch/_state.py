@@ -99,24 +99,12 @@ def encode(packed: dict[str, Any]) -> bytes:
         offset += len(raw) + pad
         return ("__tensor__", len(metas) - 1)
 
-    head = pickle.dumps((_rebuild(packed, ref), metas), protocol=5)
+    return _join(_rebuild(packed, ref), metas, chunks)
+
+
+def _join(skeleton: Any, metas: list[tuple[str, tuple[int, ...], int]], chunks: list[Any]) -> bytes:
+    head = pickle.dumps((skeleton, metas), protocol=5)
     return b"".join([len(head).to_bytes(8, "little"), head, *chunks])
-
-
-def decode(blob: bytes) -> dict[str, Any]:
-    """Read :func:`encode` output back: fresh CPU tensors (private to the caller)."""
-    n = int.from_bytes(blob[:8], "little")
-    skeleton, metas = _NoGlobals(io.BytesIO(blob[8:8 + n])).load()
-    data = bytearray(blob[8 + n:])
-    tensors = []
-    for dtype, shape, offset in metas:
-        dt = getattr(torch, dtype)
-        count = math.prod(shape) * torch.empty((), dtype=dt).element_size()
-        flat = torch.frombuffer(data, dtype=torch.uint8, count=count, offset=offset) if count else \
-            torch.empty(0, dtype=torch.uint8)
-        tensors.append(flat.view(dt).reshape(shape))
-
-    return _rebuild(skeleton, lambda v: tensors[v[1]] if _is_ref(v) else v)
 
 
 def _parts(blob: bytes) -> tuple[Any, list[tuple[str, tuple[int, ...], int]], memoryview]:
@@ -124,6 +112,25 @@ def _parts(blob: bytes) -> tuple[Any, list[tuple[str, tuple[int, ...], int]], me
     n = int.from_bytes(blob[:8], "little")
     skeleton, metas = _NoGlobals(io.BytesIO(blob[8:8 + n])).load()
     return skeleton, metas, memoryview(blob)[8 + n:]
+
+
+def _nbytes(dtype: str, shape: tuple[int, ...]) -> int:
+    """Bytes of a tensor's data in the wire format (without the padding)."""
+    return math.prod(shape) * getattr(torch, dtype).itemsize
+
+
+def decode(blob: bytes) -> dict[str, Any]:
+    """Read :func:`encode` output back: fresh CPU tensors (private to the caller)."""
+    skeleton, metas, view = _parts(blob)
+    data = bytearray(view)
+    tensors = []
+    for dtype, shape, offset in metas:
+        count = _nbytes(dtype, shape)
+        flat = torch.frombuffer(data, dtype=torch.uint8, count=count, offset=offset) if count else \
+            torch.empty(0, dtype=torch.uint8)
+        tensors.append(flat.view(getattr(torch, dtype)).reshape(shape))
+
+    return _rebuild(skeleton, lambda v: tensors[v[1]] if _is_ref(v) else v)
 
 
 def replace_entry(own: bytes, key: str, donor: bytes) -> bytes:
@@ -147,7 +154,7 @@ def replace_entry(own: bytes, key: str, donor: bytes) -> bytes:
             if not _is_ref(ref):
                 return ref
             dtype, shape, at = old_metas[ref[1]]
-            size = math.prod(shape) * getattr(torch, dtype).itemsize
+            size = _nbytes(dtype, shape)
             size += (-size) % 16
             chunks.append(data[at:at + size])
             metas.append((dtype, shape, offset))
@@ -157,8 +164,7 @@ def replace_entry(own: bytes, key: str, donor: bytes) -> bytes:
 
     merged = _rebuild({k: v for k, v in skeleton.items() if k != key}, mover(own_metas, own_data))
     merged[key] = _rebuild(other[key], mover(other_metas, other_data))
-    head = pickle.dumps((merged, metas), protocol=5)
-    return b"".join([len(head).to_bytes(8, "little"), head, *chunks])
+    return _join(merged, metas, chunks)
 
 
 def dumps_state(state: dict[str, Any]) -> bytes:
