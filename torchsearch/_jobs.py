@@ -208,7 +208,7 @@ class TrainJob:
             module = _idle_module(self.module_cls, device or self.device, resume)
             if module is not None:
                 trainer = self._trainer(module, device)
-                trainer.load_state_dict(resume)
+                trainer.load_state_dict(resume, module=False)  # (_idle_module loaded the module state)
                 if not module.apply_hyperparameters(dict(trial.params)):
                     trainer = None  # the kept module cannot take these params: build one
         if trainer is None:
