@@ -171,8 +171,10 @@ class Population:
         if donor is not None and state is not None:
             state = {k: v for k, v in state.items() if k != "module"}  # replaced: not copied
         kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob, as_sent=donor is None)
-        if donor is not None:
-            kept = self._merged(kept, donor)
+        self._store(number, kept if donor is None else self._merged(kept, donor))
+
+    def _store(self, number: int, kept: _Kept) -> None:
+        """``kept`` is ``number``'s state from now on (its durable copy follows in the background)."""
         self._kept[number] = kept
         if self.study.storage.path is not None:
             if self._writer is None:
@@ -330,9 +332,7 @@ class Population:
             if (decision is not None and decision.action == "exploit" and decision.params is not None
                     and decision.donor in self._kept):  # exploit while paused: no transfer at all
                 own = self._kept[number]
-                self._kept[number] = kept = self._merged(own, self._kept[decision.donor])  # type: ignore[index]
-                if self._writer is not None:
-                    self._writer.put(self.key(number), kept)
+                self._store(number, self._merged(own, self._kept[decision.donor]))  # type: ignore[index]
                 self._record_exploit(active, decision, own.step)
             return active
         return None
