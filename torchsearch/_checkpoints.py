@@ -31,27 +31,23 @@ def to_bytes(state: dict[str, Any] | bytes | bytearray) -> bytes:
 
 
 def from_bytes(blob: bytes) -> dict[str, Any]:
-    """The state in checkpoint bytes, either format."""
+    """The state in checkpoint bytes, either format (on the CPU)."""
     if blob.startswith(FILE_MAGIC):
         from ._state import decode
 
         return decode(blob[len(FILE_MAGIC):])
     import torch
 
-    return torch.load(io.BytesIO(blob), weights_only=True)
+    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
 
 
 def write_file(target: Path, state: dict[str, Any] | bytes | bytearray) -> None:
     """Write ``state`` to ``target`` atomically (raises OSError or RuntimeError)."""
+    data = to_bytes(state)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            if isinstance(state, (bytes, bytearray)):
-                f.write(state)
-            else:
-                import torch
-
-                torch.save(state, f)
+            f.write(data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,11 +56,4 @@ def write_file(target: Path, state: dict[str, Any] | bytes | bytearray) -> None:
 
 def read_file(target: Path) -> dict[str, Any]:
     """The state in checkpoint file ``target``, either format (on the CPU)."""
-    with open(target, "rb") as f:
-        if f.read(len(FILE_MAGIC)) == FILE_MAGIC:  # a durable PBT state (wire format)
-            from ._state import decode
-
-            return decode(f.read())
-    import torch
-
-    return torch.load(target, weights_only=True, map_location="cpu")
+    return from_bytes(target.read_bytes())
