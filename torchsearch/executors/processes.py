@@ -369,7 +369,7 @@ class Processes(Executor):
             donor = None
             if decision.action == "exploit" and decision.donor is not None:
                 donor = study._population.blob(decision.donor)
-            w.conn.send(("decision", decision, donor, self._quiet(trial) if decision.action == "continue" else 0))
+            w.conn.send(("decision", decision, donor, self._quiet(trial)))
             if decision.action == "pause":
                 w.pausing = True
                 return True  # its slot can take the next trial now
