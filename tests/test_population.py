@@ -229,16 +229,21 @@ def test_a_trainer_state_travels_with_a_small_skeleton_and_restores_every_rng():
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
 
 
+def two_members(own_epochs):
+    """A PBT study's population, a donor trained 2 epochs and a member trained ``own_epochs``."""
+    study = ts.Study(space=SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
+                     verbose=False)
+    donor, own = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
+    donor.fit(2)
+    own.fit(own_epochs)
+    return study, study._population, donor, own
+
+
 def test_a_pause_that_exploits_takes_the_donors_weights_even_if_the_donor_ends_before_the_state_arrives():
     from torchsearch._active import ActiveTrial
     from torchsearch.schedulers.base import Decision
 
-    study = ts.Study(space=SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
-                     verbose=False)
-    pop = study._population
-    donor, own = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
-    donor.fit(2)
-    own.fit(2)
+    study, pop, donor, own = two_members(own_epochs=2)
     pop.keep(0, 2, donor.state_dict())
     n = study.storage.add_trial(study._id, dict(HP))
     active = ActiveTrial(study, n, dict(HP))
@@ -345,12 +350,7 @@ def test_replacing_an_entry_of_encoded_states_copies_bytes_and_decodes_as_the_re
 
 
 def test_a_pause_that_exploits_between_worker_states_merges_them_without_decoding():
-    study = ts.Study(space=SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
-                     verbose=False)
-    pop = study._population
-    donor, own = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
-    donor.fit(2)
-    own.fit(3)
+    study, pop, donor, own = two_members(own_epochs=3)
     pop.keep(0, 2, blob=dumps_state(donor.state_dict()))  # as a worker process sends it
     rest = {k: v for k, v in own.state_dict().items() if k != "module"}
     pop.keep(1, 3, blob=dumps_state(rest), donor=pop._kept[0])
