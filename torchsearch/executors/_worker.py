@@ -17,23 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._state import dumps_state, encode, loads_state
+from ..exceptions import TrialFailed
 from ..schedulers.base import CONTINUE
 
-__all__ = ["worker_main", "dumps", "loads"]
+__all__ = ["worker_main"]
 
 _HOLD = 1.0  # seconds: quiet reports are sent together, at most one message per this long
-
-
-def dumps(obj: Any) -> bytes:
-    from .._state import encode
-
-    return encode(obj)
-
-
-def loads(blob: bytes) -> Any:
-    from .._state import decode
-
-    return decode(blob)
 
 
 def _needs_state(decision: Any) -> bool:
@@ -68,9 +58,6 @@ class _RemoteTrial:
 
     def report(self, metrics: dict[str, float], step: int, *, state: Callable[[], dict[str, Any]] | None = None,
                final: bool = False) -> Any:
-        from ..exceptions import TrialFailed
-        from .._state import dumps_state, loads_state
-
         if self.paused_state is not None:
             raise TrialFailed(f"trial {self.number}: report(step={step}) after a pause decision; a job told to pause "
                               "hands its state back and returns a result with paused=True")
@@ -110,8 +97,6 @@ class _RemoteTrial:
 
     def _take(self, msg: tuple[Any, ...]) -> None:
         """A message the coordinator sent unasked: a stop, or the error of a quiet report."""
-        from ..exceptions import TrialFailed
-
         if msg[0] == "error":
             raise TrialFailed(msg[1])
         if msg[0] != "stop":
@@ -131,8 +116,6 @@ class _RemoteTrial:
         return donor
 
     def resume_state(self) -> dict[str, Any] | None:
-        from .._state import loads_state
-
         blob, self._resume = self._resume, None
         return None if blob is None else loads_state(blob)
 
@@ -177,7 +160,7 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
             info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
                     "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False), "held": getattr(result, "held", False)}
             state = getattr(result, "state_dict", None)
-            conn.send(("done", number, info, None if state is None else dumps(state), trial.paused_state))
+            conn.send(("done", number, info, None if state is None else encode(state), trial.paused_state))
         except (BrokenPipeError, EOFError, ConnectionResetError):
             return
         except BaseException as e:  # noqa: BLE001 - report every failure, then take the next trial

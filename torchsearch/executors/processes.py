@@ -34,8 +34,9 @@ from multiprocessing.connection import wait as _wait_any
 from typing import Any
 
 from .._jobs import trial_seed
+from .._state import decode
 from ._system import describe_exit, plan_slots, widen
-from ._worker import loads, worker_main
+from ._worker import worker_main
 from .base import Executor
 
 __all__ = ["Processes"]
@@ -279,8 +280,7 @@ class Processes(Executor):
                     freed = self._serve(w, ended) or freed
             now = time.monotonic()
             if now - self._alive_at >= _ALIVE_EVERY:
-                # a child the worker forked (a DataLoader worker...) keeps its pipe and sentinel open
-                # after it died: only asking the OS tells
+                # a dead worker's forked child (a DataLoader worker) keeps its pipe and sentinel open
                 self._alive_at = now
                 for w in self._workers:
                     if w.trial is not None and not w.process.is_alive():
@@ -390,7 +390,7 @@ class Processes(Executor):
                 return True
             if info["stop_code"]:
                 trial.stop(info["stop_code"], info["stop_reason"] or info["stop_code"])
-            study.tell(trial, value=info["value"], state_dict=None if blob is None else loads(blob))
+            study.tell(trial, value=info["value"], state_dict=None if blob is None else decode(blob))
             return True
         if kind == "failed":
             _, number, text, trace = msg
