@@ -120,3 +120,46 @@ def test_grid_points_respect_log_int_step_and_power_of_two():
 
 def test_space_json_round_trip():
     assert Space.from_dict(SPACE.to_dict()) == SPACE
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ts.Int(0, 10**400), r"Int: high=1\.000e\+400 \(401 digits\) is too large: bounds must fit in a float"),
+        (lambda: ts.Int(-(10**400), 0), r"Int: low=-1\.000e\+400 \(401 digits\) is too large"),
+        (lambda: ts.PowerOfTwo(1, 2**2000), r"PowerOfTwo: high=1\.148e\+602 \(603 digits\) is too large"),
+        (lambda: ts.Float(0, 2**1100), r"Float: high=1\.358e\+331 \(332 digits\) is too large"),
+        (lambda: ts.Float(-1e308, 1e308),
+         r"Float: the width high - low must fit in a float \(at most 1\.798e\+308\), got low=-1e\+308, high=1e\+308"),
+        (lambda: ts.Float(0.0, math.nan), r"Float: high must be finite, got high=nan"),
+        (lambda: ts.Float(0.1, 1, log="yes"), r"Float: log must be True or False, got log='yes'"),
+        (lambda: ts.Float(0.1, 1, log=1), r"Float: log must be True or False, got log=1"),
+        (lambda: ts.Int(1, 10, log="no"), r"Int: log must be True or False, got log='no'"),
+        (lambda: ts.Int(1, 10, log=None), r"Int: log must be True or False, got log=None"),
+    ],
+)
+def test_declarations_beyond_float_range_or_with_non_bool_flags_are_refused(make, message):
+    with pytest.raises(ts.SpaceError, match=message):
+        make()
+
+
+def test_declarations_from_json_get_the_same_checks():
+    with pytest.raises(ts.SpaceError, match=r"Float: log must be True or False, got log='true'"):
+        Space.from_dict({"lr": {"type": "Float", "low": 0.1, "high": 1.0, "log": "true"}})
+
+
+def test_widest_accepted_float_decodes_every_unit_point_to_a_finite_value_inside():
+    p = ts.Float(-8e307, 8e307)  # width 1.6e308: the widest kind of declaration still accepted
+    for u in (0.0, 1e-300, 0.25, 0.5, 1.0):
+        v = p.from_unit(u)
+        assert math.isfinite(v) and p.contains(v), (u, v)
+    assert p.from_unit(0.0) == -8e307 and p.from_unit(1.0) == 8e307
+    assert p.to_unit(0.0) == 0.5
+    big = ts.Int(-(10**300), 10**300)
+    assert big.contains(big.from_unit(0.0)) and big.from_unit(0.0) == -(10**300)
+
+
+def test_from_unit_refuses_nan_instead_of_decoding_it():
+    for p in (ts.Float(0, 1), ts.Int(0, 3), ts.PowerOfTwo(2, 8), ts.Choice(["a", "b"])):
+        with pytest.raises(ts.SpaceError, match=r"from_unit needs a number in \[0, 1\], got nan"):
+            p.from_unit(math.nan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,21 +73,65 @@ class Parameter:
         return f"{kind}({', '.join(f'{k}={v!r}' for k, v in d.items())})"
 
 
+_FLOAT_MAX = sys.float_info.max
+
+
+def _show(v: Any) -> str:
+    """``repr(v)``, shortened for integers too long to read (``10**400`` -> ``1.000e+400 (401 digits)``)."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and abs(int(v)) >= 10**20:
+        digits = str(abs(int(v)))
+        sign = "-" if v < 0 else ""
+        return f"{sign}{digits[0]}.{digits[1:4]}e+{len(digits) - 1} ({len(digits)} digits)"
+    return repr(v)
+
+
 def _check_bounds(kind: str, low: Any, high: Any) -> None:
+    """Bounds are real numbers that fit in a float (|x| <= 1.8e308), low < high, and the width
+    ``high - low`` fits in a float too: the unit encoding and every sampler compute in floats,
+    so a wider declaration would give NaN or inf values instead of numbers of the space."""
     for label, v in (("low", low), ("high", high)):
         if not _is_real(v):
-            raise SpaceError(f"{kind}: {label} must be a real number, got {label}={v!r}")
-        if not math.isfinite(v):
+            raise SpaceError(f"{kind}: {label} must be a real number, got {label}={_show(v)}")
+        try:
+            f = float(v)
+        except OverflowError:
+            f = math.inf
+        if math.isnan(f) or (math.isinf(f) and isinstance(v, float)):
             raise SpaceError(f"{kind}: {label} must be finite, got {label}={v!r}")
+        if math.isinf(f):
+            raise SpaceError(f"{kind}: {label}={_show(v)} is too large: bounds must fit in a float "
+                             f"(magnitude at most {_FLOAT_MAX:.4g})")
     if low >= high:
-        raise SpaceError(f"{kind}: needs low < high, got low={low!r}, high={high!r}")
+        raise SpaceError(f"{kind}: needs low < high, got low={_show(low)}, high={_show(high)}")
+    if math.isinf(float(high) - float(low)):
+        raise SpaceError(f"{kind}: the width high - low must fit in a float (at most {_FLOAT_MAX:.4g}), "
+                         f"got low={_show(low)}, high={_show(high)}")
+
+
+def _check_flag(kind: str, label: str, v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise SpaceError(f"{kind}: {label} must be True or False, got {label}={v!r}")
+    return bool(v)
+
+
+def _unit(kind: Parameter, u: Any) -> float:
+    """``u`` clamped into [0, 1]; NaN (a broken sampler) is refused rather than decoded to NaN."""
+    u = float(u)
+    if math.isnan(u):
+        raise SpaceError(f"{kind!r}: from_unit needs a number in [0, 1], got nan")
+    return min(max(u, 0.0), 1.0)
 
 
 class Float(Parameter):
-    """A real number in ``[low, high]``, uniform or log-uniform (``log=True`` needs low > 0)."""
+    """A real number in ``[low, high]``, uniform or log-uniform (``log=True`` needs low > 0).
+
+    The bounds and the width ``high - low`` must fit in a float (about 1.8e308): a wider
+    declaration is refused, since its unit encoding would decode to inf or NaN.
+    """
 
     def __init__(self, low: float, high: float, *, log: bool = False) -> None:
         _check_bounds("Float", low, high)
+        log = _check_flag("Float", "log", log)
         if log and low <= 0:
             raise SpaceError(f"Float: log=True needs low > 0, got low={low!r}")
         self.low, self.high, self.log = float(low), float(high), bool(log)
@@ -100,7 +145,7 @@ class Float(Parameter):
         return (self._t(v) - lo) / (hi - lo)
 
     def from_unit(self, u: float) -> float:
-        u = min(max(float(u), 0.0), 1.0)
+        u = _unit(self, u)
         lo, hi = self._t(self.low), self._t(self.high)
         x = lo + u * (hi - lo)
         v = math.exp(x) if self.log else x
@@ -140,6 +185,7 @@ class Int(Parameter):
             if not float(v).is_integer():
                 raise SpaceError(f"Int: {label} must be an integer, got {label}={v!r}")
         low, high = int(low), int(high)
+        log = _check_flag("Int", "log", log)
         if not isinstance(step, numbers.Integral) or isinstance(step, bool) or step <= 0:
             raise SpaceError(f"Int: step must be a positive integer, got step={step!r}")
         if (high - low) % step != 0:
@@ -175,7 +221,7 @@ class Int(Parameter):
         return min(max((x - lo) / (hi - lo), 0.0), 1.0)
 
     def from_unit(self, u: float) -> int:
-        u = min(max(float(u), 0.0), 1.0)
+        u = _unit(self, u)
         lo, hi = self._edges()
         x = lo + u * (hi - lo)
         return self.clip(math.exp(x) if self.log else x)
@@ -288,7 +334,7 @@ class Choice(Parameter):
         return (self.index(value) + 0.5) / len(self.values)
 
     def from_unit(self, u: float) -> Any:
-        i = int(min(max(float(u), 0.0), 1.0) * len(self.values))
+        i = int(_unit(self, u) * len(self.values))
         return self.values[min(i, len(self.values) - 1)]
 
     def contains(self, value: Any) -> bool:
