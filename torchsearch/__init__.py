@@ -20,6 +20,8 @@ if _TYPE_CHECKING:
     from .trainer import Trainer
     from .trial import TrialModule
     from .tuning import optimize, tune
+    from ._importance import importance
+    from ._zoom import zoom
 
 __version__ = "0.1.0"
 
@@ -32,6 +34,7 @@ _WHERE = {
     "Trial": "._record",
     "TrialModule": ".trial",
     "optimize": ".tuning", "tune": ".tuning",
+    "importance": "._importance", "zoom": "._zoom",
 }
 
 __all__ = [
@@ -52,8 +55,10 @@ __all__ = [
     "TrialError",
     "TrialFailed",
     "TrialModule",
+    "importance",
     "optimize",
     "tune",
+    "zoom",
 ]
 
 
