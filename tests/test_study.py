@@ -209,3 +209,102 @@ def test_ask_tell_study_records_its_end_when_the_scheduler_is_exhausted(tmp_path
     assert study.end_reason == "the scheduler has nothing more to suggest"
     row = study.storage.get_study(study._id)
     assert row["ended"] is not None and row["end_reason"] == study.end_reason
+
+
+# -- arguments refused at once (issue 13, item 8): before any storage is created or trial runs --
+
+def _tune(tmp_path, **kw):
+    args = dict(metric="mse", mode="min", epochs=1, n_trials=2, storage=tmp_path / "runs", verbose=False)
+    return ts.tune(TinyRegression, SPACE, **{**args, **kw})
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"seed": -1}, r"tune: seed must be an int in \[0, 2\*\*63 - 1\] or None, got seed=-1"),
+    ({"seed": "x"}, r"tune: seed must be an int in \[0, 2\*\*63 - 1\] or None, got seed='x'"),
+    ({"seed": True}, r"tune: seed must be an int .* got seed=True"),
+    ({"seed": 2**64}, r"tune: seed must be an int .* got seed=18446744073709551616"),
+    ({"time_budget": math.nan}, r"tune: time_budget must be a finite number of seconds > 0 or None \(no limit\), "
+                                r"got time_budget=nan"),
+    ({"time_budget": math.inf}, r"tune: time_budget must be a finite number .* got time_budget=inf"),
+    ({"time_budget": -5}, r"tune: time_budget must be a finite number .* got time_budget=-5"),
+    ({"time_budget": True}, r"tune: time_budget must be a finite number .* got time_budget=True"),
+    ({"epoch_budget": 0}, r"tune: epoch_budget must be an int >= 1 or None, got epoch_budget=0"),
+    ({"epoch_budget": 2.5}, r"tune: epoch_budget must be an int >= 1 or None, got epoch_budget=2.5"),
+    ({"n_trials": -1}, r"tune: n_trials must be an int >= 1 or None, got n_trials=-1"),
+    ({"device": "gpu"}, r"tune: unknown device, device='gpu'; allowed: 'cpu', 'cuda', 'cuda:N'"),
+    ({"device": 0}, r"tune: device must be 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device, got device=0"),
+])
+def test_tune_refuses_bad_seed_budget_and_device_at_once_naming_the_argument(tmp_path, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _tune(tmp_path, **kwargs)
+    assert not (tmp_path / "runs").exists()  # refused before the study was created
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"seed": -1}, r"optimize: seed must be an int in \[0, 2\*\*63 - 1\] or None, got seed=-1"),
+    ({"seed": "x"}, r"optimize: seed must be an int .* got seed='x'"),
+    ({"time_budget": math.nan}, r"optimize: time_budget must be a finite number of seconds > 0 .* got time_budget=nan"),
+    ({"time_budget": 0}, r"optimize: time_budget must be a finite number .* got time_budget=0"),
+    ({"n_trials": 1.5}, r"optimize: n_trials must be an int >= 1 or None, got n_trials=1.5"),
+])
+def test_optimize_refuses_bad_seed_and_budget_at_once(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ts.optimize(lambda p: 0.0, SPACE, **{"n_trials": 2, "storage": tmp_path / "runs", **kwargs})
+    assert not (tmp_path / "runs").exists()
+
+
+def test_study_and_run_refuse_bad_seed_and_nan_budget():
+    with pytest.raises(ValueError, match=r"Study: seed must be an int in \[0, 2\*\*63 - 1\] or None, got seed=-1"):
+        ts.Study(space=SPACE, seed=-1)
+    with pytest.raises(ValueError, match=r"Study: seed must be an int .* got seed='x'"):
+        ts.Study(space=SPACE, seed="x")
+    import numpy as np
+
+    study = ts.Study(space=SPACE, seed=np.int64(3), verbose=False)  # a numpy integer is an integer
+    assert study.seed == 3 and type(study.seed) is int
+    with pytest.raises(ValueError, match=r"run: time_budget must be a finite number .* got time_budget=nan"):
+        study.run(lambda t: None, time_budget=math.nan)
+    assert study.trials == []
+
+
+def _no_cuda_build(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+
+
+def _one_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+def test_cuda_device_on_a_cpu_only_torch_is_refused_naming_the_argument_and_the_fix(tmp_path, monkeypatch):
+    _no_cuda_build(monkeypatch)
+    with pytest.raises(ValueError, match=r"tune: device='cuda' asks for CUDA, but torch sees no CUDA device: this torch "
+                                         r"\(.*\) was built without CUDA: install a CUDA build of torch .*"
+                                         r"pytorch.org/get-started/locally.*or use device='cpu'"):
+        _tune(tmp_path, device="cuda")
+    with pytest.raises(ValueError, match=r"Processes: devices='cuda' asks for CUDA, but torch sees no CUDA device: "
+                                         r"this torch .* was built without CUDA"):
+        _tune(tmp_path, devices="cuda")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cuda_without_a_visible_gpu_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ValueError, match=r"tune: device='cuda:0' asks for CUDA, but torch sees no CUDA device: torch "
+                                         r".* has CUDA but finds no GPU .*CUDA_VISIBLE_DEVICES=''"):
+        _tune(tmp_path, device="cuda:0")
+
+
+def test_a_gpu_index_past_the_visible_ones_is_refused(tmp_path, monkeypatch):
+    _one_gpu(monkeypatch)
+    with pytest.raises(ValueError, match=r"tune: device='cuda:7': device 'cuda:7' does not exist; torch sees 1 CUDA "
+                                         r"device\(s\): cuda:0"):
+        _tune(tmp_path, device="cuda:7")
+    with pytest.raises(ValueError, match=r"Processes: devices='cuda:0,cuda:7': device 'cuda:7' does not exist; "
+                                         r"torch sees 1 CUDA device\(s\): cuda:0"):
+        _tune(tmp_path, devices="cuda:0,cuda:7")
+    assert not (tmp_path / "runs").exists()

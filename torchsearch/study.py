@@ -14,6 +14,7 @@ import traceback as tb
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from ._checks import check_count, check_seconds, check_seed
 from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import Decision, Scheduler
 from .space import Parameter, Space, as_space
@@ -63,6 +64,7 @@ class Study:
             raise ValueError(f"metric must be a non-empty string, got metric={metric!r}")
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got name={name!r}")
+        seed = check_seed(seed, "Study")
         if scheduler is None:
             scheduler = Random()
         if not isinstance(scheduler, Scheduler):
@@ -292,13 +294,9 @@ class Study:
         """
         from .executors.inprocess import InProcess
 
-        if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
-            raise ValueError(f"n_trials must be an int >= 1 or None, got n_trials={n_trials!r}")
-        if time_budget is not None and (not isinstance(time_budget, (int, float)) or time_budget <= 0):
-            raise ValueError(f"time_budget must be a number of seconds > 0 or None, got time_budget={time_budget!r}")
-        if epoch_budget is not None and (not isinstance(epoch_budget, int) or isinstance(epoch_budget, bool)
-                                         or epoch_budget < 1):
-            raise ValueError(f"epoch_budget must be an int >= 1 or None, got epoch_budget={epoch_budget!r}")
+        n_trials = check_count(n_trials, "n_trials", "run")
+        time_budget = check_seconds(time_budget, "time_budget", "run")  # nan and inf are not budgets
+        epoch_budget = check_count(epoch_budget, "epoch_budget", "run")
         if n_trials is None and time_budget is None and epoch_budget is None and not hasattr(self.scheduler, "__len__"):
             raise ValueError(f"{self.scheduler.describe()} never runs out of suggestions: give n_trials or time_budget")
         executor = executor or InProcess()

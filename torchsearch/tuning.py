@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from ._checks import check_count, check_seconds, check_seed
 from ._jobs import ObjectiveJob, TrainJob
+from .executors._system import check_device
 from .schedulers.base import Scheduler
 from .space import Parameter, Space
 from .storage import Storage
@@ -73,6 +75,10 @@ def tune(
         raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"tune: epochs must be an int >= 1, got epochs={epochs!r}")
+    seed = check_seed(seed, "tune")
+    n_trials, epoch_budget = check_count(n_trials, "n_trials", "tune"), check_count(epoch_budget, "epoch_budget", "tune")
+    time_budget = check_seconds(time_budget, "time_budget", "tune")
+    device = check_device(device, "tune")
     if devices is not None or workers is not None:
         if executor is not None:
             raise ValueError(f"tune: give either executor={executor!r} or devices/workers, not both")
@@ -107,6 +113,9 @@ def optimize(
     """
     if not callable(objective):
         raise TypeError(f"optimize: objective must be callable, got {objective!r}")
+    seed = check_seed(seed, "optimize")
+    n_trials = check_count(n_trials, "n_trials", "optimize")
+    time_budget = check_seconds(time_budget, "time_budget", "optimize")
     study = Study(space=space, scheduler=scheduler, metric="value", mode=mode, storage=storage,
                   name=study_name or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose)
     return study.run(ObjectiveJob(objective, "value"), n_trials=n_trials, time_budget=time_budget)

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["parse_devices", "plan_slots", "widen", "describe_exit"]
+__all__ = ["check_device", "parse_devices", "plan_slots", "widen", "describe_exit"]
 
 _BUFFER = 8 << 20  # socket buffer asked for each end of a worker's pipe (the kernel caps it: net.core.wmem_max)
 
@@ -34,6 +34,57 @@ def widen(conn: Any) -> None:
         sock.detach()  # the Connection still owns the descriptor
 
 
+_CUDA_BUILD = ("install a CUDA build of torch (on Linux, `pip install torch` from PyPI is one; elsewhere see "
+               "https://pytorch.org/get-started/locally/)")
+
+
+def _cuda_count(argument: str, value: Any, where: str) -> int:
+    """How many CUDA devices torch sees; a ValueError naming ``argument=value`` when none."""
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if count > 0:
+            return count
+    why = (f"this torch ({torch.__version__}) was built without CUDA: {_CUDA_BUILD}"
+           if not torch.backends.cuda.is_built() else
+           f"torch {torch.__version__} has CUDA but finds no GPU (driver missing, or hidden by "
+           f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
+    raise ValueError(f"{where}: {argument}={value!r} asks for CUDA, but torch sees no CUDA device: {why}; "
+                     f"or use {argument}='cpu'")
+
+
+def _cuda_index(name: str, count: int, argument: str, value: Any, where: str) -> None:
+    index = name[5:]
+    if not index.isdigit() or int(index) >= count:
+        raise ValueError(f"{where}: {argument}={value!r}: device {name!r} does not exist; torch sees {count} "
+                         f"CUDA device(s): {', '.join(f'cuda:{i}' for i in range(count))}")
+
+
+def check_device(device: Any, where: str, argument: str = "device") -> str:
+    """``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a ``torch.device``) as a
+    name, checked against what this torch can use: a CUDA device on a CPU-only torch, or
+    ``cuda:7`` where torch sees one GPU, is a ValueError naming ``argument`` at once (each trial
+    used to fail on its own with torch's AssertionError)."""
+    allowed = "'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device"
+    if isinstance(device, torch.device):
+        name = str(device)
+    elif isinstance(device, str):
+        name = device.strip()
+    else:
+        raise TypeError(f"{where}: {argument} must be {allowed}, got {argument}={device!r}")
+    try:
+        parsed = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{where}: unknown device, {argument}={device!r}; allowed: {allowed}") from None
+    if parsed.type == "cuda":
+        count = _cuda_count(argument, device, where)
+        if parsed.index is not None:
+            _cuda_index(f"cuda:{parsed.index}", count, argument, device, where)
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{where}: {argument}={device!r} asks for Apple's MPS, but this torch cannot use it here; "
+                         f"use {argument}='cpu'")
+    return name
+
+
 def parse_devices(devices: str | Sequence[str]) -> list[str]:
     allowed = "'cpu', 'cuda' (every visible GPU), 'cuda:0,cuda:2' or a list of those"
     if isinstance(devices, str):
@@ -50,17 +101,11 @@ def parse_devices(devices: str | Sequence[str]) -> list[str]:
             out.append("cpu")
             continue
         if name == "cuda" or name.startswith("cuda:"):
-            count = torch.cuda.device_count()
-            if count == 0:
-                raise ValueError(f"Processes: devices={devices!r} asks for CUDA, but torch sees no CUDA device "
-                                 f"(torch {torch.__version__}); use devices='cpu'")
+            count = _cuda_count("devices", devices, "Processes")
             if name == "cuda":
                 out.extend(f"cuda:{i}" for i in range(count))
                 continue
-            index = name[5:]
-            if not index.isdigit() or int(index) >= count:
-                raise ValueError(f"Processes: device {name!r} in devices={devices!r} does not exist; "
-                                 f"visible: {', '.join(f'cuda:{i}' for i in range(count))}")
+            _cuda_index(name, count, "devices", devices, "Processes")
             out.append(name)
             continue
         raise ValueError(f"Processes: unknown device {name!r} in devices={devices!r}; allowed: {allowed}")
