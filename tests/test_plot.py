@@ -1,4 +1,4 @@
-"""torchsearch.plot: the 1-D GP figure and best-so-far curves; a clear hint without matplotlib."""
+"""torchsearch.plot: the 1-D GP figure, best-so-far curves, importance bars; a clear hint without matplotlib."""
 
 from __future__ import annotations
 
@@ -81,3 +81,19 @@ def test_without_matplotlib_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(ImportError, match=r'pip install "torchsearch\[plot\]"'):
         plot.best_so_far(study)
+
+
+def test_importance_draws_one_bar_per_parameter_largest_at_the_top():
+    pytest.importorskip("matplotlib")
+    space = {"x": ts.Float(-3, 3), "noise": ts.Choice(["a", "b"]), "n": ts.Int(1, 5)}
+    study = ts.optimize(lambda p: _f(p) + 0.01 * p["n"], space, scheduler=Random(seed=2), n_trials=30, seed=2)
+    shares = ts.importance(study)
+    fig = plot.importance(study)
+    (ax,) = fig.axes
+    bars = ax.patches
+    assert len(bars) == 3
+    by_height = sorted(bars, key=lambda b: b.get_y())  # bottom to top
+    assert [b.get_width() for b in by_height] == pytest.approx(sorted(shares.values()))
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(shares)[::-1]
+    assert "fANOVA" in ax.get_title()
+    assert len(plot.importance({"a": 0.7, "b": 0.3}).axes[0].patches) == 2  # a dict of shares too

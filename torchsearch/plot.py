@@ -1,4 +1,4 @@
-"""Figures for studies: the 1-D Gaussian-process picture and best-so-far curves.
+"""Figures for studies: the 1-D Gaussian-process picture, best-so-far curves, parameter importance.
 
 Needs matplotlib (``pip install "torchsearch[plot]"``), imported only when a figure is drawn.
 Each function returns a :class:`matplotlib.figure.Figure` built without pyplot (no global
@@ -11,11 +11,12 @@ state, no window): save it with ``fig.savefig("gp.png")``.
     study = ts.optimize(f, {"x": ts.Float(-2, 10)}, scheduler=Bayes(seed=0), n_trials=8)
     plot.gp_1d(study).savefig("gp.png")          # posterior, band, observations, EI, next point
     plot.best_so_far(study).savefig("best.png")   # any study, any scheduler
+    plot.importance(study).savefig("imp.png")     # fANOVA shares, one bar per parameter
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .study import Study
     from ._record import Trial
 
-__all__ = ["gp_1d", "best_so_far"]
+__all__ = ["gp_1d", "best_so_far", "importance"]
 
 _HINT = 'torchsearch.plot needs matplotlib: pip install "torchsearch[plot]"'
 
@@ -122,5 +123,36 @@ def best_so_far(source: Study | Sequence[Trial], *, mode: Literal["min", "max"] 
     ax.set_ylabel(metric)
     missing = len(trials) - len(pts)
     ax.set_title(f"best {metric} so far ({mode})" + (f"; {missing} trial(s) without a value" if missing else ""))
+    fig.tight_layout()
+    return fig
+
+
+def importance(source: Study | Mapping[str, float], *, metric: str | None = None, seed: int | None = 0) -> Figure:
+    """A horizontal bar per parameter: its share of :func:`torchsearch.importance` (fANOVA),
+    largest at the top.
+
+    ``source`` is a study (``metric`` and ``seed`` go to :func:`torchsearch.importance`), or
+    the ``{param: share}`` dict that function returns.
+    """
+    if isinstance(source, Mapping):
+        shares = dict(source)
+        title = "parameter importance"
+    else:
+        from ._importance import importance as _importance
+
+        shares = _importance(source, metric=metric, seed=seed)
+        name = metric or getattr(source, "metric", "value")
+        title = f"importance for {name} (fANOVA)"
+    if not shares:
+        raise ValueError("importance: nothing to draw, got an empty dict of shares")
+    names = list(shares)[::-1]  # barh draws the first at the bottom
+    values = [float(shares[n]) for n in names]
+    fig = _figure(figsize=(6, 1.2 + 0.4 * len(names)))
+    ax = fig.subplots()
+    bars = ax.barh(names, values, color="C0")
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=3, fontsize="small")
+    ax.set_xlim(0, max(1.0, max(values)) * 1.12)
+    ax.set_xlabel("share of the variance explained")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
