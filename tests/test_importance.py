@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import torchsearch as ts
-from torchsearch._fanova import Tree, fit_forest, fit_tree, main_effects
+from torchsearch._fanova import Tree, fit_forest, fit_tree, forest_main_effects, main_effects
 from torchsearch._record import Trial
 from torchsearch.schedulers import Random
 
@@ -45,6 +45,13 @@ def test_a_grown_tree_reproduces_distinct_training_points_and_a_forest_is_seeded
     one, same, other = (fit_forest(X, y, n_trees=4, seed=s) for s in (1, 1, 2))
     assert all(np.array_equal(s.value, t.value) for s, t in zip(one, same))
     assert not all(np.array_equal(s.value, t.value) for s, t in zip(one, other))
+
+
+def test_equally_good_cuts_are_shared_at_random_not_won_by_the_first_feature():
+    x = np.random.default_rng(1).random(60)
+    X = np.column_stack([x, x])  # two copies of the same feature: every cut ties
+    shares = forest_main_effects(fit_forest(X, np.sin(4 * x), n_trees=32, seed=0))
+    assert min(shares) > 0.3 and abs(shares[0] - shares[1]) < 0.15  # first-wins would give [~1, 0]
 
 
 SPACE = {

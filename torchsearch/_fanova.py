@@ -39,54 +39,100 @@ class Tree:
         return self.value[leaf]
 
 
-def _best_split(X: np.ndarray, y: np.ndarray, min_leaf: int) -> tuple[int, float] | None:
-    """The (feature, threshold) that most reduces the squared error of ``y``, or None.
+def _best_splits(X: np.ndarray, yc: np.ndarray, node: np.ndarray, count: np.ndarray, starts: np.ndarray,
+                 can: np.ndarray, min_leaf: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The best cut of every splittable node of one level at once.
 
-    Every feature at once: sort each column, and the gain of cutting after row ``i`` is
-    ``S_l^2 / n_l + S_r^2 / n_r`` on centred values (larger is better). A cut lies halfway
-    between two distinct values, so tied points never land on both sides.
+    ``X: m x d`` and ``yc: m`` (values centred on their node's mean) are the level's rows,
+    grouped by ``node: m`` (ascending; node ``g`` holds ``count[g]`` rows from ``starts[g]``);
+    ``can: G`` marks the nodes that may split. For each feature the rows are sorted by value
+    within their node, and the gain of cutting after the ``i``-th row of a node is
+    ``S_l^2 / n_l + S_r^2 / n_r`` (larger is better: the squared error it removes, plus a
+    constant). A cut lies halfway between two distinct values; equal gains are broken at random,
+    as a forest with a random feature order does, so that no feature wins ties by its position.
+    Returns the nodes that split, their features and their cuts (``k`` each).
     """
-    n = y.shape[0]
-    order = np.argsort(X, axis=0, kind="stable")  # n x d
-    xs = np.take_along_axis(X, order, axis=0)
-    ys = (y - y.mean())[order]  # n x d
-    left = np.cumsum(ys, axis=0)[:-1]  # (n-1) x d: sums of the first i+1 rows
-    total = left[-1] + ys[-1]
-    n_left = np.arange(1, n, dtype=float)[:, None]
-    gain = left**2 / n_left + (total - left) ** 2 / (n - n_left)
-    ok = (xs[1:] > xs[:-1]) & (n_left >= min_leaf) & (n - n_left >= min_leaf)
-    if not ok.any():
-        return None
-    gain = np.where(ok, gain, -np.inf)
-    i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
-    return int(j), float((xs[i, j] + xs[i + 1, j]) / 2)
+    m, d = X.shape
+    local = np.arange(m) - starts[node]  # a row's rank inside its node
+    n_left = local + 1.0
+    n_node = count[node].astype(float)
+    allowed = can[node] & (n_left >= min_leaf) & (n_node - n_left >= min_leaf)
+    total = np.add.reduceat(yc, starts)[node]
+    gain = np.full((m, d), -np.inf)
+    xs = np.empty((m, d))
+    for j in range(d):
+        order = np.lexsort((X[:, j], node))  # by node, then by value: nodes keep their rows' slots
+        x = X[order, j]
+        cs = np.cumsum(yc[order])
+        left = cs - np.concatenate(([0.0], cs))[starts][node]
+        ok = allowed.copy()
+        ok[:-1] &= x[1:] > x[:-1]
+        ok[-1] = False
+        gain[:, j] = np.where(ok, left**2 / n_left + (total - left) ** 2 / np.maximum(n_node - n_left, 1.0), -np.inf)
+        xs[:, j] = x
+    best = np.maximum.reduceat(gain.max(axis=1), starts)  # G; -inf where no cut is allowed
+    near = best[node][:, None]
+    tied = np.isfinite(gain) & (gain >= near - 1e-10 * np.abs(near))
+    key = np.where(tied, rng.random((m, d)), -1.0)
+    top = np.maximum.reduceat(key.max(axis=1), starts)
+    p, f = np.nonzero(tied & (key == top[node][:, None]))
+    _, first = np.unique(node[p], return_index=True)
+    p, f = p[first], f[first]
+    a, b = xs[p, f], xs[p + 1, f]
+    cut = (a + b) / 2
+    cut = np.where(cut < b, cut, a)  # adjacent floats: keep the right side non-empty
+    return node[p], f, cut
 
 
-def fit_tree(X: np.ndarray, y: np.ndarray, *, min_leaf: int = 1, max_depth: int = 64) -> Tree:
+def fit_tree(X: np.ndarray, y: np.ndarray, *, rng: np.random.Generator | int | None = None,
+             min_leaf: int = 1, max_depth: int = 64) -> Tree:
     """Grow a regression tree on ``X: n x d`` (in the unit cube), ``y: n`` until its leaves are
-    pure, hold fewer than ``2 * min_leaf`` points, or reach ``max_depth``."""
+    pure, hold fewer than ``2 * min_leaf`` points, or reach ``max_depth``.
+
+    Grown a level at a time: every node of a depth is split in one pass of array operations.
+    ``rng`` breaks ties between equally good cuts.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    rng = np.random.default_rng(rng)
     n, d = X.shape
-    scale = float(np.ptp(y)) if n else 0.0
-    los, his, values = [], [], []
-    stack = [(np.arange(n), np.zeros(d), np.ones(d), 0)]
-    while stack:
-        idx, lo, hi, depth = stack.pop()
-        yy = y[idx]
-        split = None
-        if len(idx) >= 2 * min_leaf and depth < max_depth and np.ptp(yy) > 1e-12 * scale:
-            split = _best_split(X[idx], yy, min_leaf)
-        if split is None:
-            los.append(lo)
-            his.append(hi)
-            values.append(float(yy.mean()))
-            continue
-        j, cut = split
-        below = X[idx, j] <= cut
-        hi_left, lo_right = hi.copy(), lo.copy()
-        hi_left[j] = lo_right[j] = cut
-        stack.append((idx[below], lo, hi_left, depth + 1))
-        stack.append((idx[~below], lo_right, hi, depth + 1))
-    return Tree(np.array(los), np.array(his), np.array(values))
+    tol = 1e-12 * float(np.ptp(y)) if n else 0.0
+    rows, node = np.arange(n), np.zeros(n, dtype=np.intp)
+    lo, hi = np.zeros((1, d)), np.ones((1, d))
+    leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    depth = 0
+    while rows.size:
+        order = np.argsort(node, kind="stable")
+        rows, node = rows[order], node[order]
+        count = np.bincount(node, minlength=lo.shape[0])  # every node holds a row
+        starts = np.concatenate(([0], np.cumsum(count)[:-1]))
+        yr = y[rows]
+        mean = np.add.reduceat(yr, starts) / count
+        spread = np.maximum.reduceat(yr, starts) - np.minimum.reduceat(yr, starts)
+        can = (count >= 2 * min_leaf) & (spread > tol) & (depth < max_depth)
+        split = np.zeros(len(count), dtype=bool)
+        if can.any():
+            nodes, feat, cut = _best_splits(X[rows], yr - mean[node], node, count, starts, can, min_leaf, rng)
+            split[nodes] = True
+        leaves.append((lo[~split], hi[~split], mean[~split]))
+        if not split.any():
+            break
+        keep = split[node]
+        rows, node = rows[keep], node[keep]
+        rank = np.cumsum(split) - 1  # a split node's place among this level's split nodes
+        f_of, cut_of = np.zeros(len(count), dtype=np.intp), np.zeros(len(count))
+        f_of[nodes], cut_of[nodes] = feat, cut
+        right = X[rows, f_of[node]] > cut_of[node]
+        node = 2 * rank[node] + right
+        k = np.arange(len(nodes))
+        new_lo, new_hi = np.repeat(lo[nodes], 2, axis=0), np.repeat(hi[nodes], 2, axis=0)
+        new_hi[2 * k, feat] = cut
+        new_lo[2 * k + 1, feat] = cut
+        lo, hi = new_lo, new_hi
+        depth += 1
+    lo_all, hi_all, v_all = (np.concatenate(parts) for parts in zip(*leaves))
+    return Tree(lo_all, hi_all, v_all)
 
 
 def fit_forest(X: np.ndarray, y: np.ndarray, *, n_trees: int = 64, seed: int | None = 0,
@@ -99,7 +145,7 @@ def fit_forest(X: np.ndarray, y: np.ndarray, *, n_trees: int = 64, seed: int | N
     trees = []
     for _ in range(n_trees):
         rows = rng.integers(0, n, size=n)
-        trees.append(fit_tree(X[rows], y[rows], min_leaf=min_leaf, max_depth=max_depth))
+        trees.append(fit_tree(X[rows], y[rows], rng=rng, min_leaf=min_leaf, max_depth=max_depth))
     return trees
 
 
