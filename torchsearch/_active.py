@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import TrialError
+from .exceptions import TrialError, TrialFailed
 from .schedulers.base import CONTINUE, Decision
 
 if TYPE_CHECKING:
@@ -37,9 +37,34 @@ class ActiveTrial:
         self._merge_donor: Any = None            # PBT: the donor's kept state, for a pause that exploits
         self.resume_held = False                 # PBT: resumes on the module its process kept at the pause
         self.held_here: list[int] | None = None  # PBT: paused trials whose modules this process keeps
+        self._seen_at = study.clock()            # the last sign of progress (study.clock), for trial_timeout
 
     def __repr__(self) -> str:
         return f"ActiveTrial(number={self.number}, params={self.params!r})"
+
+    @property
+    def trial_timeout(self) -> float | None:
+        """The study's ``trial_timeout`` (seconds without progress), or None."""
+        return self.study._trial_timeout
+
+    def tick(self) -> None:
+        """A sign of progress (``tune()`` calls it after every training and evaluation iteration
+        when a ``trial_timeout`` is set). In this process a hung trial cannot be ended by force:
+        the timeout (and the study time budget's grace) is enforced here, at the next sign of
+        progress after too long a gap, by failing the trial."""
+        reason = self.overdue()
+        if reason is not None:
+            raise TrialFailed(reason)
+        self.alive()
+
+    def alive(self) -> None:
+        """Note a sign of progress now (an executor calls it when its worker shows some)."""
+        self._seen_at = self.study.clock()
+
+    def overdue(self) -> str | None:
+        """Why this trial must be ended by force now (no progress for ``trial_timeout``, or past
+        the study time budget and its grace), or None."""
+        return self.study._overdue(self._seen_at)
 
     @property
     def should_stop(self) -> bool:
@@ -70,6 +95,8 @@ class ActiveTrial:
             raise TrialError(f"trial {self.number}: step must be an int >= 0, got step={step!r}")
         metrics = {str(k): float(v) for k, v in metrics.items()}
         study = self.study
+        if study._trial_timeout is not None:
+            self.tick()
         if study.metric not in metrics:
             raise TrialError(
                 f"trial {self.number}: the study metric {study.metric!r} is not among the reported metrics "

@@ -250,6 +250,10 @@ class TrainJob:
                     trainer.stop("study_time_budget", "study time budget exhausted")
 
             trainer.train_engine.add_event_handler(Events.ITERATION_COMPLETED, check_deadline)
+        if getattr(trial, "trial_timeout", None):  # every iteration is a sign of progress (see Study.run)
+            tick = trial.tick
+            for engine in (trainer.train_engine, trainer.eval_engine):
+                engine.add_event_handler(Events.ITERATION_COMPLETED, lambda _: tick())
         trainer.fit(self.epochs)
         if paused:
             module = trainer.module

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL"]
+__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL", "MIGRATIONS"]
 
-SCHEMA_VERSION = 1
+#: 2: the ``leases`` table (one coordinator per study)
+SCHEMA_VERSION = 2
 DB_NAME = "study.db"
 
 SCHEMA_SQL = """
@@ -57,6 +58,22 @@ CREATE TABLE IF NOT EXISTS lineage (
     operations TEXT NOT NULL,
     time REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    study_id INTEGER PRIMARY KEY REFERENCES studies(id),
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_started TEXT,
+    token TEXT NOT NULL,
+    since REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
 CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
 """
+
+#: ``version -> SQL`` that brings a database of that version to the next one. The tables of
+#: ``SCHEMA_SQL`` are created first when missing (``leases`` for a version 1 database), so a
+#: migration only has to say what else changes.
+MIGRATIONS = {
+    1: "UPDATE schema_version SET version = 2",
+}

@@ -20,6 +20,7 @@ from .schedulers.base import Decision, Scheduler
 from .space import Parameter, Space, as_space
 from ._population import Population, replay, schedule
 from ._active import ActiveTrial
+from ._lease import Lease
 from .storage import Storage
 from ._record import FINISHED_STATES, Trial
 
@@ -39,7 +40,15 @@ class Study:
 
     Opening a study that exists continues it: finished trials are kept and replayed to the
     scheduler, and trials that were running when the last process died are marked
-    ``interrupted`` and run again first.
+    ``interrupted`` and run again first (PBT members with a kept state stay ``paused`` and
+    resume from it).
+
+    One coordinator per study: on a storage folder the study takes the study's lease (see
+    ``torchsearch._lease``) before it looks at the trials. While another live process holds it,
+    opening the study raises :class:`TorchSearchError` naming that process (host, pid, since);
+    a dead owner's lease is taken over, and only then are its running trials marked
+    ``interrupted``. The lease is given back when :meth:`run` returns (and taken again by the
+    next ``run`` or ``ask``).
 
     Args:
         space: dict ``name -> parameter`` (or a :class:`Space`).
@@ -74,6 +83,8 @@ class Study:
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         self._id = self.storage.get_or_create_study(
             name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
+        self._lease = Lease(self.storage, self._id)
+        self._lease.acquire(self._what())  # before any trial is touched: a live owner's trials are its own
         self._active: dict[int, ActiveTrial] = {}
         self._population = Population(self)
         self._n_finished: int | None = None
@@ -84,6 +95,8 @@ class Study:
         self._epoch_budget: int | None = None
         self._time_budget: float | None = None
         self._deadline: float | None = None
+        self._grace = 0.0  # seconds a trial may run past the time budget before it is ended by force
+        self._trial_timeout: float | None = None
         self._recover()
         scheduler.setup(self.space, mode=self.mode, seed=seed)
         for t in self.storage.trials(self._id, with_metrics=False):
@@ -92,6 +105,9 @@ class Study:
                 self._population.restore(self.storage.trial(self._id, t.number), self._restore.pop(t.number))
                 continue
             scheduler.on_complete(t.number, t.value, t.state)
+
+    def _what(self) -> str:
+        return f"study {self.name!r} in {str(self.storage.path)!r}"
 
     # -- recovery ---------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -178,6 +194,7 @@ class Study:
 
     def ask(self) -> ActiveTrial:
         """Start a trial with the scheduler's next params (or a rerun of an interrupted one)."""
+        self._lease.acquire(self._what())  # (given back by an earlier run())
         trial = self._ask()
         if trial is None:
             if not self._active:  # nothing runs, nothing will: the study has ended (as run() records it)
@@ -241,6 +258,39 @@ class Study:
             self._progress(record)
         return record
 
+    def _interrupt(self, active: ActiveTrial, why: str) -> None:
+        """The coordinator stopped while ``active`` ran (Ctrl+C, an error): a trial with a kept
+        state (a PBT member) stays ``paused`` and resumes from it; any other is recorded
+        ``interrupted`` (not finished: it does not count towards ``n_trials``) and runs again
+        first, by this study object or by the next one opened on the same storage."""
+        number = active.number
+        if active.finished or self._active.get(number) is not active:
+            return
+        if self._population.has(number):
+            if number not in self._population.paused():
+                self._population.pause(active)
+            return
+        active.finished = True
+        del self._active[number]
+        self.storage.update_trial(self._id, number, state="interrupted", ended=time.time(), error=why)
+        self.scheduler.on_complete(number, None, "interrupted")
+        self._rerun.insert(0, dict(active.params))
+
+    def _interrupt_all(self, why: str) -> None:
+        for active in list(self._active.values()):
+            self._interrupt(active, why)
+
+    def _overdue(self, since: float) -> str | None:
+        """Why a running trial whose last sign of progress (a report, an iteration) came at
+        ``since`` (on :attr:`clock`) must be ended by force now, or None."""
+        now = self.clock()
+        if self._trial_timeout is not None and now - since >= self._trial_timeout:
+            return f"no report for {self._trial_timeout:g} s (trial_timeout)"
+        if self._deadline is not None and now >= self._deadline + self._grace:
+            return (f"still running {self._grace:g} s after the study time budget of {self._time_budget:g}s ran out "
+                    "(it did not stop when told: hung?)")
+        return None
+
     def _keep_if_best(self, number: int, value: float, state_dict: dict[str, Any]) -> None:
         """Keep the final weights of the best trial only (the previous best's are deleted)."""
         try:
@@ -283,7 +333,8 @@ class Study:
 
     # -- running ----------------------------------------------------------------------------
     def run(self, job: Callable[[ActiveTrial], Any], *, n_trials: int | None = None,
-            time_budget: float | None = None, epoch_budget: int | None = None, executor: Any = None) -> Study:
+            time_budget: float | None = None, epoch_budget: int | None = None, executor: Any = None,
+            trial_timeout: float | None = None) -> Study:
         """Run trials with ``job`` until ``n_trials`` have finished, a budget is spent, or the
         scheduler has nothing more to suggest.
 
@@ -291,6 +342,21 @@ class Study:
         study's trials, earlier runs included) stop launching trials when spent; a running
         trial is stopped at its next report (code ``study_time_budget`` / ``study_epoch_budget``).
         :attr:`end_reason` says why the study ended.
+
+        Faults (see the README's "Parallel workers"):
+
+        - ``trial_timeout`` (seconds): a trial that shows no progress for that long (no report,
+          and with ``tune()`` no training or evaluation iteration either) is ended: its worker
+          process is killed and replaced, and it is recorded ``failed`` with the error
+          ``"no report for N s (trial_timeout)"``; the study goes on. The time budget is
+          enforced the same way, on this process's clock: a trial still running a short grace
+          after the budget ran out (5% of the budget, between 2 and 30 s) is ended by force and
+          recorded ``failed``. In this process (the default executor) a trial cannot be ended by
+          force: both are enforced at its next iteration or report, which fails it.
+        - Ctrl+C (or any error in the coordinator): the workers are ended, running trials are
+          recorded ``interrupted`` (they do not count towards ``n_trials``) and run again first
+          by the same command; PBT members stay ``paused`` with their kept states and resume
+          from them. A second Ctrl+C while shutting down exits at once.
         """
         from .executors.inprocess import InProcess
 
@@ -299,17 +365,26 @@ class Study:
         epoch_budget = check_count(epoch_budget, "epoch_budget", "run")
         if n_trials is None and time_budget is None and epoch_budget is None and not hasattr(self.scheduler, "__len__"):
             raise ValueError(f"{self.scheduler.describe()} never runs out of suggestions: give n_trials or time_budget")
+        if trial_timeout is not None and (not isinstance(trial_timeout, (int, float)) or isinstance(trial_timeout, bool)
+                                          or not math.isfinite(trial_timeout) or trial_timeout <= 0):
+            raise ValueError(f"trial_timeout must be a number of seconds > 0 or None, got trial_timeout={trial_timeout!r}")
+        self._lease.acquire(self._what())  # (given back by an earlier run())
         executor = executor or InProcess()
         start = self.clock()
         deadline = None if time_budget is None else start + time_budget
         self._time_budget, self._deadline, self._epoch_budget = time_budget, deadline, epoch_budget
+        self._grace = 0.0 if time_budget is None else max(2.0, min(30.0, 0.05 * time_budget))
+        self._trial_timeout = None if trial_timeout is None else float(trial_timeout)
         if epoch_budget is not None:
             self._epochs_used = sum(max((max(v) for v in t.metrics.values() if v), default=0)
                                     for t in self.storage.trials(self._id))
         reason = None
+        failure: BaseException | None = None
         executor.open(self)
         try:
             while True:
+                if self._lease.lost:
+                    raise TorchSearchError(f"{self._what()}: {self._lease.lost} while this process ran it")
                 while executor.free_slots() > 0:
                     if deadline is not None and self.clock() >= deadline:
                         reason = f"time budget of {time_budget:g}s exhausted"
@@ -328,6 +403,7 @@ class Study:
                         trial = self._population.resume_next()
                     if trial is None:
                         break
+                    trial.alive()  # (trial_timeout counts from here)
                     executor.submit(trial, job)
                 if executor.n_running() == 0:
                     break
@@ -337,14 +413,31 @@ class Study:
                 active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
                 state = self._population.state(number)["module"]
                 self.tell(active, state_dict=state)
+        except BaseException as e:
+            failure = e
+            raise
         finally:
-            self._time_budget = self._deadline = self._epoch_budget = None
-            executor.close()
-            self._population.close()
+            self._time_budget = self._deadline = self._epoch_budget = self._trial_timeout = None
+            try:
+                executor.close()  # (a second Ctrl+C here skips the rest of the clean-up, but not what follows)
+                if failure is not None:
+                    why = ("the study was interrupted (Ctrl+C) while the trial ran" if isinstance(failure, KeyboardInterrupt)
+                           else f"the study stopped on an error while the trial ran ({type(failure).__name__}: "
+                                f"{failure})")
+                    self._interrupt_all(why)
+                self._population.close()
+            finally:
+                if failure is not None:
+                    self.end_reason = ("interrupted (Ctrl+C)" if isinstance(failure, KeyboardInterrupt)
+                                       else f"stopped on an error ({type(failure).__name__})"
+                                       ) + ": run the same command to resume"
+                    self.storage.end_study(self._id, self.end_reason)
+                    self._lease.release()
         if n_trials is not None and self.n_finished() >= n_trials:
             reason = f"n_trials={n_trials} reached"
         self.end_reason = reason or "done"
         self.storage.end_study(self._id, self.end_reason)
+        self._lease.release()
         return self
 
 
@@ -364,7 +457,7 @@ def finish_with_job(study: Study, trial: ActiveTrial, job: Callable[[ActiveTrial
     try:
         result = job(trial)
     except KeyboardInterrupt:
-        study.tell(trial, state="stopped", error=None)
+        study._interrupt(trial, "the study was interrupted (Ctrl+C) while the trial ran")
         raise
     except Exception as e:  # noqa: BLE001 - a failing trial must not end the study
         return study.tell(trial, error=e)

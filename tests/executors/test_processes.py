@@ -54,7 +54,7 @@ def test_a_worker_that_dies_while_starting_is_a_clear_error_and_no_process_is_le
 
     monkeypatch.setattr(processes, "worker_main", failing_worker)
     ex = Processes("cpu", workers=2, threads=1)
-    with pytest.raises(RuntimeError, match=r"worker 0 \(cpu\) exited with code 3 while starting"):
+    with pytest.raises(ts.TorchSearchError, match=r"worker 0 \(cpu\) exited with code 3 while starting"):
         with ex:
             pass
     assert ex._workers == [] and ex._selector is None
@@ -205,7 +205,7 @@ class InterruptAfterReports(Processes):
         raise KeyboardInterrupt
 
 
-def test_ctrl_c_ends_the_workers_records_running_trials_stopped_and_the_study_resumes(tmp_path):
+def test_ctrl_c_ends_the_workers_records_running_trials_interrupted_and_the_study_reruns_them(tmp_path):
     study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path), verbose=False)
     ex = InterruptAfterReports("cpu", workers=2, threads=1)
     with pytest.raises(KeyboardInterrupt):
@@ -213,11 +213,14 @@ def test_ctrl_c_ends_the_workers_records_running_trials_stopped_and_the_study_re
     for pid in ex.pids:  # no orphans: every worker has ended and was reaped
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    states = [(t.state, t.stop_code) for t in study.trials]
-    assert states == [("stopped", "interrupted"), ("stopped", "interrupted")]
+    assert [t.state for t in study.trials] == ["interrupted", "interrupted"]
+    assert all("interrupted (Ctrl+C)" in t.error for t in study.trials)
+    assert study.n_finished() == 0 and study.end_reason.startswith("interrupted")
     again = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path), verbose=False)
     again.run(quick, n_trials=4)
-    assert len(again.trials) == 4 and again.n_finished() == 4
+    trials = again.trials
+    assert [t.params for t in trials[2:4]] == [t.params for t in trials[:2]]  # rerun first
+    assert again.n_finished() == 4 and len({again.space.key(t.params) for t in trials if t.state == "completed"}) == 4
 
 
 def test_pbt_population_of_four_takes_turns_on_two_workers(tmp_path, pool):

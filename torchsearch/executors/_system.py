@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -147,3 +148,28 @@ def describe_exit(code: int | None) -> str:
         hint = " (out of memory?)" if -code == signal.SIGKILL else ""
         return f"was killed by {name}{hint}"
     return f"exited with code {code}"
+
+
+#: The coordinator's pid, handed to the worker processes it spawns (``Processes._start``).
+PARENT_ENV = "TORCHSEARCH_COORDINATOR_PID"
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this worker process die when its coordinator ``parent`` dies, however it dies
+    (SIGKILL included), even while the worker is hung in C code holding the GIL.
+
+    On Linux the kernel sends us SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``; it
+    fires when the *thread* that spawned us ends, so workers must be spawned by the thread that
+    runs the study, as ``Processes`` does). Elsewhere, and as a second line on Linux, the worker's
+    watch thread ends the process when its parent pid changes (see ``_worker._Watch``). A parent
+    that died before this call is caught by the same check here."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)

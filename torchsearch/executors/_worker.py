@@ -9,6 +9,7 @@ import math
 import os
 import random
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import torch
 from .._state import dumps_state, encode, loads_state
 from ..exceptions import TrialFailed
 from ..schedulers.base import CONTINUE
+from ._system import PARENT_ENV, die_with_parent
 
 __all__ = ["worker_main"]
 
@@ -38,8 +40,11 @@ class _RemoteTrial:
     taken at the next report."""
 
     def __init__(self, conn: Any, number: int, params: dict[str, Any], resume: bytes | None,
-                 resume_held: bool = False, held_here: list[int] | None = None, quiet: int = 0) -> None:
+                 resume_held: bool = False, held_here: list[int] | None = None, quiet: int = 0,
+                 trial_timeout: float | None = None) -> None:
         self._conn = conn
+        self.trial_timeout = trial_timeout
+        self.progress = 0  # iterations and reports done: the watch thread's heartbeat carries it
         self.number = number
         self.params = dict(params)
         self._resume = resume
@@ -62,6 +67,7 @@ class _RemoteTrial:
             raise TrialFailed(f"trial {self.number}: report(step={step}) after a pause decision; a job told to pause "
                               "hands its state back and returns a result with paused=True")
         values = {str(k): float(v) for k, v in metrics.items()}
+        self.progress += 1
         if self._quiet > 0 and not final and all(math.isfinite(v) for v in values.values()):
             self._quiet -= 1
             self._kept.append((values, int(step)))
@@ -103,6 +109,10 @@ class _RemoteTrial:
             raise RuntimeError(f"trial {self.number}: unexpected message {msg[0]!r} from the coordinator")
         self._unasked = msg[1]
 
+    def tick(self) -> None:
+        """A training or evaluation iteration is done (``tune()`` calls it when a trial_timeout is set)."""
+        self.progress += 1
+
     def flush(self) -> None:
         """Send the quiet reports kept so far (they are never answered)."""
         if self._kept:
@@ -128,8 +138,57 @@ def _call(job: Callable[..., Any], trial: _RemoteTrial, device: str) -> Any:
     return job(trial)
 
 
+class _Locked:
+    """The worker's end of its pipe, shared by the main thread and the watch thread: sends are
+    serialised (a message is written in several pieces); only the main thread receives."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.recv, self.poll = conn.recv, conn.poll
+
+    def send(self, obj: Any) -> None:
+        with self._lock:
+            self._conn.send(obj)
+
+
+class _Watch(threading.Thread):
+    """The worker's watch thread: ends the process when the coordinator is gone (its parent pid
+    changed: the check for where ``PR_SET_PDEATHSIG`` does not exist), and while a trial with a
+    ``trial_timeout`` runs, sends a heartbeat ``("beat", number, progress)`` a few times per
+    timeout. The training loop is not needed for it, so a long epoch is not a hang; but the
+    heartbeat carries the trial's progress counter (iterations and reports done), and the
+    coordinator ends a trial whose counter has not moved for ``trial_timeout``: a training step
+    blocked in C, in a deadlock or in ``time.sleep`` is caught, and so is a process frozen
+    whole (no heartbeat at all)."""
+
+    def __init__(self, conn: _Locked, parent: int) -> None:
+        super().__init__(name="torchsearch-watch", daemon=True)
+        self.conn, self.parent = conn, parent
+        self.trial: _RemoteTrial | None = None
+
+    def run(self) -> None:
+        while True:
+            trial = self.trial
+            every = 1.0 if trial is None or not trial.trial_timeout else min(1.0, trial.trial_timeout / 4)
+            time.sleep(every)
+            if os.getppid() != self.parent:
+                os._exit(1)  # the coordinator is gone: nobody will read what this worker does
+            trial = self.trial
+            if trial is not None and trial.trial_timeout:
+                try:
+                    self.conn.send(("beat", trial.number, trial.progress))
+                except (BrokenPipeError, OSError):
+                    os._exit(1)
+
+
 def worker_main(conn: Any, device: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
+    parent = int(os.environ.get(PARENT_ENV, os.getppid()))
+    die_with_parent(parent)
+    conn = _Locked(conn)
+    watch = _Watch(conn, parent)
+    watch.start()
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
@@ -146,16 +205,17 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
             return
         if msg[0] != "run":  # an answer to a trial that has ended meanwhile (a stop sent unasked...)
             continue
-        _, number, params, job, resume, seed, held, keep, quiet = msg
+        _, number, params, job, resume, seed, held, keep, quiet, timeout = msg
         if seed is not None:
             torch.manual_seed(seed)
             np.random.seed(seed % 2**32)
             random.seed(seed)
-        trial = _RemoteTrial(conn, number, params, resume, held, keep, quiet)
+        trial = watch.trial = _RemoteTrial(conn, number, params, resume, held, keep, quiet, timeout)
         try:
             try:
                 result = _call(job, trial, device)
             finally:
+                watch.trial = None
                 trial.flush()  # its quiet reports arrive before how it ended
             info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
                     "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False), "held": getattr(result, "held", False)}

@@ -16,8 +16,22 @@ paused trial (the one that waited longest: the order never depends on where modu
 resumes on the free worker that holds it when there is one, and then no state travels at all.
 
 A worker that crashes, is killed or runs out of memory fails its trial with the reason and is
-replaced; the study goes on. On Ctrl+C (or any error in the coordinator) the workers are
-ended, running trials are recorded as stopped, and the study can be resumed.
+replaced; the study goes on. A worker that dies before it is ready (a broken CUDA set-up, an
+import error) fails the trial sent to it the same way; the third such death in a row of one
+slot raises :class:`~torchsearch.TorchSearchError` naming how it exited.
+
+Hangs (``Study.run(trial_timeout=...)``): each worker has a watch thread that, while a trial
+runs, sends a heartbeat carrying the trial's progress counter (iterations and reports done; see
+``_worker._Watch``). The coordinator ends a trial whose counter has not moved for
+``trial_timeout`` seconds of its own clock, or that still runs a short grace after the study's
+time budget ran out: the worker is killed and replaced, the trial recorded ``failed``.
+
+Workers die with their coordinator, whatever kills it (``_system.die_with_parent``: the
+kernel's parent-death signal on Linux, a parent-pid watch elsewhere), so neither they nor the
+multiprocessing resource tracker (which exits when the last of them has) outlive it. On Ctrl+C
+(or any error in the coordinator) every busy worker is killed at once; the study records their
+trials ``interrupted`` (PBT members with a kept state stay ``paused``) and the same command
+resumes them.
 """
 
 from __future__ import annotations
@@ -35,7 +49,8 @@ from typing import Any
 
 from .._jobs import trial_seed
 from .._state import decode
-from ._system import describe_exit, plan_slots, widen
+from ..exceptions import TorchSearchError
+from ._system import PARENT_ENV, describe_exit, plan_slots, widen
 from ._worker import worker_main
 from .base import Executor
 
@@ -44,6 +59,7 @@ __all__ = ["Processes"]
 _CTX = mp.get_context("spawn")
 _COMMIT_DELAY = 0.25  # the coordinator's storage writes are committed together, at most this late
 _ALIVE_EVERY = 1.0  # seconds between checks that the running workers' processes are alive
+_START_TRIES = 3  # a slot whose worker dies before it is ready this many times in a row raises
 
 
 # -- coordinator side -----------------------------------------------------------------------
@@ -57,6 +73,8 @@ class _Worker:
     ready: bool = False
     pausing: bool = False  # its trial was told to pause: the next one may be sent before it is done
     next: Any = None       # (trial, job, resume) sent to start once the pausing one is done
+    progress: int = -1     # the progress counter of its trial's last heartbeat
+    failed_starts: int = 0  # deaths in a row before the worker said it was ready
 
     def takes(self) -> bool:
         """Whether a trial can be sent to it now (idle, or its trial is pausing and none is queued)."""
@@ -109,8 +127,8 @@ class Processes(Executor):
                 how = describe_exit(w.process.exitcode)
                 self._pool = False
                 self._shutdown()
-                raise RuntimeError(f"Processes: worker {w.slot} ({w.device}) {how} while starting (its error "
-                                   "is printed above)") from e
+                raise TorchSearchError(f"Processes: worker {w.slot} ({w.device}) {how} while starting (its "
+                                       "error is printed above)") from e
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -137,10 +155,11 @@ class Processes(Executor):
         widen(child)
         w.process = _CTX.Process(target=worker_main, args=(child, w.device, self.threads), daemon=True,
                                  name=f"torchsearch-worker-{w.slot}")
-        saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", PARENT_ENV)}
         try:
             for k in saved:
                 os.environ[k] = str(self.threads)
+            os.environ[PARENT_ENV] = str(os.getpid())
             w.process.start()
         finally:
             for k, v in saved.items():
@@ -149,7 +168,7 @@ class Processes(Executor):
                 else:
                     os.environ[k] = v
         child.close()
-        w.conn, w.trial, w.ready, w.pausing, w.next = parent, None, False, False, None
+        w.conn, w.trial, w.ready, w.pausing, w.next, w.progress = parent, None, False, False, None, -1
         if self._selector is not None:
             self._selector.register(w.conn, selectors.EVENT_READ, (w, w.conn, False))
             self._selector.register(w.process.sentinel, selectors.EVENT_READ, (w, w.conn, True))
@@ -163,23 +182,20 @@ class Processes(Executor):
                 self._selector.unregister(obj)
 
     def close(self) -> None:
-        """End of a study: trials still running were interrupted; they are ended and recorded as
-        stopped. The workers end too, unless the executor is used as a context manager."""
+        """End of a study. Workers still busy (the study was interrupted) are killed, all at once;
+        the study records their trials (``interrupted``, or ``paused`` with a kept state). The
+        workers end too, unless the executor is used as a context manager."""
         study = self.study
+        busy = [w for w in self._workers if w.process is not None and w.trial is not None]
+        for w in busy:
+            w.process.kill()
         if study is not None:
             study.storage.group_commits(None)  # commits what is pending
-        for w in self._workers:
-            if w.process is not None and w.trial is not None:
-                w.process.kill()
-                w.process.join(timeout=5)
-                trials = [w.trial] + ([w.next[0]] if w.next is not None else [])
-                w.trial = w.next = None
-                for trial in trials:
-                    if not trial.finished:
-                        trial.stop("interrupted", "the study was interrupted while the trial ran")
-                        study.tell(trial, state="stopped")
-                if self._pool:
-                    self._start(w)
+        for w in busy:
+            w.process.join(timeout=5)
+            w.trial = w.next = None
+            if self._pool:
+                self._start(w)
         if not self._pool:
             self._shutdown()
 
@@ -223,7 +239,7 @@ class Processes(Executor):
             raise RuntimeError("Processes.submit: no free slot (check free_slots() first)")
         for w in free:
             if w.trial is None and not w.process.is_alive():
-                self._start(w)
+                self._replace(w)  # died while idle (a third death before ready in a row raises)
         population = self.study._population
         resume = trial._resume
         trial._resume = False
@@ -237,8 +253,11 @@ class Processes(Executor):
             if w.trial is not None:  # pausing: the worker died; wait() sees it and sends this one again
                 w.next = (trial, job, resume)
                 return
-            self._start(w)  # the worker died while idle: a fresh one takes the trial (and holds nothing)
-            w.conn.send(self._run_message(w, trial, job, resume, False))
+            # the worker died while idle (or before it was ready): the trial fails with how it ended,
+            # and a fresh worker takes the slot (the third death before ready in a row raises)
+            w.trial = trial
+            self._replace(w)
+            return
         except Exception as e:  # noqa: BLE001 - e.g. a job that cannot be pickled
             self.study.tell(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
                                          f"{e}); the TrialModule class, the job and its handlers must be picklable: "
@@ -246,7 +265,7 @@ class Processes(Executor):
                                          "`if __name__ == '__main__':` guard")
             return
         if w.trial is None:
-            w.trial = trial
+            w.trial, w.progress = trial, -1
         else:
             w.next = (trial, job, resume)
 
@@ -257,7 +276,8 @@ class Processes(Executor):
         keep = population.held_at(self._place(w))
         if w.trial is not None:  # the pausing trial: its module may be kept here once it is handed back
             keep.append(w.trial.number)
-        return ("run", trial.number, dict(trial.params), job, blob, seed, held, keep, self._quiet(trial))
+        return ("run", trial.number, dict(trial.params), job, blob, seed, held, keep, self._quiet(trial),
+                self.study._trial_timeout)
 
     def _quiet(self, trial: Any) -> int:
         """How many of ``trial``'s next reports its worker may send without waiting for an answer:
@@ -271,10 +291,11 @@ class Processes(Executor):
     def wait(self) -> None:
         """Serve reports until at least one slot is free again."""
         storage = self.study.storage
+        every = _ALIVE_EVERY if self.study._trial_timeout is None else min(_ALIVE_EVERY, self.study._trial_timeout / 4)
         while any(w.trial is not None for w in self._workers):
             freed = False
             due = storage.commit_due()
-            timeout = _ALIVE_EVERY if due is None else min(due, _ALIVE_EVERY)
+            timeout = every if due is None else min(due, every)
             for w, conn, ended in self._ready(timeout):  # woken by the timeout: nothing is ready
                 if w.conn is conn:  # (not a worker replaced since the select)
                     freed = self._serve(w, ended) or freed
@@ -285,6 +306,11 @@ class Processes(Executor):
                 for w in self._workers:
                     if w.trial is not None and not w.process.is_alive():
                         freed = self._serve(w, True) or freed
+            for w in self._workers:  # hung (no progress for trial_timeout), or past the time budget's grace
+                why = None if w.trial is None else w.trial.overdue()
+                if why is not None:
+                    self._replace(w, why)
+                    freed = True
             if freed:
                 return
 
@@ -315,13 +341,38 @@ class Processes(Executor):
                 if self._selector is not None:
                     self._selector.unregister(w.conn)  # not ready forever until then
                 return False
-        w.process.join(timeout=1)
+        trial = w.trial
+        self._replace(w)
+        return freed or trial is not None
+
+    def _replace(self, w: _Worker, why: str | None = None) -> None:
+        """End worker ``w`` (killed when ``why``, the reason its trial must end, is given; else it
+        has died), fail its trial with the reason, and start a fresh worker in its slot; a trial
+        queued behind a pausing one goes to the fresh worker."""
+        if why is not None:
+            w.process.kill()
+        w.process.join(timeout=5 if why is not None else 1)
         trial, queued = w.trial, w.next
         w.trial = w.next = None
+        how = describe_exit(w.process.exitcode)
+        if why is None and not w.ready:
+            why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while starting"
+        elif why is None:
+            why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while running trial {trial and trial.number}"
+        else:
+            why += f"; its worker process (pid {w.process.pid}, {w.device}) was killed and replaced"
         if trial is not None:
-            self.study.tell(trial, error=f"the worker process (pid {w.process.pid}, {w.device}) "
-                                         f"{describe_exit(w.process.exitcode)} while running trial {trial.number}")
+            self.study.tell(trial, error=why)
+        w.failed_starts = 0 if w.ready else w.failed_starts + 1
+        if w.failed_starts >= _START_TRIES:
+            self._forget(w)
+            if queued is not None:
+                self.study.tell(queued[0], error=why)
+            raise TorchSearchError(f"Processes: worker {w.slot} ({w.device}) {how} while starting, {w.failed_starts} "
+                                   "times in a row (its error is printed above); no trial can run")
+        failed_starts = w.failed_starts
         self._start(w)
+        w.failed_starts = failed_starts
         if queued is not None:  # sent to start after the pausing one, but never started: a fresh worker takes it
             nxt, job, resume = queued
             try:
@@ -329,7 +380,6 @@ class Processes(Executor):
                 w.trial = nxt
             except (BrokenPipeError, OSError) as e:
                 self.study.tell(nxt, error=f"Processes: cannot send the trial to a new worker process ({e})")
-        return freed or trial is not None
 
     def _quiet_reports(self, w: _Worker, reports: list[tuple[dict[str, float], int]]) -> None:
         """Reports the worker did not wait for: stored and shown to the scheduler like the others.
@@ -348,9 +398,16 @@ class Processes(Executor):
     def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
         study, trial = self.study, w.trial
         kind = msg[0]
+        if kind == "beat":  # ("beat", number, progress) from the worker's watch thread
+            if trial is not None and msg[1] == trial.number and msg[2] != w.progress:
+                w.progress = msg[2]
+                trial.alive()
+            return False
         if kind == "ready":
             w.ready = True
             return False
+        if trial is not None:
+            trial.alive()
         if kind == "reports":
             try:
                 self._quiet_reports(w, msg[2])
@@ -380,7 +437,8 @@ class Processes(Executor):
             return False
         w.trial, w.pausing = None, False
         if w.next is not None:  # sent while this one paused: the worker has started it
-            w.trial, w.next = w.next[0], None
+            w.trial, w.next, w.progress = w.next[0], None, -1
+            w.trial.alive()
         if kind == "done":
             _, _, info, blob, paused_state = msg
             if paused_state is not None:  # the state it paused with
