@@ -105,3 +105,35 @@ def test_smoothing_ignores_one_lucky_batch_but_not_a_blow_up():
     blow_up.run(range(5), max_epochs=1)
     assert blow_up.state.iteration == 3  # average 10.9 > 10 x 1.0
     assert blow_up.state.stop_reason == "divergence: loss (smoothed) 10.9 > 10 x best 1 (epoch 1, iteration 3)"
+
+
+def test_without_limits_it_checks_every_value_of_a_structured_output_as_terminate_on_nan_does():
+    import numpy as np
+    import torch
+
+    outputs = [(torch.ones(3), {"loss": 0.5, "name": "batch"}), [torch.zeros(2, 2), np.ones(2)],
+               {"aux": (1.0, np.array([1.0, np.inf]))}, 1.0]
+    trainer = scripted_trainer(outputs)
+    d = Divergence().attach(trainer)
+    trainer.run(range(len(outputs)), max_epochs=1)
+    assert trainer.state.iteration == 3 and d.n_events == 3  # the inf inside a numpy array, two levels down
+    assert stop_record(trainer) == ("non_finite", "divergence: loss is inf (epoch 1, iteration 3)")
+
+
+def test_an_output_of_finite_values_and_strings_trains_on():
+    import torch
+
+    outputs = [(1.0, torch.tensor(1.0), "abc"), [torch.rand(4, 4), 0.0]]
+    trainer = scripted_trainer(outputs)
+    Divergence().attach(trainer)
+    trainer.run(range(len(outputs)), max_epochs=1)
+    assert trainer.state.iteration == 2 and stop_record(trainer) is None
+
+
+def test_factor_and_ceiling_need_one_number_and_say_how_to_pick_it():
+    import torch
+
+    trainer = scripted_trainer([(torch.tensor(0.5), torch.tensor(0.1))])
+    Divergence(factor=10).attach(trainer)
+    with pytest.raises(ValueError, match=r"factor= and ceiling= need one number; pick it with output_transform=\)"):
+        trainer.run(range(1), max_epochs=1)

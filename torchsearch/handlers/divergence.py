@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import cmath
 import math
+import numbers
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
 from ignite.engine import Engine, Events
 
 from ._base import StopHandler, as_float, check_float, check_int, check_metric, read_metric, resolve_engines
@@ -15,6 +19,41 @@ if TYPE_CHECKING:
     from ..trainer import Trainer
 
 __all__ = ["Divergence"]
+
+
+def _is_scalar(x: Any) -> bool:
+    if isinstance(x, torch.Tensor):
+        return x.numel() == 1
+    if isinstance(x, np.ndarray):
+        return x.size == 1
+    return isinstance(x, numbers.Real)
+
+
+def _non_finite(x: Any) -> float | None:
+    """The first NaN or infinity in ``x`` (a number, tensor, array, or sequence or mapping of
+    them, nested), or None. Anything else (a string...) is skipped, as Ignite's
+    ``TerminateOnNan`` skips it. A complex one is reported as NaN."""
+    if isinstance(x, np.ndarray) and x.dtype.kind in "fc":
+        x = torch.from_numpy(x)
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        bad = x[~torch.isfinite(x)]
+        if bad.numel() == 0:
+            return None
+        first = bad.flatten()[0].item()
+        return first if isinstance(first, float) else math.nan
+    if isinstance(x, numbers.Real):
+        return None if math.isfinite(x) else float(x)
+    if isinstance(x, numbers.Complex):
+        return None if cmath.isfinite(x) else math.nan
+    if isinstance(x, Mapping):
+        x = list(x.values())
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+        for item in x:
+            bad = _non_finite(item)
+            if bad is not None:
+                return bad
+    return None
 
 
 class Divergence(StopHandler):
@@ -31,7 +70,12 @@ class Divergence(StopHandler):
       positive, as a loss is.
     - ``ceiling``: after ``warmup`` events, stop when the value exceeds ``ceiling``.
 
-    Without ``factor`` and ``ceiling`` only non-finite values stop training. Batch losses are
+    Without ``factor`` and ``ceiling`` only non-finite values stop training, and the watched
+    output may be anything Ignite's :class:`~ignite.handlers.TerminateOnNan` takes (a number,
+    a tensor of any shape, or a list, tuple or dict of them, nested): one NaN or infinity
+    anywhere stops it, other values (strings...) are ignored. ``Divergence()`` is a
+    ``TerminateOnNan`` whose stop is recorded (code ``"non_finite"`` and a sentence) instead of
+    logged as a warning; its ``output_transform`` is keyword-only. Batch losses are
     noisy: late in training one lucky batch sets a low best that an ordinary batch then
     exceeds ten times over. ``smoothing`` compares an exponential moving average instead
     (``avg = smoothing * avg + (1 - smoothing) * value``); 0.9 (about the last ten batches)
@@ -110,13 +154,18 @@ class Divergence(StopHandler):
     def _name(self) -> str:
         return (self.metric or "loss") + (" (smoothed)" if self.smoothing else "")
 
-    def _value(self, engine: Engine) -> float:
+    def _value(self, engine: Engine) -> float | None:
+        """The watched number; or, for an output that is not one number (which only the
+        non-finite check may watch), its first NaN or infinity, or None if it has none."""
         if self.metric is not None:
             return read_metric("Divergence", engine, self.metric)
         out = engine.state.output
         if self.output_transform is not None:
             out = self.output_transform(out)
-        return as_float("Divergence", "the watched output (use output_transform=)", out)
+        if _is_scalar(out) or self.factor is not None or self.ceiling is not None:
+            return as_float("Divergence", "the watched output (factor= and ceiling= need one number; pick it "
+                            "with output_transform=)", out)
+        return _non_finite(out)
 
     def _where(self, engine: Engine) -> str:
         state = self._trainer_for(engine).state
@@ -127,6 +176,8 @@ class Divergence(StopHandler):
     def __call__(self, engine: Engine) -> None:
         value = self._value(engine)
         self.n_events += 1
+        if value is None:  # an output of several values, all finite
+            return
         if not math.isfinite(value):
             name = self.metric or "loss"
             self._stop(engine, f"divergence: {name} is {value} ({self._where(engine)})", code="non_finite")
