@@ -177,10 +177,24 @@ class TreeCpu:
             try:
                 with p.oneshot():
                     t = p.cpu_times()
-                    out[(p.pid, p.create_time())] = (p.name(), t.user + t.system + t.children_user + t.children_system)
+                    out[(p.pid, p.create_time())] = (self._label(p), t.user + t.system + t.children_user + t.children_system)
             except (self.psutil.NoSuchProcess, self.psutil.AccessDenied, self.psutil.ZombieProcess):
                 continue
         return out
+
+    @staticmethod
+    def _label(p) -> str:
+        """``raylet``, ``ray::IDLE`` (a Ray worker or actor) ...; a Python process by what it runs."""
+        name = p.name()
+        if name.startswith("ray::"):
+            return "ray::" + name[5:].split(".")[0]
+        if name.startswith("python"):
+            args = p.cmdline()
+            if any("multiprocessing" in a for a in args):
+                return "spawned processes"
+            scripts = [Path(a).stem for a in args[1:] if a.endswith(".py")]
+            return scripts[0] if scripts else name
+        return name
 
     def start(self) -> TreeCpu:
         self._self0, self._children0 = self._own()
@@ -192,7 +206,6 @@ class TreeCpu:
         me, kids = self._own()
         out = {"this process": me - self._self0, "reaped by it": kids - self._children0}
         for key, (name, cpu) in self._descendants().items():
-            name = "ray::" + name[5:].split(".")[0] if name.startswith("ray::") else name
             out[name] = out.get(name, 0.0) + cpu - self._base.get(key, 0.0)
         out["total"] = sum(out.values())
         return out
