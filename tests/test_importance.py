@@ -85,6 +85,12 @@ def test_a_category_that_decides_the_result_is_found():
     assert next(iter(shares)) == "act" and shares["act"] > 0.8
 
 
+def test_a_parameter_with_one_value_gets_exactly_nothing():
+    space = {"x": ts.Float(0.0, 1.0), "fixed": ts.Choice(["only"])}  # as ts.zoom can leave a Choice
+    study = ts.optimize(lambda p: p["x"], space, scheduler=Random(seed=0), n_trials=10, seed=0)
+    assert ts.importance(study) == {"x": 1.0, "fixed": 0.0}
+
+
 def test_the_same_seed_gives_the_same_shares():
     study = ts.optimize(_strong_lr_weak_width, SPACE, scheduler=Random(seed=0), n_trials=20, seed=0)
     assert ts.importance(study, seed=7) == ts.importance(study, seed=7)

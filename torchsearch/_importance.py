@@ -75,6 +75,8 @@ def importance(study: Any, *, metric: str | None = None, seed: int | None = 0) -
     space = as_space(study.space)
     X = np.array([[p.to_unit(t.params[n]) for n, p in space.items()] for t in trials])  # n x d
     shares = forest_main_effects(fit_forest(X, np.asarray(values), n_trees=64, seed=seed))
+    if shares is not None:
+        shares = np.where(shares > 1e-12, shares, 0.0)  # rounding noise of a parameter never cut
     if shares is None or not shares.sum() > 0:
         shares = np.ones(len(space))
     shares = shares / shares.sum()
