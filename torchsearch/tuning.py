@@ -30,6 +30,7 @@ def tune(
     n_trials: int | None = None,
     time_budget: float | None = None,
     epoch_budget: int | None = None,
+    trial_timeout: float | None = None,
     seed: int | None = None,
     study_name: str | None = None,
     device: str = "cpu",
@@ -53,10 +54,17 @@ def tune(
         epochs: epochs per trial.
         storage: a folder (SQLite inside; the study continues if it exists) or None for memory.
         n_trials: the study's total of finished trials (a resumed study runs only what is missing).
-        time_budget: seconds for the whole study; running trials are stopped when it runs out.
+        time_budget: seconds for the whole study; running trials are stopped when it runs out
+            (one that does not stop within a short grace is ended by force and recorded failed).
         epoch_budget: epochs for the whole study, all trials together (earlier runs of a resumed
             study included); no trial starts once they are spent, and running trials stop at
             their next evaluation. ``study.end_reason`` says which budget ended the study.
+        trial_timeout: seconds a trial may go without progress (no training or evaluation
+            iteration, no report) before it is ended: with worker processes its worker is
+            killed and replaced, the trial recorded ``failed`` ("no report for N s
+            (trial_timeout)"), and the study goes on. In this process (no ``devices``/``workers``)
+            a hang cannot be ended; a gap that long fails the trial at its next iteration. See
+            :meth:`Study.run`.
         seed: study seed (scheduler and per-trial torch seeds are spawned from it).
         study_name: name inside the storage (default: the class name).
         device: where trials train (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
@@ -91,7 +99,7 @@ def tune(
     job = TrainJob(module_cls, epochs=epochs, device=device, eval_every=eval_every, handlers=handlers,
                    seed=seed, deadline=deadline, clock=clock)
     return study.run(job, n_trials=n_trials, time_budget=time_budget, epoch_budget=epoch_budget,
-                     executor=executor)
+                     executor=executor, trial_timeout=trial_timeout)
 
 
 def optimize(
