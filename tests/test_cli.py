@@ -93,3 +93,102 @@ def test_the_cli_and_the_dashboard_read_studies_without_importing_torch(storage)
             "print(rc, sorted(m for m in ('torch', 'ignite', 'numpy', 'scipy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["0", "[]"], done.stdout + done.stderr
+
+
+# -- what the CLI reads: schema version, databases being created, foreign files (issue 13, item 7) --
+
+def _set_version(folder, version):
+    import sqlite3
+
+    con = sqlite3.connect(folder / "study.db")
+    con.execute("UPDATE schema_version SET version = ?", (version,))
+    con.commit()
+    con.close()
+
+
+def test_a_database_from_a_newer_torchsearch_is_refused_with_upgrade_advice(tmp_path, capsys):
+    from torchsearch.storage import SCHEMA_VERSION
+
+    ts.optimize(lambda p: p["x"], {"x": ts.Float(0, 1)}, n_trials=1, storage=tmp_path, study_name="s")
+    _set_version(tmp_path, SCHEMA_VERSION + 1)
+    assert run("studies", str(tmp_path))[0] == 2
+    err = capsys.readouterr().err
+    assert (f"was written by a newer torchsearch (schema {SCHEMA_VERSION + 1}, this one reads up to {SCHEMA_VERSION}): "
+            "upgrade torchsearch") in err and "Traceback" not in err
+
+
+class _FakeTime:
+    """The CLI's clock and sleep: time passes only when the CLI sleeps; ``on_sleep`` runs each time."""
+
+    def __init__(self, on_sleep=lambda: None):
+        self.now, self.sleeps, self.on_sleep = 0.0, 0, on_sleep
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        self.sleeps += 1
+        self.on_sleep()
+
+
+def test_a_database_being_created_is_waited_for_then_read(tmp_path, monkeypatch):
+    from torchsearch import cli
+
+    (tmp_path / "study.db").write_bytes(b"")  # an older torchsearch has just created its file
+
+    def study_written():
+        if (tmp_path / "study.db").stat().st_size == 0:
+            (tmp_path / "study.db").unlink()
+            ts.optimize(lambda p: p["x"], {"x": ts.Float(0, 1)}, n_trials=2, storage=tmp_path, study_name="new")
+
+    fake = _FakeTime(study_written)
+    monkeypatch.setattr(cli, "_clock", fake.clock)
+    monkeypatch.setattr(cli, "_sleep", fake.sleep)
+    rc, out = run("studies", str(tmp_path), "--format", "json")
+    assert rc == 0 and [s["name"] for s in json.loads(out)] == ["new"] and fake.sleeps == 1
+
+
+@pytest.mark.parametrize("tables", [(), ("schema_version", "studies")])
+def test_a_database_still_being_created_after_the_wait_is_reported_never_no_such_table(tmp_path, monkeypatch, capsys,
+                                                                                      tables):
+    import sqlite3
+
+    from torchsearch import cli
+
+    con = sqlite3.connect(tmp_path / "study.db")  # 0 bytes, or some of the tables of an older writer
+    for t in tables:
+        con.execute(f"CREATE TABLE {t} (x)")
+    con.commit()
+    con.close()
+    fake = _FakeTime()
+    monkeypatch.setattr(cli, "_clock", fake.clock)
+    monkeypatch.setattr(cli, "_sleep", fake.sleep)
+    assert run("trials", str(tmp_path))[0] == 2
+    err = capsys.readouterr().err
+    assert "a study is creating it, and it is still being created after 5s: try again in a moment" in err
+    assert "no such table" not in err and fake.sleeps == 25
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", r"is an empty file \(0 bytes\), not a torchsearch database"),
+    (b"\x00\x01garbage" * 20, r"is not a torchsearch database \(not SQLite"),
+    ("sqlite", r"is a SQLite database but not a torchsearch one \(it lacks the tables .*; it holds notes\)"),
+])
+def test_a_foreign_or_empty_file_is_refused_naming_it(tmp_path, capsys, content, reason):
+    import os
+    import re
+    import sqlite3
+
+    db = tmp_path / "study.db"
+    if content == "sqlite":
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE notes (x)")
+        con.commit()
+        con.close()
+    else:
+        db.write_bytes(content)
+    os.utime(db, (1e9, 1e9))  # not being created: written long ago
+    assert run("studies", str(tmp_path))[0] == 2
+    err = capsys.readouterr().err
+    assert re.search(reason, err) and str(db) in err

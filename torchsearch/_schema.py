@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL", "MIGRATIONS"]
+from pathlib import Path
+
+from .exceptions import StorageError
+
+__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL", "MIGRATIONS", "check_version"]
 
 #: 2: the ``leases`` table (one coordinator per study)
 SCHEMA_VERSION = 2
@@ -77,3 +81,13 @@ CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
 MIGRATIONS = {
     1: "UPDATE schema_version SET version = 2",
 }
+
+
+def check_version(version: int, db: str | Path, *, writer: bool) -> None:
+    """Refuse a database written by a newer torchsearch (readers and writers alike: a newer
+    schema may mean anything). An older one is read as it is, and migrated by a writer
+    (``writer`` says which opens it)."""
+    if version > SCHEMA_VERSION:
+        raise StorageError(f"storage: {str(db)!r} was written by a newer torchsearch (schema {version}, this one "
+                           f"reads up to {SCHEMA_VERSION}): upgrade torchsearch "
+                           "(pip install -U torchsearch) to open it")

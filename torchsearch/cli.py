@@ -18,27 +18,45 @@ import datetime as _dt
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
+from ._dbfile import BeingCreated
 from .exceptions import TorchSearchError
 from .storage import DB_NAME, Storage
 from ._record import Trial, TrialState
 
 __all__ = ["main"]
 
+#: How long a command waits for a database that a starting study is creating (seconds).
+CREATING_WAIT = 5.0
+_clock, _sleep = time.monotonic, time.sleep  # replaced by tests (no real waiting there)
+
+
 def _open(path: str) -> Storage:
+    """The storage at ``path``, read-only. A database written by a newer torchsearch, or a file
+    that is not a torchsearch database, is refused by :class:`Storage`; one being created by a
+    starting study is waited for, up to :data:`CREATING_WAIT` seconds."""
     p = Path(path)
     if not (p / DB_NAME).exists():
         raise TorchSearchError(f"no torchsearch storage at {path!r} (expected {str(p / DB_NAME)!r})")
-    return Storage(p, readonly=True)
+    deadline = _clock() + CREATING_WAIT
+    while True:
+        try:
+            return Storage(p, readonly=True)
+        except BeingCreated as e:
+            if _clock() >= deadline:
+                raise TorchSearchError(f"{e}, and it is still being created after {CREATING_WAIT:g}s: "
+                                       "try again in a moment") from e
+            _sleep(0.2)
 
 
 def _study(storage: Storage, name: str | None) -> dict[str, Any]:
     studies = storage.list_studies()
     if not studies:
-        raise TorchSearchError(f"storage {str(storage.path)!r} holds no study")
+        raise TorchSearchError(f"storage {str(storage.path)!r} holds no study yet")
     if name is None:
         if len(studies) > 1:
             names = ", ".join(repr(s["name"]) for s in studies)

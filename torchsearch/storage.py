@@ -20,7 +20,8 @@ from typing import Any
 
 from ._checkpoints import FILE_MAGIC, from_bytes, read_file, to_bytes, write_file  # noqa: F401 - FILE_MAGIC re-exported
 from ._record import Trial
-from ._schema import DB_NAME, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION
+from ._dbfile import open_reader, open_writer
+from ._schema import DB_NAME, SCHEMA_SQL, SCHEMA_VERSION
 from .exceptions import StorageError
 
 # FILE_MAGIC: the first bytes of a checkpoint in the wire format (see torchsearch._checkpoints).
@@ -52,37 +53,13 @@ class Storage:
             if self.path is None:
                 self.db_path = None
                 self._con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            else:
+            else:  # _dbfile refuses empty, foreign and newer files, creates a new one whole, migrates
                 self.db_path = self.path / DB_NAME
-                if readonly:
-                    if not self.db_path.exists():
-                        raise StorageError(f"storage: no study database at {str(self.db_path)!r}")
-                    uri = f"{self.db_path.resolve().as_uri()}?mode=ro"
-                    self._con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                                                timeout=10.0)
-                else:
-                    if self.path.exists() and not self.path.is_dir():
-                        raise StorageError(f"storage: {str(self.path)!r} exists and is not a folder")
-                    (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-                    self._con = sqlite3.connect(str(self.db_path), isolation_level=None,
-                                                check_same_thread=False, timeout=30.0)
-                    self._con.execute("PRAGMA journal_mode=WAL")
-                    self._con.execute("PRAGMA synchronous=NORMAL")
+                self._con = open_reader(self.db_path) if readonly else open_writer(self.path)
             self._con.execute("PRAGMA busy_timeout=10000")
-            if not readonly:
+            if self.path is None:
                 self._con.executescript(SCHEMA_SQL)
-                row = self._con.execute("SELECT version FROM schema_version").fetchone()
-                if row is None:
-                    self._con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                    row = (SCHEMA_VERSION,)
-                while row[0] in MIGRATIONS and row[0] < SCHEMA_VERSION:  # an older database: brought up to date
-                    self._con.execute(MIGRATIONS[row[0]])
-                    row = self._con.execute("SELECT version FROM schema_version").fetchone()
-                if row[0] != SCHEMA_VERSION:
-                    raise StorageError(
-                        f"storage {str(self.path)!r} has schema version {row[0]}, this torchsearch reads "
-                        f"version {SCHEMA_VERSION}"
-                    )
+                self._con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
         except sqlite3.Error as e:
             raise StorageError(f"storage: cannot open {str(self.path or ':memory:')!r}: {e}") from e
 
@@ -344,10 +321,12 @@ class Storage:
             if self.path is None:
                 if key not in self._memory_checkpoints:
                     raise StorageError(f"storage: no checkpoint {key!r} in memory")
-                return from_bytes(self._memory_checkpoints[key])
-            return read_file(self.path / "checkpoints" / f"{key}.pt")
+                return from_bytes(self._memory_checkpoints[key], f"checkpoint {key!r} (in memory)")
+            target = self.path / "checkpoints" / f"{key}.pt"
+            return read_file(target)
         except (OSError, RuntimeError, EOFError, ValueError, IndexError, pickle.UnpicklingError) as e:
-            raise StorageError(f"storage: cannot read checkpoint {key!r}: {e}") from e
+            where = key if self.path is None else str(target)
+            raise StorageError(f"storage: cannot read checkpoint {where!r} ({type(e).__name__}: {e})") from e
 
     def delete_checkpoint(self, key: str) -> None:
         if self.path is None:

@@ -11,9 +11,11 @@ import math
 import sys
 import time
 import traceback as tb
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from ._checkpoints import NOT_SAVED
 from ._checks import check_count, check_seconds, check_seed
 from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import Decision, Scheduler
@@ -300,7 +302,13 @@ class Study:
         if best.number != number:
             return
         key = f"{self.name}-trial-{number}"
-        self.storage.save_checkpoint(key, state_dict)
+        try:
+            self.storage.save_checkpoint(key, state_dict)
+        except StorageError as e:  # a full disk or a read-only folder fails these weights, not the study
+            warnings.warn(f"study {self.name!r}: trial {number}'s final weights were not saved, the study goes on: "
+                          f"{e}", RuntimeWarning, stacklevel=2)
+            self.storage.update_trial(self._id, number, error=f"{NOT_SAVED}: {e}")
+            return  # the previous best's weights stay: they are the best ones saved
         self.storage.update_trial(self._id, number, checkpoint=key)
         for t in self.storage.trials(self._id, with_metrics=False):
             if t.checkpoint and t.number != number:
@@ -324,6 +332,8 @@ class Study:
         """Rebuild ``module_cls`` with a trial's params (default: the best) and load its final weights."""
         t = self.best_trial if trial is None else (
             self.storage.trial(self._id, trial) if isinstance(trial, int) else trial)
+        if not t.checkpoint and t.error and t.error.startswith(NOT_SAVED):
+            raise StorageError(f"trial {t.number} of study {self.name!r} has no weights: its {t.error}")
         if not t.checkpoint:
             raise StorageError(f"trial {t.number} of study {self.name!r} has no saved weights "
                                "(only the best trial's final weights are kept)")

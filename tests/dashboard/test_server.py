@@ -9,11 +9,13 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from torchsearch.dashboard import make_server
 from torchsearch.dashboard import server as server_mod
 from torchsearch.dashboard.server import STATIC_DIR, exposure_warning, load_static
 
@@ -144,14 +146,30 @@ def test_errors_never_carry_a_traceback(server, monkeypatch):
     assert b"Traceback" not in body and b"secret" not in body and b"RuntimeError" not in body
 
 
-@pytest.mark.parametrize("line", [b"GARBAGE", b"GET /api/studies HTTP/9.9", b"GET /api/studies HTTP/1.1 extra"])
-def test_malformed_requests_get_a_short_json_error(server, line):
+def _raw(port: int, data: bytes) -> bytes:
+    """Send ``data`` on a raw socket; everything the server answers until it closes."""
     import socket
 
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        s.sendall(line + b"\r\nHost: 127.0.0.1:%d\r\n\r\n" % server.port)
-        data = s.recv(65536)
-    assert b'{"error":' in data and b"Traceback" not in data and b"demo" not in data
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(data)
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    return got
+
+
+@pytest.mark.parametrize(("line", "code"), [
+    (b"GARBAGE", 400), (b"GET /api/studies HTTP/9.9", 505), (b"GET /api/studies HTTP/1.1 extra", 400), (b"GET", 400),
+    (b"GET /api/studies", 400), (b"\x16\x03\x01\x00\xa5\x01\x00", 400),  # HTTP/0.9; a TLS hello
+])
+def test_malformed_request_lines_get_a_full_error_response_with_status_line_and_headers(server, line, code):
+    data = _raw(server.port, line + b"\r\nHost: 127.0.0.1:%d\r\n\r\n" % server.port)
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *headers = head.decode("latin-1").split("\r\n")
+    assert re.fullmatch(rf"HTTP/1\.[01] {code} .+", status), data[:200]
+    names = {h.split(":", 1)[0].lower() for h in headers}
+    assert {"content-type", "content-length", "content-security-policy", "x-content-type-options"} <= names
+    assert body.startswith(b'{"error":') and b"Traceback" not in data and b"demo" not in data
 
 
 def test_folder_without_a_database_yet_lists_no_study(tmp_path):
@@ -228,3 +246,64 @@ def test_a_database_whose_tables_are_not_written_yet_lists_no_study(tmp_path):
         assert status == 200 and json.loads(body) == []
     finally:
         s.close()
+
+
+def test_more_than_20_query_fields_is_a_400_not_a_500(server):
+    many = "&".join(f"f{i}=1" for i in range(21))
+    status, headers, body = server.request(f"/api/studies/1/curves?{many}")
+    assert status == 400 and json.loads(body) == {"error": "too many query fields (at most 20)"}
+    assert "content-security-policy" in headers
+    status, _, body = server.request("/api/studies/1/curves?" + "&".join(["metric=loss"] * 20))
+    assert status == 200 and json.loads(body)["metric"] == "loss"  # 20 is still fine
+
+
+def test_a_half_sent_request_is_dropped_after_the_request_timeout(study_dir):
+    assert make_server(study_dir, port=0).request_timeout == 10.0  # the default
+    httpd = make_server(study_dir, port=0, request_timeout=0.3)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        # headers never finished: the server closes the connection (recv returns b"") instead of
+        # keeping a thread on it for ever; the 20 s client timeout only guards the test
+        assert _raw(httpd.port, b"GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % httpd.port) == b""
+        assert _raw(httpd.port, b"GET /api/stu") == b""
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_database_from_a_newer_torchsearch_or_a_foreign_file_is_refused_with_the_reason(tmp_path):
+    import sqlite3
+
+    import torchsearch as ts
+    from torchsearch.storage import SCHEMA_VERSION
+
+    newer, foreign = tmp_path / "newer", tmp_path / "foreign"
+    ts.Storage(newer).close()
+    con = sqlite3.connect(newer / "study.db")
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    con.close()
+    foreign.mkdir()
+    (foreign / "study.db").write_bytes(b"not a database at all, but a long enough text")
+    for folder, reason in [
+        (newer, f"written by a newer torchsearch \\(schema 99, this one reads up to {SCHEMA_VERSION}\\): upgrade"),
+        (foreign, r"is not a torchsearch database \(not SQLite"),
+    ]:
+        s = Server(folder)
+        try:
+            status, _, body = s.request("/api/studies")
+        finally:
+            s.close()
+        assert status == 503 and re.search(reason, json.loads(body)["error"]), body
+
+
+def test_an_empty_database_file_that_stays_empty_is_refused_not_shown_as_a_new_study(tmp_path):
+    (tmp_path / "study.db").write_bytes(b"")
+    os.utime(tmp_path / "study.db", (1e9, 1e9))  # made long ago: no study is creating it
+    s = Server(tmp_path)
+    try:
+        status, _, body = s.request("/api/studies")
+    finally:
+        s.close()
+    assert status == 503 and "is an empty file (0 bytes), not a torchsearch database" in json.loads(body)["error"]

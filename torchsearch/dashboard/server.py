@@ -12,9 +12,14 @@ Safety, since it is a web server on a researcher's machine:
 - sends a Content-Security-Policy that allows only its own script and style (no inline
   script), ``nosniff`` and ``frame-ancestors 'none'``;
 - never sends a traceback: an unexpected error is logged on the server and answered with a
-  plain 500;
+  plain 500; a malformed request line gets a full 400 response (status line and headers, also
+  for lines that never reached a version), HTTP/0.9 is refused, more than 20 query fields is 400;
+- times out a connection that sends nothing for ``request_timeout`` seconds (10 by default),
+  so a half-sent request does not hold its thread for ever;
 - opens the SQLite database read-only, one connection per request, so it never holds a lock
-  that a writing study waits for.
+  that a writing study waits for; a database written by a newer torchsearch, or a file that is
+  not a torchsearch database, is answered 503 with the reason (a database being created shows
+  an empty page until its study is written).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import ipaddress
 import json
 import mimetypes
 import socket
-import sqlite3
 import sys
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .._dbfile import BeingCreated
 from ..exceptions import StorageError
 from ..storage import DB_NAME, Storage
 from . import api
@@ -49,6 +54,7 @@ _SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+_MAX_FIELDS = 20  # query fields a request may carry (the API uses at most two)
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 
@@ -100,7 +106,10 @@ class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, storage_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
-                 log: TextIO | None = None) -> None:
+                 log: TextIO | None = None, request_timeout: float = 10.0) -> None:
+        if not (isinstance(request_timeout, (int, float)) and request_timeout > 0):
+            raise ValueError(f"dashboard: request_timeout must be seconds > 0, got request_timeout={request_timeout!r}")
+        self.request_timeout = float(request_timeout)
         self.storage_path = Path(storage_path)
         self.static = load_static()
         self.log = log
@@ -123,26 +132,26 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
 
 
-def _no_schema_yet(db: Path) -> bool:
-    """True when ``db`` lacks some of its tables: its writer is creating them (a study starting)."""
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-        try:
-            tables = ("studies", "trials", "reports", "lineage")
-            found = con.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                                f"({','.join('?' * len(tables))})", tables).fetchone()[0]
-            return found < len(tables)
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return False
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     server_version = "torchsearch-dashboard"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # Before a request line is parsed, http.server assumes HTTP/0.9 and answers an error with a
+    # bare body (no status line, no headers). Responses always carry both here.
+    default_request_version = "HTTP/1.0"
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # a socket timeout: a half-sent request is dropped
+        super().setup()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) == 2:  # "GET /": an HTTP/0.9 request
+            self.send_error(400, "HTTP/0.9 requests are not served: send HTTP/1.0 or HTTP/1.1")
+            return False
+        return True
 
     def version_string(self) -> str:  # no Python version in the Server header
         return self.server_version
@@ -239,8 +248,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/static/"):
             self._static(path[len("/static/"):])
         elif path.startswith("/api/"):
-            self._api([p for p in path[len("/api/"):].split("/") if p != ""] if path != "/api/" else [],
-                      parse_qs(split.query, max_num_fields=20))
+            try:
+                query = parse_qs(split.query, max_num_fields=_MAX_FIELDS)
+            except ValueError:  # more fields than that: no endpoint takes them
+                self._json(400, {"error": f"too many query fields (at most {_MAX_FIELDS})"})
+                return
+            self._api([p for p in path[len("/api/"):].split("/") if p != ""] if path != "/api/" else [], query)
         else:
             self._json(404, {"error": "not found"})
 
@@ -260,9 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
                 finally:
                     if storage is not None:
                         storage.close()
-            except StorageError:
-                if not _no_schema_yet(self.server.storage_path / DB_NAME):
-                    raise
+            except BeingCreated:
                 result = api.route(None, parts, query)  # the study is creating its database right now
         except api.NotFound as e:
             self._json(404, {"error": str(e)[:300]})
@@ -273,9 +284,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(storage_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
-                log: TextIO | None = None) -> DashboardServer:
-    """A ready server (port 0 picks a free port: read it from ``server.port``); run ``serve_forever()``."""
-    return DashboardServer(storage_path, host, port, log=log)
+                log: TextIO | None = None, request_timeout: float = 10.0) -> DashboardServer:
+    """A ready server (port 0 picks a free port: read it from ``server.port``); run ``serve_forever()``.
+    ``request_timeout``: seconds a connection may stay silent before it is closed."""
+    return DashboardServer(storage_path, host, port, log=log, request_timeout=request_timeout)
 
 
 def exposure_warning(host: str) -> str | None:
