@@ -25,6 +25,13 @@ try:  # added by the Bayesian optimisation issue
     SCHEDULERS["bayes"] = lambda seed: Bayes(seed=seed, n_startup=4)
 except ImportError:  # pragma: no cover - until Bayes lands
     pass
+try:  # added by the TPE part of the broad-suite issue
+    from torchsearch.schedulers import TPE  # type: ignore[attr-defined]
+
+    SCHEDULERS["tpe"] = lambda seed: TPE(n_startup=4, seed=seed)
+    SCHEDULERS["tpe-univariate"] = lambda seed: TPE(n_startup=4, seed=seed, multivariate=False)
+except ImportError:  # pragma: no cover
+    pass
 try:  # added by the PBT issue: a population as large as the longest drive below
     from torchsearch.schedulers import PBT  # type: ignore[attr-defined]
 

@@ -5,5 +5,6 @@ from .bayes import Bayes
 from .grid import Grid
 from .pbt import PBT
 from .random import Random
+from .tpe import TPE
 
-__all__ = ["Scheduler", "Decision", "CONTINUE", "Bayes", "Grid", "PBT", "Random"]
+__all__ = ["Scheduler", "Decision", "CONTINUE", "Bayes", "Grid", "PBT", "Random", "TPE"]
