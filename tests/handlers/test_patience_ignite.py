@@ -132,14 +132,27 @@ def test_a_state_loaded_before_the_run_is_resumed_not_reset():
     trainer2.run([0], max_epochs=10)
     assert trainer2.state.epoch == 2 and second.counter == 4 and second.n_evaluations == 5
 
-    trainer3, evaluator3, score3 = engines([0.5] * 10)  # the same object, loaded before it is attached
-    second.load_state_dict(state)
-    second.attach(trainer3, evaluator3)
+    trainer3, evaluator3, score3 = engines([0.5] * 10)  # a new handler may take the state before attach
+    third = Patience(4, score3, mode="max")
+    third.load_state_dict(state)
+    third.attach(trainer3, evaluator3)
     trainer3.run([0], max_epochs=10)
     assert trainer3.state.epoch == 2
 
-    trainer3.run([0], max_epochs=10)  # ... and only that run: the next one (epochs 3 to 7) starts afresh
-    assert trainer3.state.epoch == 7 and second.n_evaluations == 5
+    trainer3.run([0], max_epochs=10)  # ... and only that run resumes: the next one (epochs 3 to 7) starts afresh
+    assert trainer3.state.epoch == 7 and third.n_evaluations == 5
+
+
+def test_a_state_loaded_for_one_trainer_is_not_carried_to_the_next():
+    # one handler serving several trials: a state loaded for a trial that then never ran
+    # (it had already trained all its epochs) must not leak into the next trial
+    trainer, evaluator, _ = engines([0.5] * 10)
+    p = Patience(4, lambda engine: 0.5, mode="max").attach(trainer, evaluator)
+    p.load_state_dict({"counter": 3, "best_score": 0.5, "threshold_mode": "abs"})
+    other, other_evaluator, _ = engines([0.5] * 10)
+    p.attach(other, other_evaluator)
+    other.run([0], max_epochs=10)
+    assert other.state.epoch == 5 and p.n_evaluations == 5
 
 
 def test_reset_called_directly_forgets_a_loaded_state():

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -74,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", action="store_true", help="run the suites on Ignite's own handlers")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
-    ignite_version = version("pytorch-ignite")
+    import ignite  # (its __version__, as the tests will import it)
+
+    ignite_version = ignite.__version__
     with tempfile.TemporaryDirectory(prefix="ignite_compat_") as tmp:
         sdist = args.sdist.resolve() if args.sdist else download(ignite_version, Path(tmp))
         if not sdist.name.startswith((f"pytorch-ignite-{ignite_version}.", f"pytorch_ignite-{ignite_version}.")):

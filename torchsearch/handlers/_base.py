@@ -95,16 +95,14 @@ class StopHandler:
     (whose two engines are used), so the same object works in a plain Ignite script and in
     ``tune(handlers=[...])``. Attaching to a different trainer than before starts from a clean
     state (one handler list can serve every trial of a study); to resume, call
-    ``load_state_dict`` after ``attach`` (or, for a handler that sets ``_loaded`` in
-    ``load_state_dict``, as ``Patience`` does, before it).
+    ``load_state_dict`` after ``attach`` (or before the first ``attach`` of a new handler).
     """
 
     code: str = "stopped"
     # every handler defines reset(): clear the state it accumulated over a run
 
     def _bind(self, trainer: Engine) -> None:
-        if getattr(self, "_bound", None) is not None and self._bound is not trainer \
-                and not getattr(self, "_loaded", False):
+        if getattr(self, "_bound", None) is not None and self._bound is not trainer:
             self.reset()
         self._bound = trainer
         self.trainer = trainer

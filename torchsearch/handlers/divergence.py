@@ -73,9 +73,10 @@ class Divergence(StopHandler):
     Without ``factor`` and ``ceiling`` only non-finite values stop training, and the watched
     output may be anything Ignite's :class:`~ignite.handlers.TerminateOnNan` takes (a number,
     a tensor of any shape, or a list, tuple or dict of them, nested): one NaN or infinity
-    anywhere stops it, other values (strings...) are ignored. ``Divergence()`` is a
-    ``TerminateOnNan`` whose stop is recorded (code ``"non_finite"`` and a sentence) instead of
-    logged as a warning; its ``output_transform`` is keyword-only. Batch losses are
+    anywhere stops it (inside a numpy array too, which Ignite skips), other values (strings...)
+    are ignored. ``Divergence()`` is a ``TerminateOnNan`` whose stop is recorded (code
+    ``"non_finite"`` and a sentence) instead of logged as a warning; its ``output_transform``
+    is keyword-only. Batch losses are
     noisy: late in training one lucky batch sets a low best that an ordinary batch then
     exceeds ten times over. ``smoothing`` compares an exponential moving average instead
     (``avg = smoothing * avg + (1 - smoothing) * value``); 0.9 (about the last ten batches)

@@ -65,8 +65,14 @@ class Patience(StopHandler, EarlyStopping):
       does, so that it never stops);
     - a run started after :meth:`load_state_dict` carries on from the loaded state instead of
       resetting it (how a checkpointed run resumes);
-    - errors name the parameter, the value given and what is allowed (Ignite's exception
-      types, not its messages).
+    - arguments are checked more strictly (``patience`` an int, ``threshold`` finite,
+      ``cumulative`` a bool, a score a number or a one-element tensor), and errors name the
+      parameter, the value given and what is allowed (Ignite's exception types, not its
+      messages).
+
+    Added: the stop reason, ``warmup``, ``best_value``, ``best_epoch`` and ``n_evaluations``
+    (also in :meth:`state_dict`), and :meth:`attach` returns the handler. Pytorch-ignite's own
+    ``test_early_stopping.py`` runs against this class (``tests/ignite_compat/run.py``).
 
     Args:
         patience: how many evaluations in a row without improvement stop training (>= 1).
@@ -250,8 +256,8 @@ class Patience(StopHandler, EarlyStopping):
 
         The trainer given to the constructor is never replaced: attaching it to another trainer
         raises ``ValueError``. Without one, attaching to a new trainer starts from a clean
-        state (one handler can serve every trial of a study), unless a state was just given
-        to :meth:`load_state_dict`.
+        state (one handler can serve every trial of a study); to resume there, call
+        :meth:`load_state_dict` after ``attach`` (a handler never attached may take it before).
         """
         if self._ignite_form(args, kwargs):
             self._attach_ignite(**_bind_args(_IGNITE_ATTACH, args, kwargs))

@@ -26,6 +26,13 @@ class TimeBudget(StopHandler):
     elapsed time, so a run resumed from a checkpoint carries on with what is left of its
     budget instead of getting a fresh one.
 
+    Ignite's :class:`~ignite.handlers.TimeLimit`, with these differences: the budget is
+    ``seconds`` (any finite number > 0, no default), not ``limit_sec`` (an int, 8 hours by
+    default); the clock starts at ``STARTED`` as said above, not when the handler is built, so
+    one added with ``add_event_handler`` alone (without :meth:`attach`) raises instead of
+    timing from a wrong start; it stops once ``elapsed >= seconds`` (Ignite: ``>``), on a
+    monotonic clock, and its ``state_dict()`` is an addition.
+
     Args:
         seconds: the budget (> 0).
         clock: a monotonic clock in seconds (default :func:`time.monotonic`); tests inject a
