@@ -308,3 +308,19 @@ def test_a_gpu_index_past_the_visible_ones_is_refused(tmp_path, monkeypatch):
                                          r"torch sees 1 CUDA device\(s\): cuda:0"):
         _tune(tmp_path, devices="cuda:0,cuda:7")
     assert not (tmp_path / "runs").exists()
+
+
+def test_device_is_checked_only_where_trials_train_in_this_process(tmp_path, monkeypatch):
+    # an executor that trains elsewhere (a cluster's GPUs) may be given a device this machine lacks
+    _no_cuda_build(monkeypatch)
+
+    class Elsewhere:
+        def open(self, study):
+            raise RuntimeError("the executor was reached")
+
+    with pytest.raises(RuntimeError, match="the executor was reached"):
+        _tune(tmp_path, device="cuda", executor=Elsewhere())
+    from torchsearch.executors.inprocess import InProcess
+
+    with pytest.raises(ValueError, match=r"tune: device='cuda' asks for CUDA"):
+        _tune(tmp_path, device="cuda", executor=InProcess())

@@ -86,7 +86,10 @@ def tune(
     seed = check_seed(seed, "tune")
     n_trials, epoch_budget = check_count(n_trials, "n_trials", "tune"), check_count(epoch_budget, "epoch_budget", "tune")
     time_budget = check_seconds(time_budget, "time_budget", "tune")
-    device = check_device(device, "tune")
+    from .executors.inprocess import InProcess
+
+    if devices is None and workers is None and (executor is None or isinstance(executor, InProcess)):
+        device = check_device(device, "tune")  # trials train in this process, on `device`: can they?
     if devices is not None or workers is not None:
         if executor is not None:
             raise ValueError(f"tune: give either executor={executor!r} or devices/workers, not both")
