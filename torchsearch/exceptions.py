@@ -4,7 +4,8 @@ The tree::
 
     TorchSearchError                 base of everything torchsearch raises on purpose
     ├── SpaceError (ValueError)      a bad search-space declaration or a value outside it
-    ├── StorageError                 the SQLite store could not be read or written
+    ├── StorageError                 the SQLite store could not be read or written, or is not ours
+    │                                (an empty or foreign study.db, a newer schema, a bad checkpoint file)
     ├── TrialError                   misuse of a trial (tell twice, report after finish)
     └── TrialFailed                  a trial could not finish (NaN loss, crash); recorded, not fatal
 
