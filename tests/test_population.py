@@ -26,7 +26,7 @@ def weights(tr):
     return [p.detach().clone() for p in tr.module.model.parameters()]
 
 
-def test_exploit_copies_weights_and_optimiser_exactly_then_trials_diverge():
+def test_exploit_copies_weights_optimiser_and_epoch_count_then_trials_diverge():
     donor, recipient = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
     donor.fit(2)
     recipient.fit(1)
@@ -38,9 +38,10 @@ def test_exploit_copies_weights_and_optimiser_exactly_then_trials_diverge():
         assert torch.equal(d_opt.state[p_d]["momentum_buffer"], r_opt.state[p_r]["momentum_buffer"])
     assert r_opt.param_groups[0]["lr"] == 0.2 and d_opt.param_groups[0]["lr"] == 0.05
     assert recipient.module.model[2].p == 0.3
-    assert recipient.epoch == 1  # the recipient keeps its own timeline
+    assert recipient.epoch == 2  # the recipient goes on from the donor's epoch: one timeline, no epoch twice
     donor.fit(3)
-    recipient.fit(2)
+    recipient.fit(3)
+    assert recipient.epoch == 3
     assert not all(torch.equal(a, b) for a, b in zip(weights(donor), weights(recipient)))
 
 
@@ -358,6 +359,136 @@ def test_a_pause_that_exploits_between_worker_states_merges_them_without_decodin
     assert pop._kept[1]._packed is None  # merged as bytes
     kept = pop.state(1)
     assert torch.equal(kept["module"]["model"]["0.weight"], donor.module.model[0].weight)
-    assert kept["epoch"] == 3
+    # the donor's epoch count comes with its weights; the member's RNG stays its own
+    assert kept["epoch"] == 2 and kept["iteration"] == donor.state_dict()["iteration"] and pop._kept[1].step == 2
+    assert torch.equal(kept["rng"]["torch"], rest["rng"]["torch"])
     own.load_state_dict(kept)  # a whole trainer state again
+    assert own.epoch == 2
     pop.close()
+
+
+# -- a copy carries the donor's step; schedules are contiguous (issue 13, item 6a) ------------
+class CountingRegression(DropoutRegression):
+    """DropoutRegression whose weights count the batches they were trained on (a buffer: an
+    exploit copies it with them), reported as ``epochs_in_weights`` at every evaluation."""
+
+    def setup(self, hp):
+        super().setup(hp)
+        self.model.register_buffer("batches", torch.zeros((), dtype=torch.float64))
+
+    def training_step(self, batch):
+        self.model.batches += 1
+        return super().training_step(batch)
+
+    def validation_step(self, batch):
+        return {**super().validation_step(batch), "epochs_in_weights": self.model.batches / len(self.train_loader)}
+
+
+def assert_bookkeeping(study, epochs, module_cls=CountingRegression, metric="mse"):
+    """What every PBT study must hold, however its members ran: at every report, the weights
+    were trained exactly as many epochs as the step says (a copy from a donor ahead carries the
+    donor's step); each exploit takes a donor at or ahead of the member; each member reports each
+    epoch it trains once, never past ``epochs``; each schedule is contiguous from 0 to
+    ``epochs``; the study counts exactly the epochs trained; replay trains exactly ``epochs``."""
+    rows = study.lineage()
+    assert all(r["donor_step"] is not None and r["donor_step"] >= r["step"] for r in rows), rows
+    trials = study.trials
+    for t in trials:
+        assert t.state == "completed"
+        assert all(round(v) == s for s, v in t.metrics["epochs_in_weights"].items()), (
+            t.number, t.metrics["epochs_in_weights"])
+        jumps = [(r["step"], r["donor_step"]) for r in rows if r["trial"] == t.number]
+        skipped = {s for a, b in jumps for s in range(a + 1, b + 1)}  # trained by the donor, not by it
+        assert sorted(t.metrics[metric]) == [s for s in range(1, epochs + 1) if s not in skipped], (t.number, jumps)
+        segments = study.schedule(t.number)
+        assert segments[0]["start"] == 0 and segments[-1]["end"] is None and segments[-1]["trial"] == t.number
+        assert all(a["end"] == b["start"] and a["start"] < a["end"] for a, b in zip(segments, segments[1:])), segments
+        assert segments[-1]["start"] <= epochs
+    assert study._epochs_used == sum(len(t.metrics[metric]) for t in trials)
+    deepest = max(trials, key=lambda t: len(study.schedule(t.number)))
+    replayed = study.replay(module_cls, deepest.number)
+    assert replayed.epoch == epochs and round(float(replayed.module.model.batches) / 6) == epochs
+    return rows
+
+
+def test_a_member_behind_its_donor_takes_the_donors_step_and_trains_only_the_epochs_left():
+    from torchsearch._active import ActiveTrial
+
+    study = ts.Study(space=SPACE, scheduler=PBT(population=2, interval=1, seed=0, resample_probability=0.0),
+                     metric="mse", mode="min", verbose=False)
+    fast, slow = study.ask(), study.ask()
+    assert isinstance(fast, ActiveTrial)
+    donor = ts.Trainer(DropoutRegression(dict(fast.params)))
+    member = ts.Trainer(DropoutRegression(dict(slow.params)))
+    for epoch in (1, 2, 3):  # the fast member trains three epochs while the slow one trains one
+        donor.fit(epoch)
+        assert fast.report({"mse": 1.0}, epoch, state=donor.state_dict).action == "continue"
+    member.fit(1)
+    d = slow.report({"mse": 2.0}, 1, state=member.state_dict)
+    assert d.action == "exploit" and d.donor == fast.number
+    exploit(member, slow.donor_state(), d.params)
+    assert member.epoch == 3
+    assert all(torch.equal(a, b) for a, b in zip(weights(donor), weights(member)))
+    row = study.lineage(slow.number)[0]
+    assert (row["step"], row["donor"], row["donor_step"]) == (1, fast.number, 3)
+    for epoch in (4, 5):
+        member.fit(epoch)
+        slow.report({"mse": 0.5}, epoch, state=member.state_dict)
+    assert study._epochs_used == 3 + 1 + 2  # what was trained: the copied epochs are not counted twice
+    assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(slow.number)] == [
+        (fast.number, 0, 3), (slow.number, 3, None)]
+    study.tell(slow)
+    assert study.replay(DropoutRegression, slow.number).epoch == 5  # not 1 + 3 + 2 = 6 (nor 3 + 5 = 8)
+
+
+@pytest.mark.parametrize("population, interval, seed", [(5, 2, 1), (5, 1, 0), (4, 2, 0)])
+def test_members_taking_turns_keep_contiguous_schedules_and_replay_trains_exactly_epochs(population, interval, seed):
+    # one slot, more members: they take turns, and a donor is often ahead of the member it serves
+    study = ts.tune(CountingRegression, SPACE, scheduler=PBT(population=population, interval=interval, seed=seed),
+                    metric="mse", mode="min", epochs=8, seed=1, verbose=False)
+    assert_bookkeeping(study, 8)
+
+
+def test_members_on_two_worker_processes_keep_contiguous_schedules_and_replay_trains_exactly_epochs():
+    # real asynchrony: members run in two processes at their own pace, five members on two slots
+    study = ts.tune(CountingRegression, SPACE, scheduler=PBT(population=5, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=8, seed=1, verbose=False, devices="cpu", workers=2)
+    rows = assert_bookkeeping(study, 8)
+    assert rows, "members exploited"
+
+
+# -- the schedule reads the donor_step column, in the order things happened ------------------
+def _study_with_members(n):
+    study = ts.Study(space=SPACE, metric="mse", mode="min", verbose=False)
+    params = [{**HP, "lr": 0.01 * (i + 1)} for i in range(n)]
+    for p in params:
+        study.storage.add_trial(study._id, p)
+    return study, params
+
+
+def test_schedule_follows_the_donor_step_column_not_the_display_text():
+    study, p = _study_with_members(2)
+    new = {**HP, "lr": 0.5}
+    study.storage.add_lineage(study._id, 1, 2, 0, p[1], new, ["copy trial 0 (step 99)", "lr: ..."], donor_step=4)
+    assert study.schedule(1) == [{"trial": 0, "start": 0, "end": 4, "params": p[0]},
+                                 {"trial": 1, "start": 4, "end": None, "params": new}]
+
+
+def test_schedule_of_a_donor_holds_only_the_exploits_its_copied_state_had_been_through():
+    study, p = _study_with_members(3)
+    a, b = {**HP, "lr": 0.2}, {**HP, "lr": 0.3}
+    sid = study._id
+    study.storage.add_lineage(sid, 1, 4, 0, p[1], a, [], donor_step=4)  # trial 1 copies trial 0 at step 4
+    study.storage.add_lineage(sid, 0, 4, 2, p[0], b, [], donor_step=4)  # later, trial 0 copies trial 2 at step 4
+    # trial 1 took trial 0's weights before trial 0 exploited: trial 0's own schedule, not trial 2's
+    assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(1)] == [(0, 0, 4), (1, 4, None)]
+    assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(0)] == [(2, 0, 4), (0, 4, None)]
+    study.storage.add_lineage(sid, 1, 6, 0, a, b, [], donor_step=6)  # now trial 1 copies trial 0 again, at 6
+    assert [(s["trial"], s["start"], s["end"], s["params"]) for s in study.schedule(1)] == [
+        (2, 0, 4, p[2]), (0, 4, 6, b), (1, 6, None, b)]
+
+
+def test_schedule_of_an_exploit_stored_without_a_donor_step_assumes_the_members_own_step():
+    study, p = _study_with_members(2)
+    study.storage.add_lineage(study._id, 1, 3, 0, p[1], HP, ["copy trial 0 (step 5)"])  # (a database before the column)
+    assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(1)] == [(0, 0, 3), (1, 3, None)]

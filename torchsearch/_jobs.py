@@ -271,14 +271,21 @@ class TrainJob:
 
 def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) -> None:
     """PBT exploit inside a running trainer: take the donor's module state (weights, optimiser,
-    LR scheduler), then apply ``params`` in place; rebuild the module when it cannot.
+    LR scheduler) and its epoch count, then apply ``params`` in place; rebuild the module when
+    it cannot.
 
-    ``donor=None`` explores only: the trial keeps its own state. The trainer keeps its own
-    epoch, iteration and RNG: the trial's timeline goes on.
+    The trial goes on from the donor's epoch (the weights were trained that long): it trains
+    only the epochs left from there. It keeps its own RNG. ``donor=None`` explores only: the
+    trial keeps its own state and epoch.
     """
     module = trainer.module
     if donor is None:
         donor = {"module": {k: to_cpu(v) for k, v in module.state_dict().items()}}
+    elif "epoch" in donor:
+        s = trainer.train_engine.state
+        s.epoch = int(donor["epoch"])
+        s.iteration = int(donor["iteration"]) if not s.epoch_length or donor["iteration"] % s.epoch_length == 0 \
+            else s.epoch * s.epoch_length  # (the donor's epochs were another length: whole epochs all the same)
     try:
         module.load_state_dict(donor["module"])
         in_place = module.apply_hyperparameters(dict(params))

@@ -4,8 +4,11 @@ A :class:`Population` belongs to a :class:`~torchsearch.Study`. When a decision 
 (``checkpoint=True``, or a pause), the coordinator keeps the trial's whole trainer state
 (weights, optimiser, epoch, RNG): as CPU tensors for a trial running in this process, or as the
 serialized bytes a worker process sent. An exploit hands the donor's kept state to the
-recipient: a private copy here, the same bytes to another process: memory, not disk. A paused
-trial's state waits here until a slot is free, then resumes (first in, first out).
+recipient: a private copy here, the same bytes to another process: memory, not disk. The
+recipient takes the donor's epoch count with its weights (see :mod:`torchsearch.schedulers.pbt`),
+and the lineage row records that step (``donor_step``), from which :func:`schedule` builds a
+contiguous schedule. A paused trial's state waits here until a slot is free, then resumes (first
+in, first out).
 
 Separately, a background thread writes kept states to ``checkpoints/`` atomically for crash
 recovery: the latest state per trial, at most once a second per trial, in the wire format
@@ -15,15 +18,13 @@ recovery: the latest state per trial, at most once a second per trial, in the wi
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections import deque
 from typing import Any
 
-import torch
-
 from ._checkpoints import FILE_MAGIC
+from ._lineage import replay, schedule
 from ._state import decode, dumps_state, encode, loads_state, pack_state, replace_entry, to_cpu, unpack_state
 from .schedulers.base import CONTINUE, Decision
 
@@ -143,9 +144,6 @@ class _DurableWriter:
         self._thread.join()
 
 
-_COPY = re.compile(r"^copy trial (\d+) \(step (\d+)\)$")
-
-
 class Population:
     """Kept states, paused trials and exploits of one study (the coordinator's side of PBT)."""
 
@@ -167,28 +165,37 @@ class Population:
     def keep(self, number: int, step: int, state: dict[str, Any] | None = None, blob: bytes | None = None,
              donor: _Kept | None = None) -> None:
         """Keep ``number``'s trainer state (a dict from this process, or bytes from a worker);
-        with ``donor`` (a kept state), its module state (weights, optimiser) is the donor's."""
+        with ``donor`` (a kept state), it is the donor's but for the RNG and handler states
+        (see :meth:`_merged`)."""
         if donor is not None and state is not None:
             state = {k: v for k, v in state.items() if k != "module"}  # replaced: not copied
         kept = _Kept(step, packed=pack_state(state) if state is not None else None, wire=blob, as_sent=donor is None)
         self._store(number, kept if donor is None else self._merged(kept, donor))
 
     def _store(self, number: int, kept: _Kept) -> None:
-        """``kept`` is ``number``'s state from now on (its durable copy follows in the background)."""
+        """``kept`` is ``number``'s state from now on (its durable copy follows in the background);
+        the scheduler learns that it may be copied."""
         self._kept[number] = kept
+        self.study.scheduler.on_kept(number, kept.step)
         if self.study.storage.path is not None:
             if self._writer is None:
                 self._writer = _DurableWriter(self.study.storage)
             self._writer.put(self.key(number), kept)
 
-    @staticmethod
-    def _merged(own: _Kept, donor: _Kept) -> _Kept:
-        """``own`` (epoch, iteration, RNG) with the donor's module state (weights, optimiser)."""
+    #: what an exploit copies from the donor's state: its weights and optimiser, and the training
+    #: they embody (epoch, iteration, engine state, last metrics); the recipient keeps its own
+    #: RNG (its batches and dropout masks stay its own) and its handlers' states
+    TAKEN = ("module", "epoch", "iteration", "engine", "metrics")
+
+    @classmethod
+    def _merged(cls, own: _Kept, donor: _Kept) -> _Kept:
+        """``own`` (RNG, handler states) with the donor's state (:attr:`TAKEN`), at the donor's step."""
         if own._wire is not None and donor._wire is not None:  # both came from workers: bytes only
-            return _Kept(own.step, wire=replace_entry(own._wire, "module", donor._wire))
+            return _Kept(donor.step, wire=replace_entry(own._wire, cls.TAKEN, donor._wire))
         merged = dict(own.packed())
-        merged["module"] = donor.packed()["module"]
-        return _Kept(own.step, packed=merged)
+        theirs = donor.packed()
+        merged.update((k, theirs[k]) for k in cls.TAKEN if k in theirs)
+        return _Kept(donor.step, packed=merged)
 
     def receive(self, active: Any, step: int, blob: bytes) -> None:
         """The state a worker process sent after a checkpoint or pause decision (without its
@@ -251,8 +258,8 @@ class Population:
     # -- decisions ------------------------------------------------------------------------
     def on_decision(self, active: Any, decision: Decision, step: int, state: Any, final: bool) -> Decision:
         """Carry out the coordinator's part of an exploit / pause / checkpoint decision."""
-        if final and decision.action in ("exploit", "pause"):
-            return CONTINUE  # the trial ends now anyway
+        if final:  # the trial ends now anyway: nothing to copy, and its last state is never a donor
+            return CONTINUE
         if decision.action == "exploit":  # donor None: explore only, the trial keeps its weights
             donor = decision.donor
             if (donor is not None and donor not in self._kept) or decision.params is None:
@@ -277,12 +284,15 @@ class Population:
         return decision
 
     def _record_exploit(self, active: Any, decision: Decision, step: int) -> None:
+        """Store the exploit of ``active`` at its ``step``; it goes on from the donor's step."""
         study = self.study
         new = study.space.validate(decision.params)
+        donor_step = step if decision.donor is None else self._kept[decision.donor].step
         study.storage.add_lineage(study._id, active.number, step, decision.donor, dict(active.params), new,
-                                  list(decision.operations))
+                                  list(decision.operations), donor_step=donor_step)
         study.storage.update_trial(study._id, active.number, params=new)
         active.params = dict(new)
+        active.epochs = donor_step  # its next report counts only the epochs it trains itself
 
     # -- pause / resume -------------------------------------------------------------------
     def pause(self, active: Any, place: Any = None, held: bool = False) -> None:
@@ -339,53 +349,3 @@ class Population:
 
     def paused(self) -> list[int]:
         return list(self._paused)
-
-
-def schedule(study: Any, number: int, until: int | None = None) -> list[dict[str, Any]]:
-    """The hyperparameter schedule that produced trial ``number``'s weights (up to step ``until``).
-
-    Follows the lineage back through donors: a list of segments ``{"trial", "start", "end",
-    "params"}`` in training order. ``start`` and ``end`` are steps on the timeline of ``trial``;
-    the weights trained ``end - start`` evaluations with ``params`` in that segment (``end`` None:
-    until the trial ended). Replaying the segments in order retrains the same schedule.
-    """
-    storage, sid = study.storage, study._id
-    every = storage.lineage(sid, number)
-    rows = [r for r in every if until is None or r["step"] < until]
-    if not rows:
-        initial = every[0]["old_params"] if every else storage.trial(sid, number).params
-        return [{"trial": number, "start": 0, "end": until, "params": initial}]
-    last = rows[-1]
-    tail = {"trial": number, "start": last["step"], "end": until, "params": last["new_params"]}
-    m = _COPY.match(last["operations"][0]) if last["operations"] else None
-    if m is None:  # an exploit without a recorded donor step: the trial's own earlier schedule
-        return [*schedule(study, number, until=last["step"]), tail]
-    return [*schedule(study, int(m.group(1)), until=int(m.group(2))), tail]
-
-
-def replay(study: Any, module_cls: type, number: int, *, device: str = "cpu", seed: int | None = None) -> Any:
-    """Train a fresh ``module_cls`` following trial ``number``'s :func:`schedule`; return its Trainer.
-
-    Each segment's params are applied in place (``apply_hyperparameters``) at the step they
-    took effect; the epochs add up to what the final weights were trained for.
-    """
-    from ._jobs import exploit
-    from .trainer import Trainer
-
-    segments = schedule(study, number)
-    reported = study.storage.trial(study._id, number).metrics.get(study.metric, {})
-    last = max(reported, default=0)
-    if seed is not None:
-        torch.manual_seed(seed)
-    trainer: Any = None
-    epochs = 0
-    for seg in segments:
-        end = last if seg["end"] is None else seg["end"]
-        if trainer is None:
-            trainer = Trainer(module_cls(dict(seg["params"]), device=device), device=device)
-        else:
-            exploit(trainer, None, dict(seg["params"]))
-        if end > seg["start"]:
-            epochs += end - seg["start"]
-            trainer.fit(epochs)
-    return trainer

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS lineage (
     trial_number INTEGER NOT NULL,
     step INTEGER NOT NULL,
     donor_number INTEGER,
+    donor_step INTEGER,
     old_params TEXT NOT NULL,
     new_params TEXT NOT NULL,
     operations TEXT NOT NULL,
@@ -74,6 +75,12 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
 CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
 """
+
+#: Nullable columns added to a table after it was first released: added to an older database
+#: (of any version) when it is opened for writing; a reader of an older one sees NULL.
+#: ``lineage.donor_step``: the step of the donor's state an exploit copied (the member goes on
+#: from there); ``torchsearch._lineage.schedule`` reads it.
+ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),)}
 
 #: ``version -> SQL`` that brings a database of that version to the next one. The tables of
 #: ``SCHEMA_SQL`` are created first when missing (``leases`` for a version 1 database), so a

@@ -133,17 +133,20 @@ def decode(blob: bytes) -> dict[str, Any]:
     return _rebuild(skeleton, lambda v: tensors[v[1]] if _is_ref(v) else v)
 
 
-def replace_entry(own: bytes, key: str, donor: bytes) -> bytes:
-    """``own`` (an :func:`encode` blob of a dict) with entry ``key`` taken from ``donor``'s,
-    without decoding a tensor: the skeletons are read, the tensor bytes copied as they are
-    (only those the result refers to).
+def replace_entry(own: bytes, key: str | tuple[str, ...], donor: bytes) -> bytes:
+    """``own`` (an :func:`encode` blob of a dict) with entry ``key`` (or each of several keys)
+    taken from ``donor``'s, without decoding a tensor: the skeletons are read, the tensor bytes
+    copied as they are (only those the result refers to).
 
-    PBT's pause that exploits: the paused trial's epoch, iteration and RNG with the donor's
-    module state (weights, optimiser); ``decode`` of the result equals rebuilding the dict."""
+    PBT's pause that exploits: the paused trial's RNG with the donor's module state (weights,
+    optimiser) and epoch count; ``decode`` of the result equals rebuilding the dict."""
+    keys = (key,) if isinstance(key, str) else tuple(key)
     skeleton, own_metas, own_data = _parts(own)
     other, other_metas, other_data = _parts(donor)
-    if not isinstance(skeleton, dict) or not isinstance(other, dict) or key not in other:
-        raise ValueError(f"replace_entry: both blobs must encode dicts and the donor's must have {key!r}")
+    if not isinstance(skeleton, dict) or not isinstance(other, dict) or any(k not in other for k in keys):
+        missing = [k for k in keys if not isinstance(other, dict) or k not in other]
+        raise ValueError(f"replace_entry: both blobs must encode dicts and the donor's must have "
+                         f"{', '.join(map(repr, missing or keys))}")
     chunks: list[memoryview] = []
     metas: list[tuple[str, tuple[int, ...], int]] = []
     offset = 0
@@ -162,8 +165,10 @@ def replace_entry(own: bytes, key: str, donor: bytes) -> bytes:
             return ("__tensor__", len(metas) - 1)
         return move
 
-    merged = _rebuild({k: v for k, v in skeleton.items() if k != key}, mover(own_metas, own_data))
-    merged[key] = _rebuild(other[key], mover(other_metas, other_data))
+    merged = _rebuild({k: v for k, v in skeleton.items() if k not in keys}, mover(own_metas, own_data))
+    take = mover(other_metas, other_data)
+    for k in keys:
+        merged[k] = _rebuild(other[k], take)
     return _join(merged, metas, chunks)
 
 

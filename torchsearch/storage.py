@@ -21,7 +21,7 @@ from typing import Any
 from ._checkpoints import FILE_MAGIC, from_bytes, read_file, to_bytes, write_file  # noqa: F401 - FILE_MAGIC re-exported
 from ._record import Trial
 from ._dbfile import open_reader, open_writer
-from ._schema import DB_NAME, SCHEMA_SQL, SCHEMA_VERSION
+from ._schema import ADDED_COLUMNS, DB_NAME, SCHEMA_SQL, SCHEMA_VERSION
 from .exceptions import StorageError
 
 # FILE_MAGIC: the first bytes of a checkpoint in the wire format (see torchsearch._checkpoints).
@@ -60,6 +60,11 @@ class Storage:
             if self.path is None:
                 self._con.executescript(SCHEMA_SQL)
                 self._con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            if not readonly:
+                for table, columns in ADDED_COLUMNS.items():  # a database written before they existed
+                    for name, kind in columns:
+                        if not self._has_column(table, name):
+                            self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         except sqlite3.Error as e:
             raise StorageError(f"storage: cannot open {str(self.path or ':memory:')!r}: {e}") from e
 
@@ -71,6 +76,10 @@ class Storage:
             return self._con.execute(sql, args)
         except sqlite3.Error as e:
             raise StorageError(f"storage: {e} (while running {sql.split()[0]} on {self.db_path or ':memory:'})") from e
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return self._con.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone() \
+            is not None
 
     def close(self) -> None:
         self.commit()
@@ -277,24 +286,29 @@ class Storage:
 
     # -- lineage (PBT) ----------------------------------------------------------------------
     def add_lineage(self, study_id: int, number: int, step: int, donor: int | None, old_params: dict[str, Any],
-                    new_params: dict[str, Any], operations: list[str] | tuple[str, ...]) -> None:
+                    new_params: dict[str, Any], operations: list[str] | tuple[str, ...], *,
+                    donor_step: int | None = None) -> None:
+        """Trial ``number`` exploited at its ``step``: took ``donor``'s state at ``donor_step``."""
         self._q(
             "INSERT INTO lineage (study_id, trial_number, step, donor_number, old_params, new_params, operations, "
-            "time) VALUES (?,?,?,?,?,?,?,?)",
+            "time, donor_step) VALUES (?,?,?,?,?,?,?,?,?)",
             (study_id, number, int(step), donor, json.dumps(old_params), json.dumps(new_params),
-             json.dumps(list(operations)), time.time()),
+             json.dumps(list(operations)), time.time(), None if donor_step is None else int(donor_step)),
         )
 
     def lineage(self, study_id: int, number: int | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT trial_number, step, donor_number, old_params, new_params, operations, time FROM lineage "
-               "WHERE study_id = ?")
+        """Exploits in order: ``trial, step, donor, donor_step`` (None in a database written before
+        that column), ``old_params, new_params, operations, time``."""
+        donor_step = "donor_step" if self._has_column("lineage", "donor_step") else "NULL"
+        sql = (f"SELECT trial_number, step, donor_number, old_params, new_params, operations, time, {donor_step} "
+               "FROM lineage WHERE study_id = ?")
         args: tuple[Any, ...] = (study_id,)
         if number is not None:
             sql += " AND trial_number = ?"
             args += (number,)
         rows = self._q(sql + " ORDER BY id", args).fetchall()
         return [
-            {"trial": r[0], "step": r[1], "donor": r[2], "old_params": json.loads(r[3]),
+            {"trial": r[0], "step": r[1], "donor": r[2], "donor_step": r[7], "old_params": json.loads(r[3]),
              "new_params": json.loads(r[4]), "operations": json.loads(r[5]), "time": r[6]}
             for r in rows
         ]

@@ -37,6 +37,21 @@ def start(s, n):
     return params
 
 
+def report(s, number, step, value):
+    """``on_report``, then what the coordinator does: keep the state a decision asks for (an
+    exploit's own kept state is the donor's, at the donor's step)."""
+    d = s.on_report(number, step, value)
+    if d.checkpoint or d.action == "pause":
+        s.on_kept(number, donor_step(d) if d.donor is not None else step)
+    return d
+
+
+def donor_step(d):
+    """The donor step a decision names in its first operation (tests only: the coordinator
+    reads the step of the state it holds)."""
+    return int(re.fullmatch(r"copy trial \d+ \(step (\d+)\)", d.operations[0]).group(1))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"population": 1}, r"population must be an int >= 2, got population=1"),
     ({"interval": 0}, r"interval must be an int >= 1 \(evaluations\), got interval=0"),
@@ -117,12 +132,12 @@ def test_quantiles_pick_the_worst_and_best_quarter():
 def test_a_bottom_trial_exploits_a_top_trial_that_has_a_kept_state():
     s = make(population=4, interval=1, resample_probability=0.0)
     params = start(s, 4)
-    first = s.on_report(0, 1, 0.9)
+    first = report(s, 0, 1, 0.9)
     # trial 0 reported alone: nothing to rank it against yet; its state is kept (a donor)
     assert first.action == "continue" and first.checkpoint
     for i, v in [(2, 0.6), (3, 0.8)]:
-        s.on_report(i, 1, v)
-    d = s.on_report(1, 1, 0.5)  # worst of the four at step 1; trial 0 is best and kept
+        report(s, i, 1, v)
+    d = report(s, 1, 1, 0.5)  # worst of the four at step 1; trial 0 is best and kept
     assert d.action == "exploit" and d.donor == 0
     assert d.operations[0] == "copy trial 0 (step 1)"
     for name in ("lr", "drop", "layers", "bs", "act"):
@@ -134,8 +149,8 @@ def test_a_bottom_trial_exploits_a_top_trial_that_has_a_kept_state():
 def test_a_trial_ahead_of_the_others_is_ranked_when_it_resumes():
     s = make(population=3, interval=1, resample_probability=0.0)
     start(s, 2)  # the third member waits for a slot
-    assert s.on_report(0, 1, 0.2).action == "pause"  # alone at step 1: ranking deferred
-    assert s.on_report(1, 1, 0.9).action == "pause"  # best at step 1, yields to the waiting member
+    assert report(s, 0, 1, 0.2).action == "pause"  # alone at step 1: ranking deferred
+    assert report(s, 1, 1, 0.9).action == "pause"  # best at step 1, yields to the waiting member
     d = s.on_resume(0)  # now trial 1 has reached step 1 too: trial 0 is the worse one
     assert d is not None and d.action == "exploit" and d.donor == 1
     assert s.on_resume(1) is None  # trial 1 was ranked when it reported
@@ -144,8 +159,8 @@ def test_a_trial_ahead_of_the_others_is_ranked_when_it_resumes():
 def test_a_bottom_trial_pauses_with_its_exploit_while_members_wait():
     s = make(population=3, interval=1)
     start(s, 2)
-    s.on_report(0, 1, 0.9)
-    d = s.on_report(1, 1, 0.1)
+    report(s, 0, 1, 0.9)
+    d = report(s, 1, 1, 0.1)
     assert d.action == "pause" and d.donor == 0 and d.checkpoint and d.params is not None
 
 
@@ -199,7 +214,7 @@ def test_same_seed_same_decisions():
         rng = np.random.default_rng(0)
         for step in range(1, 6):
             for i in range(4):
-                d = s.on_report(i, step, float(rng.random()))
+                d = report(s, i, step, float(rng.random()))
                 out.append((d.action, d.donor, d.operations))
         return out
 
@@ -218,7 +233,9 @@ def test_quiet_reports_are_always_answered_continue_without_a_checkpoint(interva
     for _ in range(300):
         n = int(rng.integers(6))
         steps[n] += 1
-        d = s.on_report(n, steps[n], float(rng.random()))
+        d = report(s, n, steps[n], float(rng.random()))
+        if d.donor is not None:
+            steps[n] = donor_step(d)  # it goes on from the donor's step
         if quiet[n] > 0:
             assert d.action == "continue" and not d.checkpoint
             quiet[n] -= 1
@@ -236,3 +253,100 @@ def test_schedulers_that_never_decide_let_every_report_pass():
     assert Random(seed=0).quiet_reports(0) == QUIET_ALWAYS
     assert Grid().quiet_reports(3) == QUIET_ALWAYS
     assert make().quiet_reports(0) < QUIET_ALWAYS
+
+
+# -- a copy carries the donor's step (issue 13, item 6a) ---------------------------------------
+def test_a_member_that_copies_a_donor_ahead_of_it_goes_on_from_the_donors_step():
+    s = make(population=3, interval=1, resample_probability=0.0)
+    start(s, 3)
+    for step in (1, 2, 3):  # trial 0 is fast: three evaluations before the others' first
+        report(s, 0, step, 0.9)
+    report(s, 2, 1, 0.6)
+    d = report(s, 1, 1, 0.1)
+    assert d.action == "exploit" and d.donor == 0 and d.operations[0] == "copy trial 0 (step 3)"
+    # trial 1 now holds trial 0's weights at step 3, with their history: it is ranked at step 3
+    # with trial 0's value there, and its next evaluation is step 4
+    assert 1 in s.quantiles(3)[1] + s.quantiles(3)[0]
+    assert report(s, 1, 4, 0.95).action == "continue"
+
+
+def test_a_donor_whose_kept_state_is_behind_the_member_is_never_copied():
+    s = make(population=3, interval=1)
+    start(s, 3)
+    report(s, 0, 1, 0.9)          # kept at step 1
+    s.on_report(0, 2, 0.9)        # ready at 2, but its state there is not held yet
+    report(s, 2, 2, 0.5)
+    d = report(s, 1, 2, 0.1)      # worst at step 2; trial 0's state is from step 1: behind it
+    assert d.action == "continue" and d.donor is None
+
+
+def test_a_state_the_coordinator_does_not_hold_yet_is_never_copied():
+    s = make(population=3, interval=1)
+    start(s, 3)
+    assert s.on_report(0, 1, 0.9).checkpoint  # asked to keep; not confirmed by on_kept
+    report(s, 2, 1, 0.5)
+    assert report(s, 1, 1, 0.1).action == "continue"
+    s.on_kept(0, 1)  # the coordinator holds it now
+    assert report(s, 1, 2, 0.1).action == "continue"  # (trial 1 alone at step 2: not ranked)
+    report(s, 0, 2, 0.9)
+    report(s, 2, 2, 0.5)
+    s2 = make(population=3, interval=1)
+    start(s2, 3)
+    s2.on_report(0, 1, 0.9)
+    s2.on_kept(0, 1)
+    report(s2, 2, 1, 0.5)
+    assert report(s2, 1, 1, 0.1).donor == 0
+
+
+# -- ties are never "bottom" against an equal donor (issue 13, item 6b) -------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_a_population_that_ties_entirely_never_exploits(seed):
+    s = make(population=8, interval=1, quantile=0.25, seed=seed)
+    start(s, 8)
+    for step in range(1, 6):
+        for n in range(8):
+            d = report(s, n, step, 0.9)
+            assert d.action == "continue" and d.donor is None, (step, n, d)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_seven_tied_at_the_top_and_one_worse_only_the_worse_one_exploits(seed):
+    s = make(population=8, interval=1, quantile=0.25, seed=seed)
+    start(s, 8)
+    worse = seed % 8
+    order = [n for n in range(8) if n != worse]
+    order.insert(4 + seed % 4, worse)  # ready once half the others are (before that it would be deferred)
+    exploited = []
+    for n in order:
+        d = report(s, n, 1, 0.5 if n == worse else 0.9)
+        if d.donor is not None:
+            exploited.append(n)
+    assert exploited == [worse]
+    for n in range(8):  # the next round: all tie again (the worse one copied a top member)
+        d = report(s, n, 2, 0.9)
+        assert d.donor is None
+
+
+def test_a_tie_that_straddles_the_bottom_quantile_is_drawn_by_lot_fairly():
+    # mode max: trial 0 is worst, trials 1-3 tie just above it, 4-7 are best; quantile 0.25 of 8 -> 2 places
+    counts = dict.fromkeys(range(1, 4), 0)
+    for seed in range(300):
+        s = make(population=8, interval=100, quantile=0.25, seed=seed)
+        start(s, 8)
+        for n, v in enumerate([0.1, 0.5, 0.5, 0.5, 0.9, 0.91, 0.92, 0.93]):
+            s.on_report(n, 1, v)
+        bottom, top = s.quantiles(1)
+        assert len(bottom) == 2 and bottom[0] == 0 and top == [7, 6]
+        counts[bottom[1]] += 1
+    assert all(70 <= c <= 130 for c in counts.values()), counts  # each ~100 of 300, not by trial number
+
+
+def test_without_ties_the_ranking_draws_nothing():
+    # the lot is drawn only for ties: an untied population's decisions use the generator as before
+    a, b = make(population=4, interval=100, seed=1), make(population=4, interval=100, seed=1)
+    for s in (a, b):
+        start(s, 4)
+        for n, v in enumerate([0.1, 0.2, 0.3, 0.4]):
+            s.on_report(n, 1, v)
+    a.quantiles(1)
+    assert a.rng.random() == b.rng.random()

@@ -115,6 +115,11 @@ class Scheduler:
         """A resumed study took back trial ``number`` paused at ``step`` (its reports up to there
         in ``values``), instead of ``on_complete``; it resumes in turn (see ``on_resume``)."""
 
+    def on_kept(self, number: int, step: int) -> None:
+        """The coordinator now keeps trial ``number``'s trainer state at ``step`` (after a
+        ``checkpoint`` or ``pause`` decision, or an exploit carried out on a paused state). A
+        worker process sends its state after the decision, so this may come a little later."""
+
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         pass
 

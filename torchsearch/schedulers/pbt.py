@@ -2,11 +2,27 @@
 
 A population of ``population`` trials trains at once. Each time a trial has made ``interval``
 evaluations since its last decision point ("ready"), it is ranked against the other live
-members by their latest values:
+members that have reached its step, by their values at that step:
 
 - in the bottom ``quantile``: **exploit** a member of the top ``quantile`` (copy its weights,
   optimiser state and hyperparameters), then **explore** the copied hyperparameters;
 - otherwise it continues, and the coordinator keeps its state (it may become a donor).
+
+**The copy carries the donor's step.** A donor's kept state is from its latest ready point,
+which may be ahead of the member (members train at different speeds, or take turns). The member
+takes the donor's state as it is, with its epoch count: its timeline jumps to the donor's step
+and it trains only the epochs left from there. So the weights a member ends with were trained
+exactly ``epochs`` epochs, along one contiguous schedule (the donor's up to the copy, then the
+member's), which ``replay`` retrains. This is what Jaderberg et al. describe (the weights, and
+the training they embody, are copied; the copy does not restart the clock) and what Ray Tune
+does (a trial that exploits restores the donor's checkpoint, iteration count included). A donor
+behind the member is never chosen (the member would train epochs twice); nor is a state the
+coordinator does not hold yet (:meth:`PBT.on_kept` says which it holds).
+
+**Ties.** A member is in the bottom only when it is strictly worse than the donor it would
+copy: members that tie with the best never exploit, and neither do members of a population
+that ties entirely. Members with equal values are ordered by lot at each ranking (not by trial
+number), so a group of ties that straddles the quantile boundary is fair to each of them.
 
 When members wait for a worker slot (the population is larger than the slots), a ready trial
 that is not exploited is **paused**: its state is kept and its slot goes to the next member;
@@ -35,7 +51,7 @@ class _Member:
     value: float | None = None       # latest reported value, as "lower is better"
     step: int | None = None          # step of the latest report
     since: int = 0                   # reports since the last ready point
-    kept_step: int | None = None     # step of the state the coordinator keeps (donor candidate)
+    kept_step: int | None = None     # step of the state the coordinator keeps (donor candidate; see on_kept)
     kept_params: dict[str, Any] | None = None  # the params that state was trained with
     history: dict[int, float] = field(default_factory=dict)  # step -> value ("lower is better")
     paused: bool = False
@@ -74,7 +90,8 @@ class PBT(Scheduler):
     ``"lr: 0.01 -> 0.012 (x1.2)"``), ``pause``, or ``continue``; at every ready point the
     decision asks the coordinator to keep the trial's state (``checkpoint=True``). While
     members wait for a slot, an exploiting trial pauses instead, carrying the exploit
-    (``pause`` with ``donor`` and ``params``): it resumes from the donor's weights.
+    (``pause`` with ``donor`` and ``params``): it resumes from the donor's state. Either way
+    the member continues at the donor's step (``"copy trial 3 (step 6)"``: from step 6).
     """
 
     def __init__(self, population: int = 8, interval: int = 2, *, quantile: float = 0.25,
@@ -164,6 +181,13 @@ class PBT(Scheduler):
         m.value = m.history[max(m.history)] if m.history else None
         m.kept_step, m.kept_params, m.paused, m.pending = step, dict(m.params), True, False
 
+    def on_kept(self, number: int, step: int) -> None:
+        """The coordinator holds ``number``'s state at ``step``, trained with its current params:
+        it may be copied from now on (until the member exploits, which replaces its weights)."""
+        m = self._members.get(number)
+        if m is not None:
+            m.kept_step, m.kept_params = step, dict(m.params)
+
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         m = self._members.get(number)
         if m is not None:
@@ -195,7 +219,6 @@ class PBT(Scheduler):
                 return Decision("pause", reason=reason + ", then gives its slot to a waiting member", code="exploit",
                                 donor=donor, params=new, operations=tuple(ops), checkpoint=True)
             return Decision("exploit", reason=reason, code="exploit", donor=donor, params=new, operations=tuple(ops))
-        m.kept_step, m.kept_params = step, dict(m.params)
         if self.waiting() > 0:
             m.paused = True
             return Decision("pause", reason="gives its slot to a waiting member", code="pause", checkpoint=True)
@@ -208,13 +231,19 @@ class PBT(Scheduler):
 
     def _choose(self, number: int, step: int) -> tuple[int, dict[str, Any], list[str]] | str | None:
         """Exploit ``(donor, new params, operations)``, None (no exploit), or ``"defer"`` when
-        too few members have reached ``step`` to rank it (at least 2, and half the live ones)."""
+        too few members have reached ``step`` to rank it (at least 2, and half the live ones).
+
+        A donor is a top member, strictly better than ``number`` at ``step``, whose state the
+        coordinator holds at ``step`` or later (never behind: the member takes its step)."""
         live = sum(1 for m in self._members.values() if m.live and m.value is not None)
-        bottom, top, ranked = self._split(step)
-        if ranked < max(2, math.ceil(live / 2)):
+        values, bottom, top = self._rank(step)
+        if len(values) < max(2, math.ceil(live / 2)):
             return "defer"
-        donors = [d for d in top if d != number and self._members[d].kept_step is not None]
-        if number not in bottom or not donors:
+        if number not in bottom:
+            return None
+        donors = [d for d in top if d != number and values[d] < values[number]
+                  and self._members[d].kept_step is not None and self._members[d].kept_step >= step]  # type: ignore[operator]
+        if not donors:
             return None
         donor = donors[int(self.rng.integers(len(donors)))]
         d = self._members[donor]
@@ -222,24 +251,32 @@ class PBT(Scheduler):
         return donor, new, [f"copy trial {donor} (step {d.kept_step})", *ops]
 
     def _take(self, m: _Member, donor: int, new: dict[str, Any]) -> None:
-        """``m`` now holds the donor's weights (and their history) with ``new`` params."""
+        """``m`` now holds the donor's kept state: its weights, its step and the history behind
+        them, with ``new`` params; its own kept state is no longer a donor candidate."""
         d = self._members[donor]
-        m.params, m.kept_params = new, None
-        m.history = {s: v for s, v in d.history.items() if s <= d.kept_step}  # type: ignore[operator]
-        m.kept_step = None
+        at = d.kept_step
+        m.params, m.kept_params, m.kept_step = new, None, None
+        m.history = {s: v for s, v in d.history.items() if s <= at}  # type: ignore[operator]
+        m.step = at
+        m.value = m.history[max(m.history)] if m.history else m.value
 
     # -- the two PBT steps ----------------------------------------------------------------
     def quantiles(self, step: int | None = None) -> tuple[list[int], list[int]]:
-        """``(bottom, top)`` (see :meth:`_split`)."""
-        bottom, top, _ = self._split(step)
+        """``(bottom, top)`` (see :meth:`_rank`)."""
+        _, bottom, top = self._rank(step)
         return bottom, top
 
-    def _split(self, step: int | None = None) -> tuple[list[int], list[int], int]:
-        """``(bottom, top, number ranked)``: live members with a value, worst first / best first.
+    def _rank(self, step: int | None = None) -> tuple[dict[int, float], list[int], list[int]]:
+        """``(values, bottom, top)``: the ranked members' values ("lower is better"), the bottom
+        ``quantile`` worst first (``q`` members: at least one, at most half), the top ``quantile``
+        best first (the best ``q`` and every member tied with them: equals share a rank, so a
+        donor as good as one in the top is never left out).
 
         With ``step``, only members that have reached ``step`` are ranked, each by its value
         at ``step`` (or the last one before it): a member that just trained is not compared
         with members still waiting for their turn. Those rank themselves when they catch up.
+        Equal values are ordered by lot (drawn only when there are ties), not by trial number:
+        a tie that straddles the bottom's edge gives each of its members the same chance.
         """
         values: dict[int, float] = {}
         for n, m in self._members.items():
@@ -257,9 +294,13 @@ class PBT(Scheduler):
         ranked = sorted(values, key=lambda n: (values[n], n))
         k = len(ranked)
         if k < 2:
-            return [], [], k
+            return values, [], []
+        if len(set(values.values())) < k:  # ties: each member of a tie equally likely to come first
+            lot = dict(zip(ranked, self.rng.permutation(k).tolist()))
+            ranked.sort(key=lambda n: (values[n], lot[n]))
         q = min(max(1, math.ceil(k * self.quantile - 1e-9)), k // 2)
-        return list(reversed(ranked[-q:])), ranked[:q], k
+        edge = values[ranked[q - 1]]
+        return values, list(reversed(ranked[-q:])), [n for n in ranked if values[n] <= edge]
 
     def explore(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Perturb or resample each explorable parameter; return new params and what was done."""
