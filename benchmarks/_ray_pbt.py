@@ -173,6 +173,9 @@ def run_ray(configs: list[dict], epochs: int, workers: int, interval: int, *, mo
         else:
             os.environ["PYTHONPATH"] = saved_path
     rows = results.rows
+    if errors or len({r[0] for r in rows if r[1] == epochs}) != len(configs):
+        raise RuntimeError(f"Ray Tune: {len({r[0] for r in rows if r[1] == epochs})} of {len(configs)} trials reached "
+                           f"{epochs} epochs, {errors} errored (interrupted?): no figures from this run")
     final: dict[str, float] = {}
     widths: dict[int, int] = {}
     for trial_id, it, acc, _, width in rows:
