@@ -61,10 +61,11 @@ class ActiveTrial:
         """Note a sign of progress now (an executor calls it when its worker shows some)."""
         self._seen_at = self.study.clock()
 
-    def overdue(self) -> str | None:
+    def overdue(self, started: bool = True) -> str | None:
         """Why this trial must be ended by force now (no progress for ``trial_timeout``, or past
-        the study time budget and its grace), or None."""
-        return self.study._overdue(self._seen_at)
+        the study time budget and its grace), or None. ``started=False``: its worker has not
+        begun it yet (still unpacking it): only the time budget counts."""
+        return self.study._overdue(self._seen_at if started else None)
 
     @property
     def should_stop(self) -> bool:

@@ -192,6 +192,7 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
+    from .. import trainer  # noqa: F401 - Ignite imported before "ready": not inside a trial's trial_timeout
     try:
         conn.send(("ready", os.getpid()))
     except (BrokenPipeError, OSError):

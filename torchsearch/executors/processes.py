@@ -307,7 +307,8 @@ class Processes(Executor):
                     if w.trial is not None and not w.process.is_alive():
                         freed = self._serve(w, True) or freed
             for w in self._workers:  # hung (no progress for trial_timeout), or past the time budget's grace
-                why = None if w.trial is None else w.trial.overdue()
+                # (counted from the worker's first heartbeat of the trial: its imports and unpickling are not)
+                why = None if w.trial is None else w.trial.overdue(started=w.progress >= 0)
                 if why is not None:
                     self._replace(w, why)
                     freed = True
@@ -403,11 +404,14 @@ class Processes(Executor):
                 w.progress = msg[2]
                 trial.alive()
             return False
-        if kind == "ready":
+        if kind == "ready":  # a trial sent before it was ready counts its time from now (not its imports)
             w.ready = True
+            if trial is not None:
+                trial.alive()
             return False
         if trial is not None:
             trial.alive()
+            w.progress = max(w.progress, 0)
         if kind == "reports":
             try:
                 self._quiet_reports(w, msg[2])
