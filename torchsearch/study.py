@@ -282,11 +282,11 @@ class Study:
         for active in list(self._active.values()):
             self._interrupt(active, why)
 
-    def _overdue(self, since: float) -> str | None:
+    def _overdue(self, since: float | None) -> str | None:
         """Why a running trial whose last sign of progress (a report, an iteration) came at
-        ``since`` (on :attr:`clock`) must be ended by force now, or None."""
+        ``since`` (on :attr:`clock`; None: not begun yet) must be ended by force now, or None."""
         now = self.clock()
-        if self._trial_timeout is not None and now - since >= self._trial_timeout:
+        if self._trial_timeout is not None and since is not None and now - since >= self._trial_timeout:
             return f"no report for {self._trial_timeout:g} s (trial_timeout)"
         if self._deadline is not None and now >= self._deadline + self._grace:
             return (f"still running {self._grace:g} s after the study time budget of {self._time_budget:g}s ran out "
