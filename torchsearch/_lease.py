@@ -31,7 +31,7 @@ import uuid
 import weakref
 from typing import Any
 
-__all__ = ["HOST", "BEAT", "STALE_AFTER", "is_live", "pid_started", "Lease", "describe"]
+__all__ = ["HOST", "BEAT", "STALE_AFTER", "is_live", "pid_started", "Lease", "describe", "study_status"]
 
 HOST = socket.gethostname()
 BEAT = 2.0          # seconds between two heartbeats of a held lease
@@ -140,3 +140,18 @@ def _beat(ref: Any, db: str, study_id: int, token: str, stop: threading.Event) -
             del lease
     finally:
         con.close()
+
+
+def study_status(storage: Any, study: dict[str, Any], counts: dict[str, int]) -> str:
+    """What the CLI and the dashboard show for a stored study (``study``: a row of
+    ``Storage.list_studies``; ``counts``: its trials by state): ``running`` only while its lease
+    is live; ``interrupted`` when its coordinator is gone and left work to resume (Ctrl+C, a
+    crash: trials still marked running or paused); ``finished`` when it ended; else ``idle``."""
+    row = storage.lease(study["id"])
+    if row is not None and is_live(row):
+        return "running"
+    reason = study.get("end_reason") or ""
+    if reason.startswith(("interrupted", "stopped on an error")) or (
+            study.get("ended") is None and (counts.get("running") or counts.get("paused"))):
+        return "interrupted"
+    return "finished" if study.get("ended") is not None else "idle"

@@ -25,6 +25,7 @@ from typing import Any, get_args
 
 from ._dbfile import BeingCreated
 from .exceptions import TorchSearchError
+from ._lease import study_status
 from .storage import DB_NAME, Storage
 from ._record import Trial, TrialState
 
@@ -129,7 +130,8 @@ def _cmd_studies(args: argparse.Namespace, out: Any) -> int:
         if done:
             best = (min if s["mode"] == "min" else max)(done, key=lambda t: t.value)  # type: ignore[arg-type]
         rows.append({
-            "name": s["name"], "metric": s["metric"], "mode": s["mode"], "scheduler": s["scheduler"],
+            "name": s["name"], "status": study_status(storage, s, counts), "metric": s["metric"], "mode": s["mode"],
+            "scheduler": s["scheduler"],
             "trials": len(trials), **{k: counts.get(k, 0) for k in ("completed", "stopped", "failed")},
             "best_value": None if best is None else best.value,
             "best_trial": None if best is None else best.number,

@@ -22,6 +22,7 @@ import math
 import time
 from typing import Any
 
+from .._lease import study_status
 from ..storage import Storage
 from .._record import Trial
 
@@ -67,12 +68,7 @@ def _summary(storage: Storage, s: dict[str, Any], now: float) -> dict[str, Any]:
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
     best = _best(trials, s["mode"])
-    if s["ended"] is not None:
-        status = "finished"
-    elif counts.get("running", 0):
-        status = "running"
-    else:
-        status = "idle"
+    status = study_status(storage, s, counts)  # running only while its coordinator's lease is live
     end = s["ended"] if s["ended"] is not None else now
     return {
         "id": s["id"], "name": s["name"], "metric": s["metric"], "mode": s["mode"],
