@@ -81,12 +81,15 @@ def main(argv: list[str] | None = None) -> ts.Study:
                     metric="accuracy", mode="max", epochs=args.epochs, storage=args.storage, seed=args.seed,
                     verbose=not args.quiet, **parallel)
     best = study.best_trial
+    # a member is ready every `interval` evaluations; a copy carries the donor's epoch count, so a
+    # member that exploited evaluates (and is ready) less often: the copied epochs were trained by its donor
+    ready = sum(len(t.metrics.get("accuracy", {})) // args.interval for t in study.trials)
     print(f"\n{len(study.trials)} members x {args.epochs} epochs in {time.perf_counter() - t0:.1f}s "
-          f"({len(study.lineage())} exploits)")
+          f"({len(study.lineage())} exploits at {ready} decision points)")
     print(f"best trial {best.number}: accuracy={best.value:.4f} at epoch {best.best_step}; final params {best.params}")
     print("its lineage:")
     for row in study.lineage(best.number):
-        print(f"  step {row['step']}: {'; '.join(row['operations'])}")
+        print(f"  step {row['step']} (goes on from step {row['donor_step']}): {'; '.join(row['operations'])}")
     print("the schedule behind its weights:")
     for seg in study.schedule(best.number):
         hp = {k: round(v, 4) if isinstance(v, float) else v for k, v in seg["params"].items() if k in HYPERPARAMS}

@@ -431,6 +431,8 @@ def test_a_member_behind_its_donor_takes_the_donors_step_and_trains_only_the_epo
     assert all(torch.equal(a, b) for a, b in zip(weights(donor), weights(member)))
     row = study.lineage(slow.number)[0]
     assert (row["step"], row["donor"], row["donor_step"]) == (1, fast.number, 3)
+    kept = study._population.state(slow.number)  # what a restore after a crash would start from
+    assert kept["epoch"] == 3 and torch.equal(kept["module"]["model"]["0.weight"], donor.module.model[0].weight)
     for epoch in (4, 5):
         member.fit(epoch)
         slow.report({"mse": 0.5}, epoch, state=member.state_dict)

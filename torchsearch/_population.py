@@ -266,6 +266,10 @@ class Population:
                 return CONTINUE
             self._record_exploit(active, decision, step)
             active._donor = donor
+            if donor is not None:  # its kept state is what it holds now (a restore after a crash starts there)
+                own, theirs = self._kept.get(active.number), self._kept[donor]
+                self._store(active.number, self._merged(own, theirs) if own is not None
+                            else _Kept(theirs.step, packed=theirs._packed, wire=theirs._wire))
             return decision
         donor = None
         if decision.action == "pause" and decision.donor is not None:  # exploit, then yield the slot
