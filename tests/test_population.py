@@ -349,6 +349,9 @@ def test_replacing_an_entry_of_encoded_states_copies_bytes_and_decodes_as_the_re
                        donor["module"]["w"])
     with pytest.raises(ValueError, match="donor's must have 'module'"):
         replace_entry(encode(own), "module", encode({"epoch": 1}))
+    # optional entries come from the donor when it has them (a PBT copy takes the donor's epoch count)
+    both = decode(replace_entry(encode(own), "module", encode(donor), optional=("epoch", "iteration")))
+    assert both["epoch"] == 9 and "iteration" not in both and torch.equal(both["rng"]["torch"], own["rng"]["torch"])
 
 
 def test_a_pause_that_exploits_between_worker_states_merges_them_without_decoding():

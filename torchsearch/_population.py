@@ -191,7 +191,7 @@ class Population:
     def _merged(cls, own: _Kept, donor: _Kept) -> _Kept:
         """``own`` (RNG, handler states) with the donor's state (:attr:`TAKEN`), at the donor's step."""
         if own._wire is not None and donor._wire is not None:  # both came from workers: bytes only
-            return _Kept(donor.step, wire=replace_entry(own._wire, cls.TAKEN, donor._wire))
+            return _Kept(donor.step, wire=replace_entry(own._wire, "module", donor._wire, optional=cls.TAKEN))
         merged = dict(own.packed())
         theirs = donor.packed()
         merged.update((k, theirs[k]) for k in cls.TAKEN if k in theirs)

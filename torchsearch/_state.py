@@ -133,20 +133,18 @@ def decode(blob: bytes) -> dict[str, Any]:
     return _rebuild(skeleton, lambda v: tensors[v[1]] if _is_ref(v) else v)
 
 
-def replace_entry(own: bytes, key: str | tuple[str, ...], donor: bytes) -> bytes:
-    """``own`` (an :func:`encode` blob of a dict) with entry ``key`` (or each of several keys)
-    taken from ``donor``'s, without decoding a tensor: the skeletons are read, the tensor bytes
-    copied as they are (only those the result refers to).
+def replace_entry(own: bytes, key: str, donor: bytes, *, optional: tuple[str, ...] = ()) -> bytes:
+    """``own`` (an :func:`encode` blob of a dict) with entry ``key`` taken from ``donor``'s (and
+    each of the ``optional`` entries the donor has), without decoding a tensor: the skeletons
+    are read, the tensor bytes copied as they are (only those the result refers to).
 
     PBT's pause that exploits: the paused trial's RNG with the donor's module state (weights,
     optimiser) and epoch count; ``decode`` of the result equals rebuilding the dict."""
-    keys = (key,) if isinstance(key, str) else tuple(key)
     skeleton, own_metas, own_data = _parts(own)
     other, other_metas, other_data = _parts(donor)
-    if not isinstance(skeleton, dict) or not isinstance(other, dict) or any(k not in other for k in keys):
-        missing = [k for k in keys if not isinstance(other, dict) or k not in other]
-        raise ValueError(f"replace_entry: both blobs must encode dicts and the donor's must have "
-                         f"{', '.join(map(repr, missing or keys))}")
+    if not isinstance(skeleton, dict) or not isinstance(other, dict) or key not in other:
+        raise ValueError(f"replace_entry: both blobs must encode dicts and the donor's must have {key!r}")
+    keys = (key, *(k for k in optional if k in other and k != key))
     chunks: list[memoryview] = []
     metas: list[tuple[str, tuple[int, ...], int]] = []
     offset = 0
