@@ -234,29 +234,61 @@ SPEED_SPACES = {
 }
 
 
-def speed(ns: list[int], repeats: int) -> None:
-    print(f"\nMilliseconds per TPE.suggest() (default options), n finished trials told; median of {repeats}\n")
-    print("| space | " + " | ".join(f"n={n}" for n in ns) + " |")
-    print("|---" * (len(ns) + 1) + "|")
+def _told(space: Space, n: int) -> tuple[TPE, np.random.Generator]:
+    rng = np.random.default_rng(0)
+    sch = TPE(seed=0)
+    sch.setup(space, mode="min")
+    for i in range(n):
+        sch.on_trial_start(i, space.sample(rng))
+        sch.on_complete(i, float(rng.normal()), "completed")
+    return sch, rng
+
+
+def _optuna_ms(space: Space, n: int, repeats: int) -> tuple[float, float]:
+    """Optuna TPESampler (defaults): median wall and CPU ms of ask() plus one suggest per parameter."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {k: FloatDistribution(p.low, p.high) for k, p in space.items()}  # Float spaces only
+    rng = np.random.default_rng(0)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    study.add_trials([optuna.trial.create_trial(params=space.sample(rng), distributions=dists,
+                                                value=float(rng.normal())) for _ in range(n)])
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        trial = study.ask()
+        params = {k: trial.suggest_float(k, d.low, d.high) for k, d in dists.items()}
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+        study.tell(trial, float(rng.normal()))
+        del params
+    return 1e3 * statistics.median(wall), 1e3 * statistics.median(cpu)
+
+
+def speed(ns: list[int], repeats: int, peer: bool) -> None:
+    print(f"\nMilliseconds per suggestion (TPE defaults), n finished trials told (random points, random"
+          f" values);\nmedian wall / median CPU time of {repeats} suggestions, each then told\n")
+    print("| space | method | " + " | ".join(f"n={n}" for n in ns) + " |")
+    print("|---" * (len(ns) + 2) + "|")
     for label, space in SPEED_SPACES.items():
         cells = []
         for n in ns:
-            rng = np.random.default_rng(0)
-            sch = TPE(seed=0)
-            sch.setup(space, mode="min")
-            for i in range(n):
-                p = space.sample(rng)
-                sch.on_trial_start(i, p)
-                sch.on_complete(i, float(rng.normal()), "completed")
-            times = []
+            sch, rng = _told(space, n)
+            wall, cpu = [], []
             for i in range(n, n + repeats):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 p = sch.suggest()
-                times.append(time.perf_counter() - t0)
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)
                 sch.on_trial_start(i, p)
                 sch.on_complete(i, float(rng.normal()), "completed")
-            cells.append(f"{1e3 * statistics.median(times):.2f}")
-        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+            cells.append(f"{1e3 * statistics.median(wall):.2f} / {1e3 * statistics.median(cpu):.2f}")
+        print(f"| {label} | ts TPE | " + " | ".join(cells) + " |", flush=True)
+        if peer and label == "6 floats":
+            cells = ["{:.1f} / {:.1f}".format(*_optuna_ms(space, n, max(5, repeats // 3))) for n in ns]
+            print(f"| {label} | Optuna TPE | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> None:
@@ -271,14 +303,14 @@ def main() -> None:
     args = ap.parse_args()
     print(f"# {platform.platform()}, python {platform.python_version()}, numpy {np.__version__}, "
           f"{os.cpu_count()} cpus")
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        print("optuna is not installed: pip install optuna (the bench extra); peers skipped")
+        args.peers = []
     if "speed" in args.parts:
-        speed(args.ns, args.repeats)
+        speed(args.ns, args.repeats, "optuna" in args.peers)
     if "quality" in args.parts:
-        try:
-            import optuna  # noqa: F401
-        except ImportError:
-            print("optuna is not installed: pip install optuna (the bench extra); peers skipped")
-            args.peers = []
         quality(args.problems, args.seeds, json.loads(args.tpe), args.peers)
 
 

@@ -171,22 +171,33 @@ def test_failed_nan_and_infinite_trials_do_not_break_the_model():
         Space(QUAD).validate(p)
 
 
-def test_failed_trials_are_left_out_of_the_model():
-    # failed trials at a decoy point must not look like observations there: a failed trial
-    # with a "value" is not counted, and the model still homes in on the real optimum
+def test_failed_and_interrupted_trials_are_left_out_of_the_model_whatever_value_they_carry():
+    # a failed (or interrupted) trial that carries a value is treated as one without a value;
+    # the same value on a completed trial changes what comes next
     space = Space(QUAD)
-    sch = TPE(n_startup=10, seed=3)
-    sch.setup(space, mode="min")
-    for k in range(30):
-        decoy = {"x": -4.0 + 0.01 * k, "y": 4.0}
-        sch.on_trial_start(k, decoy)
-        sch.on_complete(k, -1e6, "failed")  # a value that a failed trial must not contribute
-    for i in range(30, 70):
-        p = sch.suggest()
-        sch.on_trial_start(i, p)
-        sch.on_complete(i, quad(p), "completed")
-        if i >= 60:
-            assert abs(p["x"] + 4.0) > 1.0 or abs(p["y"] - 4.0) > 1.0
+
+    def run(value, state):
+        sch = TPE(n_startup=5, seed=3)
+        sch.setup(space, mode="min")
+        for k in range(12):
+            p = sch.suggest()
+            sch.on_trial_start(k, p)
+            sch.on_complete(k, quad(p), "completed")
+        sch.on_trial_start(12, {"x": -4.0, "y": 4.0})
+        sch.on_complete(12, value, state)
+        out = []
+        for k in range(13, 18):
+            p = sch.suggest()
+            sch.on_trial_start(k, p)
+            sch.on_complete(k, quad(p), "completed")
+            out.append(space.key(p))
+        return out
+
+    without = run(None, "failed")
+    assert run(-1e6, "failed") == without
+    assert run(-1e6, "interrupted") == without
+    assert run(math.nan, "completed") == without
+    assert run(-1e6, "completed") != without
 
 
 def test_a_study_whose_trials_all_failed_still_gets_distinct_suggestions():
@@ -267,3 +278,26 @@ def test_the_seed_and_the_options_are_described():
 def test_bad_arguments_name_the_parameter_the_value_and_what_is_allowed(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TPE(**kwargs)
+
+
+def test_the_parzen_estimator_samples_follow_its_own_density():
+    # what l(x) proposes and what l(x) / g(x) scores must be the same distribution
+    from torchsearch.schedulers._tpe.encoding import Encoding
+    from torchsearch.schedulers._tpe.parzen import Parzen
+
+    space = Space({"bs": ts.PowerOfTwo(16, 512), "act": ts.Choice(["a", "b", "c", "d"]), "x": ts.Float(0.0, 1.0)})
+    enc = Encoding(space)
+    rng = np.random.default_rng(0)
+    rows = np.array([enc.encode(space.sample(rng)) for _ in range(5)])
+    est = Parzen(rows, enc.view, prior_weight=1.0, factor=1.0, floor=0.05)
+    draws = est.sample(100_000, rng, 3)
+    xs = (np.arange(400) + 0.5) / 400
+    grid = np.array([(k, c, x) for k in range(6) for c in range(4) for x in xs], dtype=float)
+    mass = np.exp(est.log_pdf(grid)).reshape(6, 4, 400).mean(axis=2)  # integrate x out
+    assert mass.sum() == pytest.approx(1.0, abs=1e-3)
+    emp = np.zeros((6, 4))
+    np.add.at(emp, (draws[:, 0].astype(int), draws[:, 1].astype(int)), 1.0)
+    assert np.abs(emp / len(draws) - mass).max() < 0.01
+    density = np.exp(est.log_pdf(grid)).reshape(6, 4, 400).sum(axis=(0, 1))  # of x alone, at xs
+    per_bin = density.reshape(10, 40).mean(axis=1) / 10
+    assert np.abs(np.histogram(draws[:, 2], bins=10, range=(0, 1))[0] / len(draws) - per_bin).max() < 0.01

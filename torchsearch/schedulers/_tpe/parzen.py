@@ -1,8 +1,8 @@
 """Parzen estimators over an encoded space (see ``encoding``): the l(x) and g(x) of TPE.
 
-An estimator fitted to ``n`` rows is a mixture of ``n + 1`` product kernels with equal weights
-for the rows and ``prior_weight`` for a broad prior kernel. A kernel is a product over the
-columns it models:
+An estimator fitted to ``n`` rows is a mixture of ``n + 1`` product kernels: one per row
+(weight 1, or the weights given) and a broad prior kernel (weight ``prior_weight``). A kernel
+is a product over the columns it models:
 
 - ``cont``: a normal truncated to the unit interval, centred on the row's value;
 - ``ord``: the same normal integrated over each value's slice of the unit interval (cut half-way
@@ -11,11 +11,12 @@ columns it models:
   ``eps = prior_weight / (n + 1)`` (sharper as evidence grows).
 
 The prior kernel is a normal centred on 0.5 with standard deviation 1 (the whole range) on
-ordered columns and uniform on categories. Bandwidths are per column and shared by the rows'
-kernels: Scott's rule on the group, ``factor * sd_j * n^(-1 / (d + 4))``, clipped to
-``[floor, 1]``. Sharing them keeps everything vectorised: continuous columns score all
-kernels at once as a scaled squared distance (one matrix product), and discrete columns read
-precomputed ``K x K`` tables.
+ordered columns and uniform on categories. Bandwidths are per kernel and per column: the
+distance to the farther neighbour in that column (see :func:`bandwidths`), as in Optuna's
+estimator, clipped below by ``floor``. Everything is vectorised over kernels and candidates:
+the continuous columns of all kernels score all candidates as a precision-weighted squared
+distance (two matrix products), and the discrete columns read small tables (one row per
+distinct kernel, one column per value).
 
 Shapes: rows ``n x d`` (encoded, ``d`` columns of the whole space), candidates ``m x d``.
 """
@@ -43,8 +44,9 @@ class View:
     cats: list[tuple[int, int]] = field(default_factory=list)  # (column, number of categories)
 
     @property
-    def n_dims(self) -> int:
-        return len(self.cont) + len(self.ords) + len(self.cats)
+    def indices(self) -> list[int]:
+        """Every column modelled."""
+        return [*map(int, self.cont), *(j for j, _ in self.ords), *(j for j, _ in self.cats)]
 
     def columns(self) -> list[View]:
         """One view per modelled column (a univariate TPE)."""
