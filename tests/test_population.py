@@ -126,7 +126,7 @@ def test_population_larger_than_one_slot_takes_turns_and_lineage_matches_the_exp
                     verbose=False)
     trials = study.trials
     assert len(trials) == 4 and all(t.state == "completed" for t in trials)
-    assert all(sorted(t.metrics["mse"]) == list(range(1, 9)) for t in trials)
+    assert all(max(t.metrics["mse"]) == 8 for t in trials)  # (a copy skips the donor's epochs: see assert_bookkeeping)
     actions = [d.action for _, _, d in scheduler.made]
     assert "pause" in actions
     # exploits: while running, while pausing (the trial yields its slot), or on resume

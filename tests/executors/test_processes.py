@@ -182,7 +182,7 @@ def test_a_pbt_members_patience_keeps_counting_across_turns_on_workers(pool):
                     handlers=_flat_patience)
     for t in study.trials:
         assert (t.state, t.stop_code) == ("stopped", "patience")
-        assert sorted(t.metrics["mse"]) == [1, 2, 3]
+        assert len(t.metrics["mse"]) == 3  # three evaluations of its own (a copy goes on from the donor's step)
 
 
 def _flat_patience():
