@@ -307,3 +307,44 @@ def test_an_empty_database_file_that_stays_empty_is_refused_not_shown_as_a_new_s
     finally:
         s.close()
     assert status == 503 and "is an empty file (0 bytes), not a torchsearch database" in json.loads(body)["error"]
+
+
+def test_a_request_trickled_a_byte_at_a_time_is_dropped_at_its_deadline(study_dir):
+    import socket
+
+    # the server's clock moves 3 s each time it is read: at each new request and before each read
+    # of the socket. A whole request trickled a byte per read would be answered if only silence
+    # were timed out; with a 10 s deadline per request it is dropped after a few bytes.
+    reads, read_again = [], threading.Event()
+
+    def clock():
+        reads.append(None)
+        read_again.set()
+        return 3.0 * len(reads)
+
+    httpd = make_server(study_dir, port=0, request_timeout=10.0, clock=clock)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    request = b"GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % httpd.port
+    try:
+        with socket.create_connection(("127.0.0.1", httpd.port), timeout=20) as s:
+            sent = 0
+            while len(reads) < 5:  # the 5th read of the clock is past the deadline (3 + 10 < 15)
+                assert read_again.wait(20), "the server never read its clock"
+                read_again.clear()
+                try:
+                    s.sendall(request[sent:sent + 1])  # the next byte once the server waits for it
+                except OSError:  # the server has closed the connection already
+                    break
+                sent += 1
+            try:
+                answer = s.recv(100)
+            except ConnectionResetError:
+                answer = b""
+        assert answer == b"" and sent < len(request)  # dropped, unanswered, before the request ended
+        with socket.create_connection(("127.0.0.1", httpd.port), timeout=20) as s:  # the server still serves
+            s.sendall(request)
+            assert s.recv(100).startswith(b"HTTP/1.1 200 ")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

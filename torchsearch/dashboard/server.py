@@ -14,8 +14,10 @@ Safety, since it is a web server on a researcher's machine:
 - never sends a traceback: an unexpected error is logged on the server and answered with a
   plain 500; a malformed request line gets a full 400 response (status line and headers, also
   for lines that never reached a version), HTTP/0.9 is refused, more than 20 query fields is 400;
-- times out a connection that sends nothing for ``request_timeout`` seconds (10 by default),
-  so a half-sent request does not hold its thread for ever;
+- gives each request ``request_timeout`` seconds (10 by default) to arrive whole, from the
+  first byte of its request line to the end of its headers (and an idle keep-alive connection
+  as long for its next request): a half-sent request, or one trickled a byte at a time, is
+  dropped instead of holding its thread for ever;
 - opens the SQLite database read-only, one connection per request, so it never holds a lock
   that a writing study waits for; a database written by a newer torchsearch, or a file that is
   not a torchsearch database, is answered 503 with the reason (a database being created shows
@@ -24,12 +26,15 @@ Safety, since it is a web server on a researcher's machine:
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import mimetypes
 import socket
 import sys
+import time
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
@@ -106,10 +111,12 @@ class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, storage_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
-                 log: TextIO | None = None, request_timeout: float = 10.0) -> None:
+                 log: TextIO | None = None, request_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not (isinstance(request_timeout, (int, float)) and request_timeout > 0):
             raise ValueError(f"dashboard: request_timeout must be seconds > 0, got request_timeout={request_timeout!r}")
         self.request_timeout = float(request_timeout)
+        self.clock = clock  # what the request deadlines read (tests give a fake one)
         self.storage_path = Path(storage_path)
         self.static = load_static()
         self.log = log
@@ -132,6 +139,29 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The request side of a connection: every read must end before the request's deadline
+    (:meth:`start` sets it, ``timeout`` seconds ahead on ``clock``), however the bytes trickle
+    in; past it, a read raises ``TimeoutError`` and ``http.server`` drops the connection."""
+
+    def __init__(self, sock: socket.socket, clock: Callable[[], float], timeout: float) -> None:
+        self.sock, self.clock, self.timeout = sock, clock, timeout
+        self.deadline = clock() + timeout
+
+    def start(self) -> None:
+        self.deadline = self.clock() + self.timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise TimeoutError("request not received within the request timeout")
+        self.sock.settimeout(min(left, self.timeout))
+        return self.sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     server_version = "torchsearch-dashboard"
@@ -142,8 +172,13 @@ class _Handler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
 
     def setup(self) -> None:
-        self.timeout = self.server.request_timeout  # a socket timeout: a half-sent request is dropped
+        self.timeout = self.server.request_timeout
         super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self.server.clock, self.timeout))
+
+    def handle_one_request(self) -> None:
+        self.rfile.raw.start()  # type: ignore[attr-defined]  # the next request has request_timeout to arrive
+        super().handle_one_request()
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -158,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------------------------
     def _send(self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:
+        self.connection.settimeout(self.timeout)  # the whole timeout for writing, whatever reading left
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -284,10 +320,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(storage_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
-                log: TextIO | None = None, request_timeout: float = 10.0) -> DashboardServer:
+                log: TextIO | None = None, request_timeout: float = 10.0,
+                clock: Callable[[], float] = time.monotonic) -> DashboardServer:
     """A ready server (port 0 picks a free port: read it from ``server.port``); run ``serve_forever()``.
-    ``request_timeout``: seconds a connection may stay silent before it is closed."""
-    return DashboardServer(storage_path, host, port, log=log, request_timeout=request_timeout)
+    ``request_timeout``: seconds a request has to arrive whole (on ``clock``) before its
+    connection is closed."""
+    return DashboardServer(storage_path, host, port, log=log, request_timeout=request_timeout, clock=clock)
 
 
 def exposure_warning(host: str) -> str | None:
