@@ -109,34 +109,42 @@ class TPE(Scheduler):
         self._sobol = qmc.Sobol(len(space), scramble=True, seed=np.random.default_rng(self.seed))
         self._sobol_pos = 0
         self._issued = 0
-        self._X = np.zeros((64, len(space)))  # encoded params of every trial, in the order they came
-        self._at: dict[int, int] = {}  # trial number -> its row of _X
-        self._running: set[int] = set()
-        self._loss: dict[int, float] = {}  # completed / stopped trials with a non-NaN loss
+        # one row per trial, in the order they started: encoded params, loss (NaN: none yet,
+        # failed, or interrupted), running or not
+        self._X = np.zeros((64, len(space)))
+        self._y = np.full(64, math.nan)
+        self._busy = np.zeros(64, dtype=bool)
+        self._at: dict[int, int] = {}  # trial number -> its row
         self._keys: set[str] = set()
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
-        row = self._enc.encode(params)
-        if number not in self._at:
-            if len(self._at) == len(self._X):  # grow the row store by doubling
+        r = self._at.get(number)
+        if r is None:
+            r = self._at[number] = len(self._at)
+            if r == len(self._X):  # grow the rows by doubling
                 self._X = np.vstack([self._X, np.zeros_like(self._X)])
-            self._at[number] = len(self._at)
-        self._X[self._at[number]] = row
-        self._running.add(number)
+                self._y = np.append(self._y, np.full(r, math.nan))
+                self._busy = np.append(self._busy, np.zeros(r, dtype=bool))
+        self._X[r] = self._enc.encode(params)
+        self._y[r] = math.nan
+        self._busy[r] = True
         self._keys.add(self.space.key(params))
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
-        self._running.discard(number)
-        loss = self.loss(value)
-        # an interrupted trial's partial value is left out: the study runs it again
-        if state in ("completed", "stopped") and not math.isnan(loss) and number in self._at:
-            self._loss[number] = loss
+        r = self._at.get(number)
+        if r is None:
+            return
+        self._busy[r] = False
+        # failed trials are left out, and an interrupted trial's partial value: the study runs
+        # it again
+        if state in ("completed", "stopped"):
+            self._y[r] = self.loss(value)
 
     def suggest(self) -> dict[str, Any] | None:
         i = max(self._issued, len(self._at))
         self._issued = i + 1
         rng = self._rng(i)
-        if i < self.n_startup or not self._loss:
+        if i < self.n_startup or np.isnan(self._y[: len(self._at)]).all():
             params = self._sobol_point(i)
             return params if params is not None else self._random_unseen(rng)
         cands = self._candidates(rng)
@@ -159,15 +167,13 @@ class TPE(Scheduler):
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         """Encoded rows of the good group (best first) and of the bad group (best first,
         running trials last: a constant liar at the worst value)."""
-        numbers = list(self._loss)
-        losses = np.fromiter(self._loss.values(), dtype=float, count=len(numbers))
-        order = np.argsort(losses, kind="stable")  # ties: the earlier trial first
-        n_good = min(max(math.ceil(self.gamma * len(numbers)), 1), self.max_good)
-        at = self._at
-        good = [at[numbers[k]] for k in order[:n_good]]
-        bad = [at[numbers[k]] for k in order[n_good:]] + [at[n] for n in sorted(self._running)]
-        X = self._X[: len(at)]
-        return X[good], X[bad]
+        n = len(self._at)
+        y = self._y[:n]
+        done = np.flatnonzero(~np.isnan(y))
+        done = done[np.argsort(y[done], kind="stable")]  # ties: the earlier trial first
+        n_good = min(max(math.ceil(self.gamma * len(done)), 1), self.max_good)
+        bad = np.concatenate([done[n_good:], np.flatnonzero(self._busy[:n])])
+        return self._X[done[:n_good]], self._X[bad]
 
     def _candidates(self, rng: np.random.Generator) -> np.ndarray:
         """Candidate rows drawn from l(x), best l(x) / g(x) first (``n_candidates x d``)."""

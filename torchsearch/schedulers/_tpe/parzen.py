@@ -64,12 +64,25 @@ def bandwidths(values: np.ndarray, factor: float, floor: float) -> np.ndarray:
     n, k = values.shape
     if n < 2:
         return np.full((n, k), floor)
-    order = np.argsort(values, axis=0, kind="stable")
-    gaps = np.diff(np.take_along_axis(values, order, axis=0), axis=0)  # (n - 1) x k
-    widest = factor * np.maximum(np.vstack([gaps[:1], gaps]), np.vstack([gaps, gaps[-1:]]))
-    s = np.empty_like(widest)
-    np.put_along_axis(s, order, widest, axis=0)
-    return np.clip(s, floor, 1.0)
+    v = np.ascontiguousarray(values.T)  # k x n: sort along contiguous rows
+    order = np.argsort(v, axis=1)
+    gaps = np.diff(np.take_along_axis(v, order, axis=1), axis=1)  # k x (n - 1)
+    widest = np.empty((k, n))
+    widest[:, 0], widest[:, -1] = gaps[:, 0], gaps[:, -1]
+    np.maximum(gaps[:, :-1], gaps[:, 1:], out=widest[:, 1:-1])
+    s = np.empty((k, n))
+    np.put_along_axis(s, order, widest, axis=1)
+    return np.clip(factor * s.T, floor, 1.0)
+
+
+def _mass_inside(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Mass of ``N(mu, s)`` inside the unit interval (elementwise); 1 where both ends lie
+    more than 8 sd away, so only kernels near an end pay for ``ndtr``."""
+    z = np.ones_like(mu)
+    near = (mu < 8.0 * s) | (1.0 - mu < 8.0 * s)
+    m, sd = mu[near], s[near]
+    z[near] = np.maximum(ndtr((1.0 - m) / sd) - ndtr(-m / sd), _TINY)
+    return z
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -116,8 +129,7 @@ class Parzen:
         # continuous columns: centres n x c, bandwidths n x c, log normalisers n
         self.mu = rows[:, view.cont]
         self.s = bandwidths(self.mu, factor, floor)
-        z = ndtr((1.0 - self.mu) / self.s) - ndtr(-self.mu / self.s)
-        self.log_norm = np.log(np.maximum(z, _TINY) * self.s).sum(axis=1)  # n
+        self.log_norm = np.log(self.s * _mass_inside(self.mu, self.s)).sum(axis=1)  # n
         self.prec = 1.0 / self.s**2
         self.prior_log_norm = len(view.cont) * math.log(ndtr(0.5) - ndtr(-0.5))
         # discrete columns: (column, table row of each kernel (n + 1), log table (n + 1) x K)
@@ -126,9 +138,10 @@ class Parzen:
             mus = centres[rows[:, j].astype(int)]
             sds = bandwidths(mus[:, None], factor, floor)[:, 0]
             # many trials share a value and a bandwidth: one table row per distinct kernel
-            kernels, row = np.unique(np.stack([mus, sds], axis=1), axis=0, return_inverse=True)
-            table = _ord_table(centres, kernels[:, 0], kernels[:, 1])
-            self.tables.append((j, np.append(row.reshape(-1), len(kernels)), table))
+            widths, w_at = np.unique(sds, return_inverse=True)
+            keys, row = np.unique(rows[:, j].astype(int) * len(widths) + w_at.reshape(-1), return_inverse=True)
+            table = _ord_table(centres, centres[keys // len(widths)], widths[keys % len(widths)])
+            self.tables.append((j, np.append(row.reshape(-1), len(keys)), table))
         for j, k in view.cats:
             idx = rows[:, j].astype(int)
             self.tables.append((j, np.append(idx, k), _cat_table(k, prior_weight / (n + 1))))
@@ -175,8 +188,11 @@ class Parzen:
             comps += const[:, None]
         else:
             comps = np.repeat(const[:, None], m, axis=1)
-        for j, idx, table in self.tables:
-            comps += table[idx[:, None], x[:, j].astype(int)[None, :]]
+        for j, idx, table in self.tables:  # the candidates' columns first (R x m), then the rows
+            comps += np.take(table[:, x[:, j].astype(int)], idx, axis=0)
         top = comps.max(axis=0)
         comps -= top
+        # terms below e^-60 of the largest cannot move the sum; clipping them keeps exp off its
+        # (twenty times slower) underflow path
+        np.maximum(comps, -60.0, out=comps)
         return top + np.log(np.exp(comps).sum(axis=0))
