@@ -356,3 +356,24 @@ def test_a_checkpoint_that_is_not_ours_is_refused_naming_the_file_without_unsafe
             as info:
         study.load_module(TinyRegression)
     _no_unsafe_advice(info.value)
+
+
+def test_a_new_database_appears_whole_so_a_reader_never_meets_a_missing_table(tmp_path, monkeypatch):
+    # the moment study.db comes into being, a reader (the CLI, the dashboard) opens it: it must
+    # find every table and the version row (an in-place creation showed "no such table: studies")
+    from torchsearch import _dbfile
+
+    seen = []
+    real_link = os.link
+
+    def link(src, dst):
+        real_link(src, dst)
+        reader = Storage(tmp_path, readonly=True)
+        seen.append((Path(dst).name, reader.list_studies()))
+        reader.close()
+
+    monkeypatch.setattr(_dbfile.os, "link", link)
+    st = Storage(tmp_path)
+    st.get_or_create_study("s", metric="m", mode="min", space={}, scheduler="r", seed=None)
+    assert seen == [("study.db", [])]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".creating")] == []
