@@ -56,3 +56,39 @@ def test_a_small_discrete_space_is_searched_exhaustively():
     E, v = maximize(acq, grad, cols, np.random.default_rng(0), n_candidates=64)
     assert len(E) == 12 and len({tuple(e) for e in E}) == 12
     np.testing.assert_array_equal(E[0], [centers[1], 2.0])
+
+
+def test_subset_moves_keep_the_anchor_but_redraw_one_or_two_columns_over_their_whole_range():
+    from torchsearch.schedulers._gp.search import _subset_moves
+
+    centers = (np.arange(11) + 0.5) / 11
+    cols = Columns(["cont"] * 5 + ["disc", "cat"], [None] * 5 + [centers, None], [0] * 5 + [11, 3])
+    anchor = np.array([[0.1, 0.1, 0.1, 0.1, 0.1, centers[0], 0.0]])
+    M = _subset_moves(cols, anchor, np.random.default_rng(0), 400)
+    changed = (M != anchor).sum(1)
+    assert changed.max() <= 2 and (changed >= 1).mean() > 0.9  # a redraw may land on the same value
+    assert np.all(np.isin(M[:, 5], centers)) and set(np.unique(M[:, 6])) == {0.0, 1.0, 2.0}
+    moved = M[:, 0][M[:, 0] != 0.1]
+    assert moved.min() < 0.1 and moved.max() > 0.9  # far jumps, not a neighbourhood
+
+
+def test_a_jump_of_one_coordinate_far_from_the_anchors_is_found():
+    # the acquisition peaks where the anchor's first coordinate moves from 0.05 to 0.95 (a
+    # narrow ridge in 8 dimensions that quasi-random points almost never hit)
+    from torchsearch.schedulers._gp import search
+
+    d = 8
+    cols = Columns(["cont"] * d, [None] * d, [0] * d)
+    target = np.full(d, 0.05)
+    target[0] = 0.95
+    t = torch.tensor(target)
+
+    def acq(x):
+        return torch.exp(-((x - t) / 0.03).square().sum(1))
+
+    def acq_grad(x):
+        a = acq(x)
+        return a, a.unsqueeze(1) * (-2 * (x - t) / 0.03**2)
+    anchors = np.full((1, d), 0.05)
+    E, _ = search.maximize(acq, acq_grad, cols, np.random.default_rng(1), n_candidates=256, anchors=anchors)
+    np.testing.assert_allclose(E[0], target, atol=1e-3)
