@@ -19,8 +19,8 @@ evaluation, which both sides report like any metric: the first and last results 
 are timed where they are computed, by the same code.
 
 CPU. :class:`TreeCpu` counts the CPU seconds of this process and of every process below it
-(worker processes; Ray's raylet, gcs_server, agents and actors), the dead ones included: a
-process that ended was reaped by its parent, whose ``children`` times hold it.
+(worker processes; Ray's gcs_server, raylet, agents, workers and actors), sampled while they run
+so that the ended ones count too.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import functools
 import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -137,75 +138,111 @@ def train_epoch(m: DigitsPBT) -> dict[str, float]:
     return {k: v / count for k, v in sums.items()}
 
 
-def _psutil():
-    try:
-        import psutil
-    except ImportError:  # Ray ships its own copy
-        try:
-            from ray.thirdparty_files import psutil  # type: ignore[no-redef]
-        except ImportError:
-            return None
-    return psutil
-
-
 class TreeCpu:
-    """CPU seconds (user + system) used by this process and every process below it since
-    ``start()``, by process name.
+    """CPU seconds (user + system) used by this process and every process below it between
+    ``start()`` and ``read()``, by process name.
 
-    ``read()`` adds, for this process, its own time and that of the children it reaped (getrusage);
-    for each live descendant, its own time and that of the children it reaped (/proc). A descendant
-    that ended is counted in its parent's reaped time, so nothing that ran below this process is
-    lost (an orphan re-parented to init would be: neither Ray's local start nor worker processes
-    leave one). Descendants alive at ``start()`` count from then.
+    Ray's raylet does not wait for the workers and actors it ends (their times never reach its
+    ``children`` times), so every descendant is sampled while it runs: a thread lists /proc every
+    ``interval`` seconds, follows parent ids from this process down, and keeps each process's
+    last user + system time. A process that ends loses at most its last ``interval`` (its end,
+    after its last result), and one that lives less than ``interval`` may be missed. The
+    sampler's own CPU is taken out of this process's.
     """
 
-    def __init__(self) -> None:
-        self.psutil = _psutil()
-        self._base: dict[tuple[int, float], float] = {}
-        self._self0 = self._children0 = 0.0
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._seen: dict[tuple[int, int], tuple[str, float]] = {}  # (pid, start tick) -> (name, cpu seconds)
+        self._others: set[int] = set()  # processes not below this one (forgotten every second: a pid is reused)
+        self._samples = 0
+        self._base: dict[tuple[int, int], float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._self0 = self._sampler = 0.0
 
-    @staticmethod
-    def _own() -> tuple[float, float]:
-        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+    def _stat(self, pid: int) -> tuple[str, int, int, float] | None:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        return comm, int(rest[1]), int(rest[19]), (int(rest[11]) + int(rest[12])) / self._tick  # ppid, start, cpu
 
-    def _descendants(self) -> dict[tuple[int, float], tuple[str, float]]:
-        out = {}
-        if self.psutil is None:
-            return out
-        for p in self.psutil.Process(os.getpid()).children(recursive=True):
-            try:
-                with p.oneshot():
-                    t = p.cpu_times()
-                    out[(p.pid, p.create_time())] = (self._label(p), t.user + t.system + t.children_user + t.children_system)
-            except (self.psutil.NoSuchProcess, self.psutil.AccessDenied, self.psutil.ZombieProcess):
-                continue
-        return out
-
-    @staticmethod
-    def _label(p) -> str:
+    def _label(self, pid: int, comm: str) -> str:
         """``raylet``, ``ray::IDLE`` (a Ray worker or actor) ...; a Python process by what it runs."""
-        name = p.name()
-        if name.startswith("ray::"):
-            return "ray::" + name[5:].split(".")[0]
-        if name.startswith("python"):
-            args = p.cmdline()
+        if comm.startswith("ray::"):
+            return "ray::" + comm[5:].split(".")[0]
+        if comm.startswith("python"):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                return comm
             if any("multiprocessing" in a for a in args):
                 return "spawned processes"
             scripts = [Path(a).stem for a in args[1:] if a.endswith(".py")]
-            return scripts[0] if scripts else name
-        return name
+            return scripts[0] if scripts else comm
+        return comm
+
+    def _sample(self) -> None:
+        self._samples += 1
+        if self._samples % max(1, round(1 / self.interval)) == 0:
+            self._others.clear()
+        me = os.getpid()
+        tree = {me} | {pid for pid, _ in self._seen}
+        pending = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == me:
+                continue
+            pid = int(entry)
+            if pid in self._others:
+                continue
+            st = self._stat(pid)
+            if st is None:
+                continue
+            comm, ppid, start, cpu = st
+            key = (pid, start)
+            if key in self._seen or ppid in tree:
+                tree.add(pid)
+                self._seen[key] = (self._label(pid, comm), cpu)
+            else:
+                pending.append((key, ppid, comm, cpu))
+        grew = True
+        while grew:  # a child listed before its parent
+            grew = False
+            for item in list(pending):
+                key, ppid, comm, cpu = item
+                if ppid in tree:
+                    tree.add(key[0])
+                    self._seen[key] = (self._label(key[0], comm), cpu)
+                    pending.remove(item)
+                    grew = True
+        self._others.update(key[0] for key, *_ in pending)
+
+    def _run(self) -> None:
+        t0 = time.thread_time()
+        while not self._stop.wait(self.interval):
+            self._sample()
+        self._sampler = time.thread_time() - t0
 
     def start(self) -> TreeCpu:
-        self._self0, self._children0 = self._own()
-        self._base = {k: cpu for k, (_, cpu) in self._descendants().items()}
+        self._sample()
+        self._base = {k: cpu for k, (_, cpu) in self._seen.items()}
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        self._self0 = me.ru_utime + me.ru_stime
+        self._thread = threading.Thread(target=self._run, daemon=True, name="TreeCpu")
+        self._thread.start()
         return self
 
     def read(self) -> dict[str, float]:
-        """``{"this process": s, "reaped by it": s, <name>: s, ...}``; ``"total"`` sums them."""
-        me, kids = self._own()
-        out = {"this process": me - self._self0, "reaped by it": kids - self._children0}
-        for key, (name, cpu) in self._descendants().items():
+        """``{"this process": s, <name>: s, ...}``; ``"total"`` sums them."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        out = {"this process": me.ru_utime + me.ru_stime - self._self0 - self._sampler}
+        for key, (name, cpu) in self._seen.items():
             out[name] = out.get(name, 0.0) + cpu - self._base.get(key, 0.0)
         out["total"] = sum(out.values())
         return out
