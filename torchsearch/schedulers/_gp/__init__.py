@@ -4,8 +4,8 @@
 - ``gp``: hyperparameter fit by maximum a posteriori marginal likelihood, posterior, fantasies.
 - ``warp``: output standardisation, with a power transform for heavy bad tails.
 - ``acquisition``: Expected Improvement and its stable log form.
-- ``search``: maximise the acquisition over a mixed space (quasi-random starts, L-BFGS-B,
-  discrete neighbourhood search).
+- ``search``: maximise the acquisition over a mixed space (quasi-random starts, local and
+  one-or-two-column jumps from the best observations, L-BFGS-B, discrete neighbourhood search).
 
 Everything is float64 PyTorch; tensors follow the device of their inputs.
 """
