@@ -324,3 +324,79 @@ def test_device_is_checked_only_where_trials_train_in_this_process(tmp_path, mon
 
     with pytest.raises(ValueError, match=r"tune: device='cuda' asks for CUDA"):
         _tune(tmp_path, device="cuda", executor=InProcess())
+
+
+class _Clock:
+    """A fake monotonic clock that trials move forward."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_in_this_process_a_gap_longer_than_trial_timeout_fails_the_trial_at_its_next_report():
+    clock = _Clock()
+
+    def job(trial):
+        trial.report({"value": 1.0}, step=1)
+        clock.now += 5.0 if trial.params["x"] == 1 else 0.5  # trial x=1 "hangs" for 5 s between reports
+        trial.report({"value": 2.0}, step=2)
+
+    study = ts.Study(space={"x": ts.Choice([0, 1])}, scheduler=Grid(), clock=clock, verbose=False)
+    study.run(job, trial_timeout=2)
+    by = {t.params["x"]: t for t in study.trials}
+    assert by[0].state == "completed"
+    assert by[1].state == "failed" and by[1].error == "TrialFailed: no report for 2 s (trial_timeout)"
+    assert sorted(by[1].metrics["value"]) == [1]
+
+
+class _StallingRegression(TinyRegression):
+    """Its third training step takes 10 s of the test's fake clock."""
+
+    clock: _Clock | None = None
+
+    def training_step(self, batch):
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps == 3 and self.hp["lr"] > 0.05:
+            type(self).clock.now += 10.0
+        return super().training_step(batch)
+
+
+def test_in_this_process_tune_checks_trial_timeout_at_every_iteration_not_only_at_reports():
+    clock = _StallingRegression.clock = _Clock()
+    study = ts.tune(_StallingRegression, {"lr": ts.Choice([0.01, 0.1])}, scheduler=Grid(), metric="mse", mode="min",
+                    epochs=3, trial_timeout=5, clock=clock, verbose=False)
+    by = {t.params["lr"]: t for t in study.trials}
+    assert by[0.01].state == "completed"
+    assert by[0.1].state == "failed" and "no report for 5 s (trial_timeout)" in by[0.1].error
+    assert by[0.1].metrics == {}  # failed in its first epoch, at the iteration after the stall
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "5", True])
+def test_trial_timeout_must_be_positive_seconds(bad):
+    study = ts.Study(space={"x": ts.Choice([0])}, verbose=False)
+    with pytest.raises(ValueError, match=r"trial_timeout must be a number of seconds > 0 or None, got trial_timeout="):
+        study.run(lambda t: None, n_trials=1, trial_timeout=bad)
+
+
+def test_ctrl_c_in_this_process_records_the_trial_interrupted_not_counted_and_the_same_study_reruns_it(tmp_path):
+    calls = []
+
+    def job(trial):
+        calls.append(trial.params["x"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        trial.report({"value": float(trial.params["x"])}, step=0)
+
+    study = ts.Study(space={"x": ts.Choice([0, 1, 2])}, scheduler=Grid(), storage=tmp_path, verbose=False)
+    with pytest.raises(KeyboardInterrupt):
+        study.run(job)
+    assert [t.state for t in study.trials] == ["completed", "interrupted"]
+    assert study.n_finished() == 1 and study.end_reason.startswith("interrupted (Ctrl+C)")
+    assert study.storage.lease(study._id) is None  # given back
+    study.run(job)  # the same study object: the interrupted trial first
+    assert [(t.params["x"], t.state) for t in study.trials] == [(0, "completed"), (1, "interrupted"),
+                                                                 (1, "completed"), (2, "completed")]
+    assert study.n_finished() == 3

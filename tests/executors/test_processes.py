@@ -44,6 +44,22 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         Processes("cuda")
 
 
+def test_a_worker_that_cannot_start_fails_the_trials_sent_to_it_and_the_third_death_in_a_row_raises(monkeypatch,
+                                                                                                    tmp_path):
+    # (before: a bare BrokenPipeError from submit, and the trial left running)
+    from torchsearch.executors import processes
+
+    monkeypatch.setattr(processes, "worker_main", failing_worker)
+    with pytest.raises(ts.TorchSearchError, match=r"worker 0 \(cpu\) exited with code 3 while starting, 3 times in "
+                                                  r"a row \(its error is printed above\); no trial can run"):
+        ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path),
+                 verbose=False).run(quick, executor=Processes("cpu", workers=1, threads=1))
+    trials = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path),
+                      verbose=False).trials
+    assert [t.state for t in trials] == ["failed"] * 3  # none left running
+    assert all("exited with code 3 while starting" in t.error for t in trials)
+
+
 def test_cpu_slots_and_threads_are_divided():
     ex = Processes("cpu", workers=2, threads=1)
     assert ex.slots == ["cpu", "cpu"] and ex.threads == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["check_device", "parse_devices", "plan_slots", "widen", "describe_exit"]
+__all__ = ["check_device", "parse_devices", "plan_slots", "widen", "describe_exit", "die_with_parent", "PARENT_ENV"]
 
 _BUFFER = 8 << 20  # socket buffer asked for each end of a worker's pipe (the kernel caps it: net.core.wmem_max)
 

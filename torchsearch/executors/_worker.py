@@ -212,6 +212,8 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
             np.random.seed(seed % 2**32)
             random.seed(seed)
         trial = watch.trial = _RemoteTrial(conn, number, params, resume, held, keep, quiet, timeout)
+        if timeout:  # begun: from now on its progress must move (sent from here: a hang may stop the watch thread)
+            conn.send(("beat", number, 0))
         try:
             try:
                 result = _call(job, trial, device)
