@@ -119,20 +119,20 @@ class DigitsLong(_BenchDigits):
 CONFIGS = {"short": (DigitsShort, 30), "long": (DigitsLong, 40)}
 
 
-def train_epoch(m: DigitsPBT) -> dict[str, float]:
-    """One epoch of ``m`` in a bare loop over its own training_step and validation_step (CPU):
-    the validation metrics as the study reports them (batch-size weighted means)."""
+def train_epoch(m: DigitsPBT, device: str = "cpu") -> dict[str, float]:
+    """One epoch of ``m`` (its model on ``device``) in a bare loop over its own training_step and
+    validation_step: the validation metrics as the study reports them (batch-size weighted means)."""
     m.model.train()
-    for batch in m.train_loader:
+    for x, y in m.train_loader:
         m.optimizer.zero_grad(set_to_none=True)
-        m.training_step(batch).backward()
+        m.training_step((x.to(device, non_blocking=True), y.to(device, non_blocking=True))).backward()
         m.optimizer.step()
     m.model.eval()
     sums: dict[str, float] = {}
     count = 0
     with torch.no_grad():
         for x, y in m.val_loader:
-            for k, v in m.validation_step((x, y)).items():
+            for k, v in m.validation_step((x.to(device), y.to(device))).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(y)
             count += len(y)
     return {k: v / count for k, v in sums.items()}

@@ -85,15 +85,20 @@ def plain_loop(module_cls: type, configs: list[dict], epochs: int, device: str) 
     for i, hp in enumerate(configs):
         torch.manual_seed(i)
         m = module_cls(dict(hp), device=device)
+        m.model.to(device)
         for _ in range(epochs):
             e0 = time.perf_counter()
-            train_epoch(m)
+            train_epoch(m, device)
             per_epoch.append(time.perf_counter() - e0)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     return time.perf_counter() - t0, per_epoch
 
 
 def _plain_share(module_cls, configs, epochs, device, threads, barrier, out):
     torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
     plain_loop(module_cls, configs[:1], 1, device)  # warm-up
     barrier.wait()
     t0, c0 = time.perf_counter(), time.process_time()
