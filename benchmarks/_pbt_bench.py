@@ -171,13 +171,16 @@ class TreeCpu:
 
     def _label(self, pid: int, comm: str) -> str:
         """``raylet``, ``ray::IDLE`` (a Ray worker or actor) ...; a Python process by what it runs."""
-        if comm.startswith("ray::"):
-            return "ray::" + comm[5:].split(".")[0]
+        if not comm.startswith(("ray::", "python")):
+            return comm
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            args = [comm]
+        if comm.startswith("ray::"):  # comm is cut at 15 characters; the title is whole
+            title = args[0] if args[0].startswith("ray::") else comm
+            return "ray::" + (title[5:].split(".")[0].split() or ["?"])[0]
         if comm.startswith("python"):
-            try:
-                args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                return comm
             if any("multiprocessing" in a for a in args):
                 return "spawned processes"
             scripts = [Path(a).stem for a in args[1:] if a.endswith(".py")]
