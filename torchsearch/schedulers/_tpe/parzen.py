@@ -192,7 +192,7 @@ class Parzen:
             comps += np.take(table[:, x[:, j].astype(int)], idx, axis=0)
         top = comps.max(axis=0)
         comps -= top
-        # terms below e^-60 of the largest cannot move the sum; clipping them keeps exp off its
-        # (twenty times slower) underflow path
+        # raising the terms below e^-60 of the largest to e^-60 moves the sum by at most
+        # n e^-60, and keeps exp off its (twenty times slower) underflow path
         np.maximum(comps, -60.0, out=comps)
         return top + np.log(np.exp(comps).sum(axis=0))
