@@ -8,6 +8,7 @@ Each scenario runs ``tests/faults/coordinator.py`` as its own process and watche
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections import Counter
 
@@ -90,6 +91,26 @@ def test_two_coordinators_the_second_refuses_and_after_a_sigkill_the_next_reruns
     assert _params(tmp_path, "completed")[len(done_before):len(done_before) + len(running_before)] == \
         running_before or set(running_before) <= set(finished)  # rerun first
     assert rows(tmp_path, "SELECT COUNT(*) FROM trials")[0][0] == n + (5 - len(done_before))
+
+
+def test_a_sigkilled_worker_fails_only_its_trial_and_the_study_finishes_with_nothing_counted_twice(tmp_path):
+    proc = launch(tmp_path, "slow", "--epochs", "8", "--n-trials", "4")
+    try:
+        wait_for(lambda: setups(tmp_path) and "running" in states(tmp_path), "a running trial")
+        victim = int(setups(tmp_path)[-1].split()[0])  # the worker of the trial started last (8 slow epochs to go)
+        assert victim in descendants(proc.pid)
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+    assert proc.returncode == 0 and out.strip() == "n_trials=4 reached", err
+    got = states(tmp_path)
+    assert sorted(got) == ["completed"] * 3 + ["failed"]
+    (error,) = [r[0] for r in rows(tmp_path, "SELECT error FROM trials WHERE state = 'failed'")]
+    assert f"(pid {victim}, cpu) was killed by SIGKILL" in error
+    finished = _finished_keys(tmp_path)
+    assert sum(finished.values()) == 4 and max(finished.values()) == 1
 
 
 def test_ctrl_c_records_running_trials_interrupted_and_the_same_command_reruns_them_first(tmp_path):
