@@ -109,8 +109,8 @@ def run_ray(configs: list[dict], epochs: int, workers: int, interval: int, *, mo
     Returns times (``time.time()``: ``start`` before ``ray.init``, ``first``/``last`` the clocks of
     the first and last evaluations, ``fit_end`` when ``Tuner.fit`` returned, ``init_s``,
     ``shutdown_s``), ``epochs`` trained and ``widths`` (epochs trained at each width), accuracy
-    (``best_any``: best evaluation of any member at any epoch; ``best_final``: best member's final
-    epoch), ``cpu`` (seconds by process name, up to the return of ``fit``) and ``errors``.
+    (``best_any``: best evaluation of any member at any epoch, the last one of an iteration trained
+    again; ``best_final``: best member's final epoch), ``cpu`` (seconds by process name, up to the return of ``fit``) and ``errors``.
     """
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -177,15 +177,17 @@ def run_ray(configs: list[dict], epochs: int, workers: int, interval: int, *, mo
         raise RuntimeError(f"Ray Tune: {len({r[0] for r in rows if r[1] == epochs})} of {len(configs)} trials reached "
                            f"{epochs} epochs, {errors} errored (interrupted?): no figures from this run")
     final: dict[str, float] = {}
+    history: dict[tuple[str, int], float] = {}  # an iteration trained again: its last evaluation
     widths: dict[int, int] = {}
     for trial_id, it, acc, _, width in rows:
         widths[width] = widths.get(width, 0) + 1
+        history[(trial_id, it)] = acc
         if it == epochs:
             final[trial_id] = acc
     return {"version": ray.__version__, "reuse_actors": reuse_actors, "start": start, "init_s": init_s,
             "first": min(r[3] for r in rows), "last": max(r[3] for r in rows), "fit_end": fit_end,
             "shutdown_s": shutdown_s, "epochs": len(rows), "widths": widths, "finished": len(final),
-            "best_any": max(r[2] for r in rows), "best_final": max(final.values(), default=float("nan")),
+            "best_any": max(history.values()), "best_final": max(final.values(), default=float("nan")),
             "cpu": used, "errors": errors}
 
 

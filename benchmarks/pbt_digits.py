@@ -38,7 +38,8 @@ Both sides are measured the same way:
   of the driver and every process below it: our coordinator and worker processes; Ray's
   driver, gcs_server, raylet, agents, idle workers and actors (``_pbt_bench.TreeCpu``);
 - **accuracy**: the best evaluation of any member at any epoch, and the best member's final
-  epoch.
+  epoch (an epoch trained again counts its last evaluation, on both sides, as the study's
+  storage keeps one report per step).
 """
 
 from __future__ import annotations
@@ -170,19 +171,25 @@ def run_study(module_cls: type, args: argparse.Namespace, epochs: int) -> dict:
             t = time.time()
         shutdown_s = time.time() - t
         trials = study.trials
-        widths: dict[int, int] = {}  # epochs trained at each width (an exploit copies the donor's width)
+        # epochs trained, at each width: a member trains from its step, and an exploit at its step
+        # sends it on from the donor's step (behind: it trains those epochs again, their reports
+        # replacing the first ones; ahead: it skips to it) with the donor's width
+        widths: dict[int, int] = {}
+        again = skipped = 0
         for tr in trials:
             rows = study.lineage(tr.number)
-            params = rows[0]["old_params"] if rows else tr.params
-            changes = {r["step"]: r["new_params"] for r in rows}
-            for step in sorted(tr.metrics["accuracy"]):
-                widths[params["width"]] = widths.get(params["width"], 0) + 1
-                params = changes.get(step, params)  # an exploit after evaluation `step` applies from the next
+            params, at = (rows[0]["old_params"] if rows else tr.params), 0
+            for row in rows + [{"step": max(tr.metrics["accuracy"]), "donor_step": None, "new_params": None}]:
+                widths[params["width"]] = widths.get(params["width"], 0) + row["step"] - at
+                if row["donor_step"] is not None:
+                    again += max(0, row["step"] - row["donor_step"])
+                    skipped += max(0, row["donor_step"] - row["step"])
+                at, params = row["donor_step"], row["new_params"]
         clocks = [c for tr in trials for c in tr.metrics["clock"].values()]
         return {"start": start, "init_s": spawn_s, "first": min(clocks), "last": max(clocks), "fit_end": fit_end,
-                "shutdown_s": shutdown_s, "epochs": sum(len(tr.metrics["accuracy"]) for tr in trials),
+                "shutdown_s": shutdown_s, "epochs": sum(widths.values()), "again": again, "skipped": skipped,
                 "widths": widths, "finished": sum(tr.state == "completed" for tr in trials),
-                "best_any": max(tr.value for tr in trials), "best_final": max(tr.last("accuracy") for tr in trials),
+                "best_any": max(max(tr.metrics["accuracy"].values()) for tr in trials), "best_final": max(tr.last("accuracy") for tr in trials),
                 "cpu": used, "errors": sum(tr.state == "failed" for tr in trials), "exploits": len(study.lineage())}
 
 
@@ -304,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
             f = figures(res, plain, n)
             rows[name].append(f)
             label = name if name == "torchsearch" else f"Ray Tune {res['version']} reuse_actors=True"
-            extra = f", {res['exploits']} exploits" if "exploits" in res else ""
+            extra = (f"; {res['exploits']} exploits, {res['again']} epochs trained again, {res['skipped']} skipped"
+                     if "exploits" in res else "")
             print(f"  {label}: {describe(res, f, args.population * epochs)}{extra}", flush=True)
 
     med = {k: statistics.median(p[k] for p in plains) for k in ("plain", "split", "cpu", "epoch")}
