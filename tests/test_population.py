@@ -440,6 +440,7 @@ def test_a_member_behind_its_donor_takes_the_donors_step_and_trains_only_the_epo
         member.fit(epoch)
         slow.report({"mse": 0.5}, epoch, state=member.state_dict)
     assert study._epochs_used == 3 + 1 + 2  # what was trained: the copied epochs are not counted twice
+    assert study._epochs_trained() == 6  # the count a resumed study rebuilds from storage agrees
     assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(slow.number)] == [
         (fast.number, 0, 3), (slow.number, 3, None)]
     study.tell(slow)

@@ -386,8 +386,7 @@ class Study:
         self._grace = 0.0 if time_budget is None else max(2.0, min(30.0, 0.05 * time_budget))
         self._trial_timeout = None if trial_timeout is None else float(trial_timeout)
         if epoch_budget is not None:
-            self._epochs_used = sum(max((max(v) for v in t.metrics.values() if v), default=0)
-                                    for t in self.storage.trials(self._id))
+            self._epochs_used = self._epochs_trained()
         reason = None
         failure: BaseException | None = None
         executor.open(self)
@@ -450,6 +449,15 @@ class Study:
         self._lease.release()
         return self
 
+
+    def _epochs_trained(self) -> int:
+        """Epochs the study's trials trained, from storage: each trial's last step, less the epochs
+        a PBT copy carried over from a donor that was ahead (the member did not train those)."""
+        reached = sum(max((max(v) for v in t.metrics.values() if v), default=0)
+                      for t in self.storage.trials(self._id))
+        carried = sum(max(0, row["donor_step"] - row["step"]) for row in self.storage.lineage(self._id)
+                      if row["donor_step"] is not None)
+        return reached - carried
 
     def _budget_decision(self) -> Decision | None:
         """A stop decision for a running trial when a budget of :meth:`run` is spent, else None."""
