@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.stats import qmc
 
 from ..space import Choice, Float, Space
 from ._gp.acquisition import ei, log_ei, log_ei_grad
@@ -38,6 +37,7 @@ from ._gp.gp import Posterior, fit_hyperparameters
 from ._gp.search import Columns, maximize
 from ._gp.warp import OutputWarp
 from .base import Scheduler
+from ._startup import SobolStart
 
 __all__ = ["Bayes", "Surrogate"]
 
@@ -188,8 +188,7 @@ class Bayes(Scheduler):
         self._enc = _Encoding(space)
         d = len(space)
         self._n_startup = self.n_startup if self.n_startup is not None else min(10, 2 * d + 1)
-        self._sobol = qmc.Sobol(d, scramble=True, seed=np.random.default_rng(self.seed))
-        self._sobol_pos = 0
+        self._sobol = SobolStart(space, self.seed)
         self._issued = 0
         self._params: dict[int, dict[str, Any]] = {}
         self._running: set[int] = set()
@@ -220,7 +219,7 @@ class Bayes(Scheduler):
         self._issued = i + 1
         rng = self._rng(i)
         if i < self._n_startup or not self._loss:
-            params = self._sobol_point(i)
+            params = self._sobol.point(i, self._keys)
             if params is not None:
                 return params
             if not self._loss:
@@ -261,22 +260,6 @@ class Bayes(Scheduler):
         if self.seed is None:
             return self.rng
         return np.random.default_rng([self.seed, i])
-
-    def _sobol_point(self, i: int) -> dict[str, Any] | None:
-        """The next Sobol point not yet tried (None after 64 repeats: a small discrete space)."""
-        pos = max(self._sobol_pos, i)
-        for _ in range(64):
-            if pos != self._sobol.num_generated:
-                self._sobol.reset()
-                self._sobol.fast_forward(pos)
-            u = self._sobol.random(1)[0]
-            pos += 1
-            params = self.space.from_unit(u)
-            if self.space.key(params) not in self._keys:
-                self._sobol_pos = pos
-                return params
-        self._sobol_pos = pos
-        return None
 
     def _random_unseen(self, rng: np.random.Generator) -> dict[str, Any] | None:
         cols = self._enc.cols

@@ -35,12 +35,12 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from ..space import Space
 from ._tpe.encoding import Encoding
 from ._tpe.parzen import Parzen
 from .base import Scheduler
+from ._startup import SobolStart
 
 __all__ = ["TPE"]
 
@@ -106,8 +106,7 @@ class TPE(Scheduler):
         super().setup(space, mode=mode, seed=seed)
         self._enc = Encoding(space)
         self._views = [self._enc.view] if self.multivariate else self._enc.view.columns()
-        self._sobol = qmc.Sobol(len(space), scramble=True, seed=np.random.default_rng(self.seed))
-        self._sobol_pos = 0
+        self._sobol = SobolStart(space, self.seed)
         self._issued = 0
         # one row per trial, in the order they started: encoded params, loss (NaN: none yet,
         # failed, or interrupted), running or not
@@ -145,7 +144,7 @@ class TPE(Scheduler):
         self._issued = i + 1
         rng = self._rng(i)
         if i < self.n_startup or np.isnan(self._y[: len(self._at)]).all():
-            params = self._sobol_point(i)
+            params = self._sobol.point(i, self._keys)
             return params if params is not None else self._random_unseen(rng)
         cands = self._candidates(rng)
         for row in cands:
@@ -196,22 +195,6 @@ class TPE(Scheduler):
         for l, g in pairs:
             score += l.log_pdf(cands) - g.log_pdf(cands)
         return cands[np.argsort(-score, kind="stable")]
-
-    def _sobol_point(self, i: int) -> dict[str, Any] | None:
-        """The next Sobol point not yet tried (None after 64 repeats: a small discrete space)."""
-        pos = max(self._sobol_pos, i)
-        for _ in range(64):
-            if pos != self._sobol.num_generated:
-                self._sobol.reset()
-                self._sobol.fast_forward(pos)
-            u = self._sobol.random(1)[0]
-            pos += 1
-            params = self.space.from_unit(u)
-            if self.space.key(params) not in self._keys:
-                self._sobol_pos = pos
-                return params
-        self._sobol_pos = pos
-        return None
 
     def _random_unseen(self, rng: np.random.Generator) -> dict[str, Any] | None:
         """A random configuration not tried yet; None when a discrete space has none left."""
