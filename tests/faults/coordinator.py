@@ -8,6 +8,7 @@ hangs holding the GIL), ``pbt`` (PBT population 4 of slow members). Prints the e
 from __future__ import annotations
 
 import argparse
+import signal
 
 import torchsearch as ts
 from torchsearch.schedulers import PBT, Grid, Random
@@ -15,6 +16,10 @@ from tests.faults.models import Faulty, SlowMember
 
 
 def main() -> None:
+    # Ctrl+C as a terminal delivers it: a process started in the background by a non-interactive
+    # shell (a CI runner, `cmd &`) inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler, so the Ctrl+C tests would send a signal nobody hears.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     p = argparse.ArgumentParser()
     p.add_argument("storage")
     p.add_argument("kind", choices=["slow", "hang", "pbt"])
