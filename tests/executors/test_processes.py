@@ -242,13 +242,15 @@ def test_ctrl_c_ends_the_workers_records_running_trials_interrupted_and_the_stud
 def test_pbt_population_of_four_takes_turns_on_two_workers(tmp_path, pool):
     space = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
     study = ts.tune(DropoutRegression, space, scheduler=PBT(population=4, interval=1, seed=0), metric="mse",
-                    mode="min", epochs=5, seed=0, storage=str(tmp_path), executor=pool, verbose=False)
+                    mode="min", epochs=8, seed=0, storage=str(tmp_path), executor=pool, verbose=False)
+    # (8 epochs, not 5: whether a member finds a donor at its step depends on the workers' timing,
+    # and with 5 one run in about ten had no exploit at all)
     trials = study.trials
     assert [t.state for t in trials] == ["completed"] * 4
     rows = study.lineage()
     for t in trials:  # every epoch it trained, once (a copy goes on from the donor's step)
         skipped = {s for r in rows if r["trial"] == t.number for s in range(r["step"] + 1, r["donor_step"] + 1)}
-        assert sorted(t.metrics["mse"]) == [s for s in range(1, 6) if s not in skipped]
+        assert sorted(t.metrics["mse"]) == [s for s in range(1, 9) if s not in skipped]
     assert rows, "some trial exploited another"
     for r in rows:
         assert r["operations"][0].startswith(f"copy trial {r['donor']} (step ")
