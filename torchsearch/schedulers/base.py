@@ -84,6 +84,13 @@ class Scheduler:
         self.rng = np.random.default_rng(self.seed)
         self._setup_done = True
 
+    def suggestion_rng(self, i: int) -> np.random.Generator:
+        """The generator of the ``i``-th suggestion: derived from the seed and ``i`` alone, so a
+        resumed study draws what an uninterrupted one would (the shared generator without a seed)."""
+        if self.seed is None:
+            return self.rng
+        return np.random.default_rng([self.seed, i])
+
     def loss(self, value: float | None) -> float:
         """``value`` as "lower is better"; NaN when missing."""
         if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -217,7 +217,7 @@ class Bayes(Scheduler):
     def _suggest(self) -> dict[str, Any] | None:
         i = max(self._issued, len(self._params))
         self._issued = i + 1
-        rng = self._rng(i)
+        rng = self.suggestion_rng(i)
         if i < self._n_startup or not self._loss:
             params = self._sobol.point(i, self._keys)
             if params is not None:
@@ -242,9 +242,9 @@ class Bayes(Scheduler):
         i = max(self._issued, len(self._params))
         theta = self._theta
         with _one_thread():
-            state = self._fit(self._rng(i))
+            state = self._fit(self.suggestion_rng(i))
             self._theta = theta  # keep the warm start as it was: a query has no side effects
-            cands, _ = self._search(state, self._rng(i))
+            cands, _ = self._search(state, self.suggestion_rng(i))
         post, warp, best = state
         sign = 1.0 if self.mode == "min" else -1.0
         observations = [(dict(self._params[n]), self._loss[n] * sign) for n in sorted(self._loss)]
@@ -256,11 +256,6 @@ class Bayes(Scheduler):
                 f"fantasy={self.fantasy!r}, seed={self.seed})")
 
     # -- internals --------------------------------------------------------------------------
-    def _rng(self, i: int) -> np.random.Generator:
-        if self.seed is None:
-            return self.rng
-        return np.random.default_rng([self.seed, i])
-
     def _random_unseen(self, rng: np.random.Generator) -> dict[str, Any] | None:
         cols = self._enc.cols
         if cols.n_points() <= 100_000:

@@ -142,7 +142,7 @@ class TPE(Scheduler):
     def suggest(self) -> dict[str, Any] | None:
         i = max(self._issued, len(self._at))
         self._issued = i + 1
-        rng = self._rng(i)
+        rng = self.suggestion_rng(i)
         if i < self.n_startup or np.isnan(self._y[: len(self._at)]).all():
             params = self._sobol.point(i, self._keys)
             return params if params is not None else self._random_unseen(rng)
@@ -158,11 +158,6 @@ class TPE(Scheduler):
                 f"multivariate={self.multivariate}, seed={self.seed})")
 
     # -- internals --------------------------------------------------------------------------
-    def _rng(self, i: int) -> np.random.Generator:
-        if self.seed is None:
-            return self.rng
-        return np.random.default_rng([self.seed, i])
-
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         """Encoded rows of the good group (best first) and of the bad group (best first,
         running trials last: a constant liar at the worst value)."""
