@@ -15,7 +15,9 @@ processes or reads the clock. The study (the coordinator) calls it:
 - ``on_resume(number)`` when a paused trial gets a slot again (paused trials resume first in,
   first out, after the scheduler's new suggestions); it may return an exploit decision;
 - ``on_complete(number, value, state)`` when a trial ends (``value`` is None or NaN when
-  it failed).
+  it failed);
+- ``warm_start(observations)`` once, right after ``setup`` and before anything else, when the
+  study is warm-started from earlier studies (see ``torchsearch._warmstart``).
 
 Values are passed as reported; ``self.mode`` says whether lower or higher is better, and
 :meth:`Scheduler.loss` turns a value into "lower is better".
@@ -25,7 +27,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -68,6 +71,9 @@ class Scheduler:
 
     space: Space
     mode: Literal["min", "max"]
+    #: Whether :meth:`warm_start` replays earlier studies' trials to this scheduler (set by the
+    #: schedulers that learn from finished trials: Bayes, TPE).
+    learns_from_history: ClassVar[bool] = False
 
     def __init__(self, *, seed: int | None = None) -> None:
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
@@ -129,6 +135,22 @@ class Scheduler:
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         pass
+
+    def warm_start(self, observations: Sequence[tuple[dict[str, Any], float]]) -> None:
+        """Learn from earlier studies before the first suggestion: ``observations`` are
+        ``(params, value)`` pairs inside this space (values as reported; :attr:`mode` applies).
+
+        Called once, after :meth:`setup` and before any ``on_trial_start``. The default, for a
+        scheduler with ``learns_from_history = True``, replays each as a finished trial through
+        :meth:`on_trial_start` and :meth:`on_complete` (state ``"completed"``), numbered -1, -2, ...:
+        numbers a study never gives its own trials, so they cannot clash. Any other scheduler
+        (Random, Grid, PBT) ignores them: what it suggests does not depend on earlier results.
+        """
+        if not self.learns_from_history:
+            return
+        for i, (params, value) in enumerate(observations):
+            self.on_trial_start(-1 - i, dict(params))
+            self.on_complete(-1 - i, float(value), "completed")
 
     def describe(self) -> str:
         """A short description stored with the study."""

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from ..space import Choice, Float, Space
-from ._gp.acquisition import ei, log_ei, log_ei_grad
+from ._gp.acquisition import ei, log_ei
+from ._gp.fast import log_ei_with_grad
 from ._gp.gp import Posterior, fit_hyperparameters
 from ._gp.search import Columns, maximize
 from ._gp.warp import OutputWarp
@@ -164,6 +165,8 @@ class Bayes(Scheduler):
     A suggestion is never a finished or running configuration; when a discrete space has no
     unseen point left, ``suggest()`` returns None.
     """
+
+    learns_from_history = True  # warm_start replays earlier studies' trials (Scheduler.warm_start)
 
     def __init__(self, *, n_startup: int | None = None, n_candidates: int = 512, n_restarts: int = 5,
                  fantasy: Fantasy = "believer", max_fit_points: int = 300, warp: bool = True,
@@ -315,11 +318,7 @@ class Bayes(Scheduler):
             m, v = post.mean_var(x)
             return log_ei(m, v, best)
 
-        def acq_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            m, v, vjp = post.mean_var_vjp(x)
-            a, g_mean, g_var = log_ei_grad(m, v, best)
-            return a, vjp(g_mean, g_var)
-
+        acq_grad = log_ei_with_grad(post, best)  # numpy: the refinement's small batches
         n_obs = len(self._loss)
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,

@@ -87,6 +87,8 @@ class TPE(Scheduler):
     unseen point left, ``suggest()`` returns None.
     """
 
+    learns_from_history = True  # warm_start replays earlier studies' trials (Scheduler.warm_start)
+
     def __init__(self, n_startup: int = 10, seed: int | None = None, *, gamma: float = 0.1, max_good: int = 25,
                  n_candidates: int = 64, multivariate: bool = True, prior_weight: float = 1.0,
                  bandwidth: float = 1.0) -> None:
