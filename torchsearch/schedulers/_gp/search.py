@@ -108,20 +108,23 @@ def _score(acq: Acq, E: np.ndarray, chunk: int = 512) -> np.ndarray:
 
 def _lbfgs(acq_grad: AcqGrad, E: np.ndarray, free: np.ndarray, max_iter: int) -> np.ndarray:
     """Maximise the acquisition over the ``free`` columns of every row of ``E`` at once
-    (bounds [0, 1]); ``acq_grad(x) -> (values m, gradient m x d)``."""
+    (bounds [0, 1]); ``acq_grad(x) -> (values m, gradient m x d)``, torch tensors or numpy
+    arrays (the bookkeeping here is numpy: a few torch dispatches per call cost more than the
+    arithmetic at this size)."""
     if not free.any() or len(E) == 0:
         return E
-    base = torch.from_numpy(E.copy())
-    cols = torch.from_numpy(np.flatnonzero(free))
-    shape = (len(E), int(free.sum()))
+    x = E.copy()
+    cols = np.flatnonzero(free)
+    shape = (len(E), len(cols))
 
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        x = base.index_copy(1, cols, torch.from_numpy(v.reshape(shape)))
-        a, g = acq_grad(x)
-        ok = torch.isfinite(a)
-        a = torch.where(ok, a, torch.full_like(a, -1e6))
-        g = torch.nan_to_num(g[:, cols], nan=0.0, posinf=0.0, neginf=0.0) * ok.unsqueeze(1)
-        return -float(a.sum()), -g.numpy().reshape(-1)
+        x[:, cols] = v.reshape(shape)
+        a, g = acq_grad(torch.from_numpy(x))
+        a, g = np.asarray(a, dtype=float), np.asarray(g, dtype=float)[:, cols]
+        ok = np.isfinite(a)
+        a = np.where(ok, a, -1e6)
+        g = np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) * ok[:, None]
+        return -float(a.sum()), -g.reshape(-1)
 
     x0 = E[:, free].reshape(-1)
     res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * x0.size,
