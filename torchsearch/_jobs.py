@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._best import KEY as BEST_KEY
+from ._best import BestWeights
 from ._state import to_cpu
 from .exceptions import TrialFailed
 
@@ -29,7 +31,14 @@ class JobResult:
     """How a job ended. ``value`` overrides the best reported value (``optimize`` uses it)."""
 
     value: float | None = None
+    #: the final weights (the module's ``state_dict``)
     state_dict: dict[str, Any] | None = None
+    #: the weights of the evaluation whose value is the trial's value (``{"model": ...}``), when
+    #: they differ from the final ones (None: the final weights are the best ones)
+    best_state_dict: dict[str, Any] | None = None
+    #: the step of that evaluation; None when the job did not keep the best weights (no metric
+    #: given, or lost: see :mod:`torchsearch._best`)
+    best_step: int | None = None
     stop_code: str | None = None
     stop_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -147,14 +156,18 @@ class TrainJob:
 
     After each evaluation the validation metrics are reported; a ``stop`` decision ends
     training with its reason. ``deadline`` (a value of ``clock()``, ``time.monotonic`` by
-    default) stops the trial when the study's time budget runs out.
+    default) stops the trial when the study's time budget runs out. With the study's ``metric``
+    and ``mode``, the weights of the best evaluation are kept in memory as the trial runs (see
+    :mod:`torchsearch._best`) and returned beside the final ones.
     """
 
     def __init__(self, module_cls: type, *, epochs: int, device: str = "cpu", eval_every: int = 1,
                  handlers: Sequence[Any] | Callable[[], Sequence[Any]] = (), seed: int | None = None,
                  deadline: float | None = None, keep_state: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, metric: str | None = None,
+                 mode: str | None = None) -> None:
         self.clock = clock
+        self.metric, self.mode = metric, mode
         self.module_cls = module_cls
         self.epochs = epochs
         self.device = device
@@ -192,6 +205,7 @@ class TrainJob:
         held = _HELD.pop(trial.number, None)
         trainer = None
         resume = None
+        rest_held: dict[str, Any] = {}  # the rest of the state of a trial resumed on its kept module
         if held is not None and not getattr(trial, "resume_held", False):
             _let_go_of(held[0])  # the coordinator changed its state meanwhile (or starts it afresh)
             held = None
@@ -199,9 +213,9 @@ class TrainJob:
             if held is None:
                 raise TrialFailed(f"trial {trial.number}: the coordinator resumes it on the module this process "
                                   "kept at its pause, but this process holds none")
-            module, rest = held
+            module, rest_held = held
             trainer = self._trainer(module, device)
-            trainer.load_state_dict(rest, module=False)
+            trainer.load_state_dict(rest_held, module=False)
         elif hasattr(trial, "resume_state"):
             resume = trial.resume_state()
         if resume is not None:
@@ -216,16 +230,29 @@ class TrainJob:
             if resume is not None:
                 trainer.load_state_dict(resume)
                 trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited
+        best = BestWeights(self.metric, self.mode) if self.keep_state and self.metric and self.mode else None
+        if best is not None:
+            best.restore((resume or rest_held).get(BEST_KEY), trainer.module.model)
         paused = False
         rest: dict[str, Any] = {}
+
+        def full_state(tr: Any) -> dict[str, Any]:
+            out = tr.state_dict()
+            entry = None if best is None else best.state(tr.module.model, tr.epoch)
+            if entry is not None:
+                out[BEST_KEY] = entry
+            return out
 
         def on_eval(tr: Any, metrics: dict[str, float]) -> None:
             nonlocal paused
             taken: list[dict[str, Any]] = []  # the state the report took, if it took one
 
             def state() -> dict[str, Any]:
-                taken.append(tr.state_dict())
+                taken.append(full_state(tr))
                 return taken[-1]
+
+            if best is not None:
+                best.seen(metrics, tr.epoch, tr.module.model)
 
             # a handler that stopped training at this evaluation (Patience...) makes it the last one:
             # no pause or exploit can follow it
@@ -235,9 +262,11 @@ class TrainJob:
             elif decision.action == "exploit":
                 donor = trial.donor_state() if decision.donor is not None else None
                 exploit(tr, donor, decision.params or dict(trial.params))
+                if donor is not None and best is not None:
+                    best.replaced()
             elif decision.action == "pause":
                 paused = True
-                full = taken[-1] if taken else tr.state_dict()
+                full = taken[-1] if taken else full_state(tr)
                 rest.update((k, v) for k, v in full.items() if k != "module")
                 tr.train_engine.terminate()
 
@@ -263,10 +292,13 @@ class TrainJob:
                 return JobResult(paused=True, held=True)
             _let_go_of(module)
             return JobResult(paused=True)
-        state = None
+        state = best_state = best_step = None
         if self.keep_state:
             state = {k: to_cpu(v) for k, v in trainer.module.state_dict().items()}
-        return JobResult(state_dict=state, stop_code=trainer.stop_code, stop_reason=trainer.stop_reason)
+            if best is not None:
+                best_state, best_step = best.result(trainer.epoch)
+        return JobResult(state_dict=state, best_state_dict=best_state, best_step=best_step,
+                         stop_code=trainer.stop_code, stop_reason=trainer.stop_reason)
 
 
 def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) -> None:
