@@ -6,7 +6,10 @@ The tree::
     ├── SpaceError (ValueError)      a bad search-space declaration or a value outside it
     ├── StorageError                 the SQLite store could not be read or written, or is not ours
     │                                (an empty or foreign study.db, a newer schema, a bad checkpoint file)
-    ├── TrialError                   misuse of a trial (tell twice, report after finish)
+    ├── TrialError                   misuse of a trial (tell twice, report after finish, a study
+    │   │                            metric the trial does not report)
+    │   └── ContractError (TypeError) a TrialModule broke its contract (setup did not set model,
+    │                                training_step returned no tensor, validation_step no dict)
     └── TrialFailed                  a trial could not finish (NaN loss, crash); recorded, not fatal
 
 Errors from sqlite3, torch or pickle are wrapped (``raise StorageError(...) from e``) so the
@@ -32,8 +35,15 @@ class TrialError(TorchSearchError):
     """A trial was used wrongly: told twice, reported to after it finished, unknown number."""
 
 
+class ContractError(TrialError, TypeError):
+    """A :class:`~torchsearch.TrialModule` broke its contract: ``setup`` did not set ``model``,
+    ``optimizer``, ``train_loader`` or ``val_loader``, ``training_step`` returned no loss tensor,
+    ``validation_step`` no dict of metrics. A programming error: every trial would repeat it, so
+    ``tune()`` raises it at the first trial instead of failing them all (see ``torchsearch._failfast``)."""
+
+
 class TrialFailed(TorchSearchError):
     """A trial could not go on (for example its loss became NaN). The study records it as failed."""
 
 
-__all__ = ["TorchSearchError", "SpaceError", "StorageError", "TrialError", "TrialFailed"]
+__all__ = ["TorchSearchError", "SpaceError", "StorageError", "TrialError", "ContractError", "TrialFailed"]

@@ -12,7 +12,7 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.utils import convert_tensor
 
-from .exceptions import TrialFailed
+from .exceptions import ContractError, TrialFailed
 from .handlers._base import StopHandler
 from .handlers._stop import request_stop, stop_record
 from .trial import TrialModule
@@ -154,7 +154,7 @@ class Trainer:
         m.optimizer.zero_grad(set_to_none=True)
         loss = m.training_step(self._to_device(batch))
         if not isinstance(loss, torch.Tensor):
-            raise TypeError(f"{type(m).__name__}.training_step must return a loss tensor, got {type(loss).__name__}")
+            raise ContractError(f"{type(m).__name__}.training_step must return a loss tensor, got {type(loss).__name__}")
         loss.backward()
         m.optimizer.step()
         if self.device.type != "cpu":
@@ -182,7 +182,7 @@ class Trainer:
         with torch.no_grad():
             out = m.validation_step(self._to_device(batch))
         if not isinstance(out, dict):
-            raise TypeError(f"{type(m).__name__}.validation_step must return a dict of metrics, got {type(out).__name__}")
+            raise ContractError(f"{type(m).__name__}.validation_step must return a dict of metrics, got {type(out).__name__}")
         return out, m.batch_size(batch)
 
     def _to_train_mode(self, engine: Engine) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ._record import FINISHED_STATES, Trial, TrialState
+from .exceptions import ContractError
 
 __all__ = ["TrialModule", "Trial", "TrialState", "FINISHED_STATES"]
 
@@ -38,7 +39,7 @@ class TrialModule:
         self.setup(self.hp)
         missing = [a for a in ("model", "optimizer", "train_loader", "val_loader") if getattr(self, a, None) is None]
         if missing:
-            raise TypeError(f"{type(self).__name__}.setup(hp) must set {', '.join(missing)}")
+            raise ContractError(f"{type(self).__name__}.setup(hp) must set {', '.join(missing)}")
         # on the device before any optimiser state is loaded: Optimizer.load_state_dict puts
         # its buffers (momentum...) on the device the parameters have at that moment
         self.model.to(self.device)
