@@ -43,6 +43,13 @@ def matern52(d2: torch.Tensor) -> torch.Tensor:
     return _Matern52.apply(d2)
 
 
+def _gram_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``|a_i - b_j|^2`` as ``|a_i|^2 + |b_j|^2 - 2 a_i.b_j``: one matrix product instead of an
+    ``m x n x d`` difference tensor (several times faster for the candidate batches; the
+    rounding, ~1e-16 of the squared norms, only matters for points closer than that)."""
+    return ((a * a).sum(1).unsqueeze(1) + (b * b).sum(1).unsqueeze(0) - 2.0 * (a @ b.T)).clamp_min_(0.0)
+
+
 def sq_dist(
     x1: torch.Tensor, x2: torch.Tensor, inv_ls: torch.Tensor, cat: torch.Tensor
 ) -> torch.Tensor:
@@ -52,12 +59,10 @@ def sq_dist(
     """
     if bool(cat.any()):
         o = ~cat
-        a, b = x1[:, o] * inv_ls[o], x2[:, o] * inv_ls[o]
-        d2 = (a.unsqueeze(1) - b.unsqueeze(0)).square().sum(-1)
+        d2 = _gram_sq(x1[:, o] * inv_ls[o], x2[:, o] * inv_ls[o])
         mism = (x1[:, cat].unsqueeze(1) != x2[:, cat].unsqueeze(0)).to(x1.dtype)
         return d2 + mism @ inv_ls[cat].square()
-    a, b = x1 * inv_ls, x2 * inv_ls
-    return (a.unsqueeze(1) - b.unsqueeze(0)).square().sum(-1)
+    return _gram_sq(x1 * inv_ls, x2 * inv_ls)
 
 
 def kernel(
