@@ -45,11 +45,14 @@ class Trace:
         return self.spent >= self.budget
 
 
-def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, workers: int = 4, seed: int = 0) -> Trace:
+def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, workers: int = 4, seed: int = 0,
+             rungs: bool = True) -> Trace:
     E = family.max_epochs
     scheduler.setup(SPACE, mode="max", seed=seed)
     if pruner is not None:
         pruner.setup(mode="max", max_epochs=E, metric="accuracy")
+        if rungs:
+            scheduler.set_rungs(pruner.rungs())
     tr = Trace(budget)
     curves: dict[int, np.ndarray] = {}
     epoch: dict[int, int] = {}

@@ -14,6 +14,8 @@ processes or reads the clock. The study (the coordinator) calls it:
   answer ``continue`` (workers then need not wait for those answers);
 - ``on_resume(number)`` when a paused trial gets a slot again (paused trials resume first in,
   first out, after the scheduler's new suggestions); it may return an exploit decision;
+- ``set_rungs(rungs)`` once after ``setup`` when the study has a pruner: the steps where it
+  compares trials (a model-based scheduler may learn from the reports there, as BOHB does);
 - ``on_complete(number, value, state)`` when a trial ends (``value`` is None or NaN when
   it failed);
 - ``warm_start(observations)`` once, right after ``setup`` and before anything else, when the
@@ -88,7 +90,12 @@ class Scheduler:
         if self.seed is None:
             self.seed = seed
         self.rng = np.random.default_rng(self.seed)
+        self.rungs: list[int] | None = None
         self._setup_done = True
+
+    def set_rungs(self, rungs: list[int]) -> None:
+        """The study's pruner compares trials at these steps (see :mod:`torchsearch.pruners`)."""
+        self.rungs = sorted(set(rungs))
 
     def suggestion_rng(self, i: int) -> np.random.Generator:
         """The generator of the ``i``-th suggestion: derived from the seed and ``i`` alone, so a

@@ -25,6 +25,16 @@ rank instead of by age, and 64 candidates are scored instead of 24; the three we
 together on test functions and seeds kept apart from the benchmark's (see
 ``benchmarks/RESULTS.md``, TPE).
 
+**With a pruner** (BOHB, Falkner et al. 2018): the study tells the scheduler the steps where the
+pruner compares trials (:meth:`Scheduler.set_rungs`), and TPE learns from the reports at those
+rungs, not only from finished trials. The model is fitted at the highest *level* (a rung, or
+"past the last rung") that at least ``max(d + 2, n_startup // 2)`` trials have reached (``d``
+parameters), each trial's loss there being its report at the rung (the first at or past its
+step), or its value past the last rung; finished trials
+that stopped below the level (pruned earlier) join the bad group behind the others, as Optuna's
+TPE ranks pruned trials; running trials below it stay constant liars. So pruned trials teach the
+model while the higher rungs are thin, and the model moves up as trials are promoted.
+
 Every random draw comes from a generator seeded by ``(seed, suggestion index)``, so the same
 seed and the same history give the same suggestion, and a resumed study goes on as before.
 """
@@ -39,7 +49,7 @@ import numpy as np
 from ..space import Space
 from ._tpe.encoding import Encoding
 from ._tpe.parzen import Parzen
-from .base import Scheduler
+from .base import QUIET_ALWAYS, Decision, Scheduler, CONTINUE
 from ._startup import SobolStart
 
 __all__ = ["TPE"]
@@ -117,6 +127,21 @@ class TPE(Scheduler):
         self._busy = np.zeros(64, dtype=bool)
         self._at: dict[int, int] = {}  # trial number -> its row
         self._keys: set[str] = set()
+        self._reports: dict[int, dict[int, float]] = {}  # with rungs: row -> step -> loss
+
+    def on_report(self, number: int, step: int, value: float) -> Decision:
+        r = self._at.get(number)
+        if r is not None and self.rungs:
+            self._reports.setdefault(r, {})[step] = self.loss(value)
+        return CONTINUE
+
+    def quiet_reports(self, number: int) -> int:
+        return QUIET_ALWAYS  # it only listens
+
+    def on_restore(self, number: int, step: int, values: dict[int, float]) -> None:
+        r = self._at.get(number)
+        if r is not None and self.rungs:
+            self._reports[r] = {s: self.loss(v) for s, v in values.items()}
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         r = self._at.get(number)
@@ -129,6 +154,7 @@ class TPE(Scheduler):
         self._X[r] = self._enc.encode(params)
         self._y[r] = math.nan
         self._busy[r] = True
+        self._reports.pop(r, None)
         self._keys.add(self.space.key(params))
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
@@ -140,15 +166,18 @@ class TPE(Scheduler):
         # it again
         if state in ("completed", "stopped"):
             self._y[r] = self.loss(value)
+        else:
+            self._reports.pop(r, None)
 
     def suggest(self) -> dict[str, Any] | None:
         i = max(self._issued, len(self._at))
         self._issued = i + 1
         rng = self.suggestion_rng(i)
-        if i < self.n_startup or np.isnan(self._y[: len(self._at)]).all():
+        split = None if i < self.n_startup else self._split()
+        if split is None or len(split[0]) == 0:
             params = self._sobol.point(i, self._keys)
             return params if params is not None else self._random_unseen(rng)
-        cands = self._candidates(rng)
+        cands = self._candidates(rng, split)
         for row in cands:
             params = self._enc.decode(row)
             if self.space.key(params) not in self._keys:
@@ -162,18 +191,50 @@ class TPE(Scheduler):
     # -- internals --------------------------------------------------------------------------
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         """Encoded rows of the good group (best first) and of the bad group (best first,
-        running trials last: a constant liar at the worst value)."""
+        trials pruned below the model's level next, running trials last: a constant liar at the
+        worst value)."""
         n = len(self._at)
-        y = self._y[:n]
+        y, below = self._levelled(n) if self.rungs and self._reports else (self._y[:n], np.zeros(0, dtype=int))
         done = np.flatnonzero(~np.isnan(y))
         done = done[np.argsort(y[done], kind="stable")]  # ties: the earlier trial first
         n_good = min(max(math.ceil(self.gamma * len(done)), 1), self.max_good)
-        bad = np.concatenate([done[n_good:], np.flatnonzero(self._busy[:n])])
+        busy = np.flatnonzero(self._busy[:n] & np.isnan(y))
+        bad = np.concatenate([done[n_good:], below, busy])
         return self._X[done[:n_good]], self._X[bad]
 
-    def _candidates(self, rng: np.random.Generator) -> np.ndarray:
-        """Candidate rows drawn from l(x), best l(x) / g(x) first (``n_candidates x d``)."""
-        good, bad = self._split()
+    def _levelled(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(y, below)``: each trial's loss at the model's level (NaN when it has none there),
+        and the finished trials that ended below the level, worst first (see the module doc)."""
+        rungs = sorted(self.rungs or ())
+        need = max(len(self.space) + 2, self.n_startup // 2, 1)  # (2 or 4 times d + 2 did worse: RESULTS.md)
+        finished = ~np.isnan(self._y[:n])
+        # a finished trial that never reported (warm start, a bare tell) counts as trained in full
+        reached = np.where(finished, np.iinfo(np.int64).max, -1)
+        for r, rep in self._reports.items():
+            if r < n and rep:
+                reached[r] = max(rep)
+        levels = [(m, reached >= m) for m in rungs]
+        levels.append((math.inf, finished & (reached > (rungs[-1] if rungs else -1))))  # past the last rung
+        at, mask = levels[0]
+        for level, m in reversed(levels):
+            if m.sum() >= need:
+                at, mask = level, m
+                break
+        y = np.full(n, math.nan)
+        for r in np.flatnonzero(mask):
+            rep = self._reports.get(int(r))
+            if at == math.inf or not rep:
+                y[r] = self._y[r]
+            else:
+                y[r] = rep[min(s for s in rep if s >= at)]  # its report at the rung (as the pruner records it)
+        below = np.flatnonzero(finished & ~mask)
+        below = below[np.argsort(-reached[below], kind="stable")]  # reached further: better
+        return y, below
+
+    def _candidates(self, rng: np.random.Generator, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Candidate rows drawn from l(x), best l(x) / g(x) first (``n_candidates x d``), given
+        the good and bad groups (:meth:`_split`)."""
+        good, bad = split
         d, m = len(self.space), self.n_candidates
         kw = {"prior_weight": self.prior_weight, "factor": self.bandwidth}
         # g weighs each bad trial by its rank (1/n for the best of them ... 1 for the worst and
