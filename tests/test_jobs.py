@@ -76,7 +76,7 @@ def test_small_members_are_held_on_the_gpu_and_resume_there_with_the_same_result
                         mode="min", epochs=4, seed=2, device="cuda", verbose=False)
         monkeypatch.undo()
         _jobs._HELD.clear()
-        return [(t.state, t.params) for t in study.trials], study._population.resumes
+        return [(t.state, t.params) for t in study.trials], study._coordinator.population.resumes
 
     held, held_resumes = run(hold=True)
     rebuilt, rebuilt_resumes = run(hold=False)

@@ -162,7 +162,7 @@ def test_schedule_follows_the_donors_and_the_best_weights_load():
 def test_kept_states_are_written_durably_in_the_background_and_deleted_when_dropped(tmp_path):
     study = ts.Study(space=SPACE, metric="mse", mode="min", storage=str(tmp_path), verbose=False)
     tr = trainer(HP, 0)
-    pop = study._population
+    pop = study._coordinator.population
     pop.keep(7, 1, tr.state_dict())
     pop._writer.flush()
     key = pop.key(7)
@@ -237,7 +237,7 @@ def two_members(own_epochs):
     donor, own = trainer(HP, 1), trainer({**HP, "lr": 0.01}, 2)
     donor.fit(2)
     own.fit(own_epochs)
-    return study, study._population, donor, own
+    return study, study._coordinator.population, donor, own
 
 
 def test_a_pause_that_exploits_takes_the_donors_weights_even_if_the_donor_ends_before_the_state_arrives():
@@ -247,7 +247,7 @@ def test_a_pause_that_exploits_takes_the_donors_weights_even_if_the_donor_ends_b
     study, pop, donor, own = two_members(own_epochs=2)
     pop.keep(0, 2, donor.state_dict())
     n = study.storage.add_trial(study._id, dict(HP))
-    active = ActiveTrial(study, n, dict(HP))
+    active = ActiveTrial(study._coordinator, n, dict(HP))
     new = {**HP, "lr": 0.06}
     decision = pop.on_decision(active, Decision("pause", donor=0, params=new, operations=("copy trial 0 (step 2)",)),
                                2, None, False)  # a worker's trial: its state comes in a later message
@@ -407,7 +407,7 @@ def assert_bookkeeping(study, epochs, module_cls=CountingRegression, metric="mse
         assert segments[0]["start"] == 0 and segments[-1]["end"] is None and segments[-1]["trial"] == t.number
         assert all(a["end"] == b["start"] and a["start"] < a["end"] for a, b in zip(segments, segments[1:])), segments
         assert segments[-1]["start"] <= epochs
-    assert study._epochs_used == sum(len(t.metrics[metric]) for t in trials)
+    assert study._coordinator.epochs_used == sum(len(t.metrics[metric]) for t in trials)
     deepest = max(trials, key=lambda t: len(study.schedule(t.number)))
     replayed = study.replay(module_cls, deepest.number)
     assert replayed.epoch == epochs and round(float(replayed.module.model.batches) / 6) == epochs
@@ -434,13 +434,13 @@ def test_a_member_behind_its_donor_takes_the_donors_step_and_trains_only_the_epo
     assert all(torch.equal(a, b) for a, b in zip(weights(donor), weights(member)))
     row = study.lineage(slow.number)[0]
     assert (row["step"], row["donor"], row["donor_step"]) == (1, fast.number, 3)
-    kept = study._population.state(slow.number)  # what a restore after a crash would start from
+    kept = study._coordinator.population.state(slow.number)  # what a restore after a crash would start from
     assert kept["epoch"] == 3 and torch.equal(kept["module"]["model"]["0.weight"], donor.module.model[0].weight)
     for epoch in (4, 5):
         member.fit(epoch)
         slow.report({"mse": 0.5}, epoch, state=member.state_dict)
-    assert study._epochs_used == 3 + 1 + 2  # what was trained: the copied epochs are not counted twice
-    assert study._epochs_trained() == 6  # the count a resumed study rebuilds from storage agrees
+    assert study._coordinator.epochs_used == 3 + 1 + 2  # what was trained: the copied epochs are not counted twice
+    assert study._coordinator._epochs_trained() == 6  # the count a resumed study rebuilds from storage agrees
     assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(slow.number)] == [
         (fast.number, 0, 3), (slow.number, 3, None)]
     study.tell(slow)

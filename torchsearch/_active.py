@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .exceptions import TrialError, TrialFailed
 from .schedulers.base import CONTINUE, Decision
-
-if TYPE_CHECKING:
-    from .study import Study
 
 __all__ = ["ActiveTrial"]
 
@@ -20,10 +16,13 @@ class ActiveTrial:
 
     ``report(metrics, step)`` stores the metrics, passes the study metric to the scheduler and
     returns its :class:`Decision`. After a ``stop`` decision, ``should_stop`` is True.
+
+    ``host`` is the study's coordinator (:class:`~torchsearch.executors.base.TrialHost`): the
+    trial holds no reference to the study's private state, only to that interface.
     """
 
-    def __init__(self, study: Study, number: int, params: dict[str, Any]) -> None:
-        self.study = study
+    def __init__(self, host: Any, number: int, params: dict[str, Any]) -> None:
+        self.host = host
         self.number = number
         self.params = dict(params)
         self.best_value: float | None = None
@@ -32,12 +31,12 @@ class ActiveTrial:
         self.finished = False
         self.failure: str | None = None
         self.epochs = 0  # the highest step reported: epochs trained, for tune() and Reporter
-        self._donor: int | None = None          # PBT: the donor of the last exploit
-        self._resume = False                     # PBT: resumes from its kept state
-        self._merge_donor: Any = None            # PBT: the donor's kept state, for a pause that exploits
+        self.donor: int | None = None            # PBT: the donor of the last exploit
+        self.resuming = False                    # PBT: resumes from its kept state (not loaded yet)
+        self.merge_donor: Any = None             # PBT: the donor's kept state, for a pause that exploits
         self.resume_held = False                 # PBT: resumes on the module its process kept at the pause
         self.held_here: list[int] | None = None  # PBT: paused trials whose modules this process keeps
-        self._seen_at = study.clock()            # the last sign of progress (study.clock), for trial_timeout
+        self._seen_at = host.clock()             # the last sign of progress (host.clock), for trial_timeout
 
     def __repr__(self) -> str:
         return f"ActiveTrial(number={self.number}, params={self.params!r})"
@@ -45,7 +44,7 @@ class ActiveTrial:
     @property
     def trial_timeout(self) -> float | None:
         """The study's ``trial_timeout`` (seconds without progress), or None."""
-        return self.study._trial_timeout
+        return self.host.trial_timeout
 
     def tick(self) -> None:
         """A sign of progress (``tune()`` calls it after every training and evaluation iteration
@@ -59,13 +58,13 @@ class ActiveTrial:
 
     def alive(self) -> None:
         """Note a sign of progress now (an executor calls it when its worker shows some)."""
-        self._seen_at = self.study.clock()
+        self._seen_at = self.host.clock()
 
     def overdue(self, started: bool = True) -> str | None:
         """Why this trial must be ended by force now (no progress for ``trial_timeout``, or past
         the study time budget and its grace), or None. ``started=False``: its worker has not
         begun it yet (still unpacking it): only the time budget counts."""
-        return self.study._overdue(self._seen_at if started else None)
+        return self.host.overdue(self._seen_at if started else None)
 
     @property
     def should_stop(self) -> bool:
@@ -95,46 +94,12 @@ class ActiveTrial:
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise TrialError(f"trial {self.number}: step must be an int >= 0, got step={step!r}")
         metrics = {str(k): float(v) for k, v in metrics.items()}
-        study = self.study
-        if study._trial_timeout is not None:
-            self.tick()
-        if study.metric not in metrics:
-            raise TrialError(
-                f"trial {self.number}: the study metric {study.metric!r} is not among the reported metrics "
-                f"{sorted(metrics)}"
-            )
-        study.storage.add_report(study._id, self.number, step, metrics)
-        if step > self.epochs:
-            study._epochs_used += step - self.epochs
-            self.epochs = step
-        value = metrics[study.metric]
-        if not math.isfinite(value):
-            self.failure = f"metric {study.metric!r} is {value} at step {step}"
-            self.decision = Decision.stop("non_finite", self.failure)
-            return self.decision
-        if self.best_value is None or (value < self.best_value if study.mode == "min" else value > self.best_value):
-            self.best_value, self.best_step = value, step
-            study.storage.update_trial(study._id, self.number, value=value, best_step=step)
-        if self.decision.action == "stop":
-            return self.decision
-        decision = study.scheduler.on_report(self.number, step, value)
-        if decision.action != "stop" and not final:  # (a last evaluation ends the trial anyway)
-            decision = study._budget_decision() or decision
-        if decision.action == "stop":
-            self.decision = decision
-        elif decision.action != "continue" or decision.checkpoint:
-            decision = study._population.on_decision(self, decision, step, state, final)
-        return decision
+        return self.host.report(self, metrics, step, state=state, final=final)
 
     def donor_state(self) -> dict[str, Any]:
         """After an ``exploit`` decision: a private copy of the donor's kept trainer state."""
-        if self._donor is None:
-            raise TrialError(f"trial {self.number}: donor_state() is only available after an exploit decision")
-        return self.study._population.state(self._donor)
+        return self.host.donor_state(self)
 
     def resume_state(self) -> dict[str, Any] | None:
         """The trainer state a paused trial resumes from (once), or None for a fresh start."""
-        if not self._resume:
-            return None
-        self._resume = False
-        return self.study._population.state(self.number)
+        return self.host.resume_state(self)

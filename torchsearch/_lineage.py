@@ -32,7 +32,7 @@ def schedule(study: Any, number: int, until: int | None = None) -> list[dict[str
     their display text): an exploit row says that at its step the trial took the donor's state
     at ``donor_step`` and went on from there with ``new_params``.
     """
-    rows = study.storage.lineage(study._id)
+    rows = study.storage.lineage(study.id)
     return _segments(study, rows, number, until, len(rows))
 
 
@@ -44,7 +44,7 @@ def _segments(study: Any, rows: list[dict[str, Any]], number: int, until: int | 
             and (until is None or _landed(r) <= until)]  # the exploits that state had been through
     if not mine:
         first = next((r for r in rows if r["trial"] == number), None)
-        initial = first["old_params"] if first is not None else study.storage.trial(study._id, number).params
+        initial = first["old_params"] if first is not None else study.storage.trial(study.id, number).params
         return [{"trial": number, "start": 0, "end": until, "params": initial}]
     i, last = mine[-1]
     landed = _landed(last)
@@ -70,7 +70,7 @@ def replay(study: Any, module_cls: type, number: int, *, device: str = "cpu", se
     from .trainer import Trainer
 
     segments = schedule(study, number)
-    reported = study.storage.trial(study._id, number).metrics.get(study.metric, {})
+    reported = study.storage.trial(study.id, number).metrics.get(study.metric, {})
     last = max(reported, default=0)
     if seed is not None:
         torch.manual_seed(seed)

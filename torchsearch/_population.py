@@ -1,6 +1,6 @@
 """The coordinator's side of PBT: trial states kept in memory, pauses, exploits and lineage.
 
-A :class:`Population` belongs to a :class:`~torchsearch.Study`. When a decision asks for it
+A :class:`Population` belongs to a study's :class:`~torchsearch._coordinator.Coordinator`. When a decision asks for it
 (``checkpoint=True``, or a pause), the coordinator keeps the trial's whole trainer state
 (weights, optimiser, epoch, RNG): as CPU tensors for a trial running in this process, or as the
 serialized bytes a worker process sent. An exploit hands the donor's kept state to the
@@ -147,8 +147,8 @@ class _DurableWriter:
 class Population:
     """Kept states, paused trials and exploits of one study (the coordinator's side of PBT)."""
 
-    def __init__(self, study: Any) -> None:
-        self.study = study
+    def __init__(self, host: Any) -> None:
+        self.host = host  # the Coordinator: storage, study_id, scheduler, space, metric, mode, active
         self._kept: dict[int, _Kept] = {}
         self._paused: deque[int] = deque()
         self._writer: _DurableWriter | None = None
@@ -159,7 +159,7 @@ class Population:
         self.resumes = {"held": 0, "sent": 0}
 
     def key(self, number: int) -> str:
-        return f"{self.study.name}-state-{number}"
+        return f"{self.host.name}-state-{number}"
 
     # -- states ---------------------------------------------------------------------------
     def keep(self, number: int, step: int, state: dict[str, Any] | None = None, blob: bytes | None = None,
@@ -176,10 +176,10 @@ class Population:
         """``kept`` is ``number``'s state from now on (its durable copy follows in the background);
         the scheduler learns that it may be copied."""
         self._kept[number] = kept
-        self.study.scheduler.on_kept(number, kept.step)
-        if self.study.storage.path is not None:
+        self.host.scheduler.on_kept(number, kept.step)
+        if self.host.storage.path is not None:
             if self._writer is None:
-                self._writer = _DurableWriter(self.study.storage)
+                self._writer = _DurableWriter(self.host.storage)
             self._writer.put(self.key(number), kept)
 
     #: what an exploit copies from the donor's state: its weights and optimiser, and the training
@@ -200,7 +200,7 @@ class Population:
     def receive(self, active: Any, step: int, blob: bytes) -> None:
         """The state a worker process sent after a checkpoint or pause decision (without its
         module when the pause carried an exploit: the donor's, taken at the decision, replaces it)."""
-        donor, active._merge_donor = active._merge_donor, None
+        donor, active.merge_donor = active.merge_donor, None
         self.keep(active.number, step, blob=blob, donor=donor)
 
     def has(self, number: int) -> bool:
@@ -228,18 +228,18 @@ class Population:
 
     def load_durable(self, number: int) -> dict[str, Any] | None:
         """The kept state a previous run wrote for ``number`` (packed), or None."""
-        if self.study.storage.path is None:
+        if self.host.storage.path is None:
             return None
         try:
-            return self.study.storage.load_checkpoint(self.key(number))
+            return self.host.storage.load_checkpoint(self.key(number))
         except Exception:  # noqa: BLE001 - missing or unreadable: the trial is rerun instead
             return None
 
     def restore(self, trial: Any, packed: dict[str, Any]) -> None:
         """A resumed study takes back a trial from its durable state: paused, resumed in turn."""
-        from .study import ActiveTrial
+        from ._active import ActiveTrial
 
-        study = self.study
+        study = self.host
         active = ActiveTrial(study, trial.number, trial.params)
         step = int(packed.get("epoch", 0))
         series = {s: v for s, v in trial.metrics.get(study.metric, {}).items() if s <= step}
@@ -248,9 +248,9 @@ class Population:
             pick = min if study.mode == "min" else max
             active.best_step, active.best_value = pick(finite, key=lambda sv: sv[1])
         # reports after ``step`` belong to a timeline that is lost: the best is taken again from here
-        study.storage.update_trial(study._id, trial.number, value=active.best_value, best_step=active.best_step)
+        study.storage.update_trial(study.study_id, trial.number, value=active.best_value, best_step=active.best_step)
         active.epochs = step
-        study._active[trial.number] = active
+        study.active[trial.number] = active
         self._kept[trial.number] = _Kept(step, packed=packed)
         self._paused.append(trial.number)
         study.scheduler.on_restore(trial.number, step, series)
@@ -265,7 +265,7 @@ class Population:
             if (donor is not None and donor not in self._kept) or decision.params is None:
                 return CONTINUE
             self._record_exploit(active, decision, step)
-            active._donor = donor
+            active.donor = donor
             if donor is not None:  # its kept state is what it holds now (a restore after a crash starts there)
                 own, theirs = self._kept.get(active.number), self._kept[donor]
                 self._store(active.number, self._merged(own, theirs) if own is not None
@@ -284,17 +284,17 @@ class Population:
             if callable(state):
                 self.keep(active.number, step, state(), donor=donor_kept)
             else:
-                active._merge_donor = donor_kept  # a worker process sends its state next
+                active.merge_donor = donor_kept  # a worker process sends its state next
         return decision
 
     def _record_exploit(self, active: Any, decision: Decision, step: int) -> None:
         """Store the exploit of ``active`` at its ``step``; it goes on from the donor's step."""
-        study = self.study
+        study = self.host
         new = study.space.validate(decision.params)
         donor_step = step if decision.donor is None else self._kept[decision.donor].step
-        study.storage.add_lineage(study._id, active.number, step, decision.donor, dict(active.params), new,
+        study.storage.add_lineage(study.study_id, active.number, step, decision.donor, dict(active.params), new,
                                   list(decision.operations), donor_step=donor_step)
-        study.storage.update_trial(study._id, active.number, params=new)
+        study.storage.update_trial(study.study_id, active.number, params=new)
         active.params = dict(new)
         active.epochs = donor_step  # its next report counts only the epochs it trains itself
 
@@ -302,11 +302,11 @@ class Population:
     def pause(self, active: Any, place: Any = None, held: bool = False) -> None:
         """``active`` handed its state back and waits for a slot; ``held``: the process at
         ``place`` kept its module, so resumed there it needs no state sent back."""
-        study = self.study
+        study = self.host
         number = active.number
         if number not in self._kept:
             raise RuntimeError(f"trial {number} paused without handing its state back")
-        study.storage.update_trial(study._id, number, state="paused")
+        study.storage.update_trial(study.study_id, number, state="paused")
         self._paused.append(number)
         if held and self._kept[number].as_sent:
             self._held[number] = (place, self._kept[number])
@@ -334,14 +334,14 @@ class Population:
         Strictly first in, first out, wherever the modules are held: letting members that a free
         worker holds jump the queue splits the population into per-worker groups that drift apart
         (measured on digits: 5x fewer exploits, and idle workers at the end)."""
-        study = self.study
+        study = self.host
         while self._paused:
             number = self._paused.popleft()
-            active = study._active.get(number)
+            active = study.active.get(number)
             if active is None or number not in self._kept:
                 continue
-            active._resume = True
-            study.storage.update_trial(study._id, number, state="running")
+            active.resuming = True
+            study.storage.update_trial(study.study_id, number, state="running")
             decision = study.scheduler.on_resume(number)
             if (decision is not None and decision.action == "exploit" and decision.params is not None
                     and decision.donor in self._kept):  # exploit while paused: no transfer at all

@@ -262,7 +262,7 @@ def test_pbt_population_of_four_takes_turns_on_two_workers(tmp_path, pool):
         assert con.execute("SELECT COUNT(*) FROM lineage").fetchone()[0] == len(rows)
     assert study.load_module(DropoutRegression) is not None
     assert not list((tmp_path / "checkpoints").glob("*-state-*.pt"))  # durable states removed at the end
-    resumes = study._population.resumes  # members resumed on the worker that held their module
+    resumes = study._coordinator.population.resumes  # members resumed on the worker that held their module
     assert resumes["held"] >= 1 and resumes["held"] + resumes["sent"] >= 8, resumes
 
 

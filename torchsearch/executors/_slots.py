@@ -8,6 +8,7 @@ processes behind it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import selectors
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait_any
@@ -44,12 +45,12 @@ class _Slots:
 
     _workers: list[_Worker]
     _selector: selectors.BaseSelector | None
-    study: Any
+    host: Any
 
     def _start(self, w: _Worker) -> None:  # pragma: no cover - Processes starts its workers
         raise NotImplementedError
 
-    def _run_message(self, w: _Worker, trial: Any, job: Any, resume: bool, held: bool) -> tuple[Any, ...]:
+    def _run_message(self, trial: Any, job: Any, launch: Any) -> tuple[Any, ...]:
         raise NotImplementedError  # pragma: no cover - Processes builds its messages
 
     def _forget(self, w: _Worker) -> None:
@@ -109,21 +110,21 @@ class _Slots:
         else:
             why += f"; its worker process (pid {w.process.pid}, {w.device}) was killed and replaced"
         if trial is not None:
-            self.study.tell(trial, error=why)
+            self.host.finish(trial, error=why)
         w.failed_starts = 0 if w.ready else w.failed_starts + 1
         if w.failed_starts >= _START_TRIES:
             self._forget(w)
             if queued is not None:
-                self.study.tell(queued[0], error=why)
+                self.host.finish(queued[0], error=why)
             raise TorchSearchError(f"Processes: worker {w.slot} ({w.device}) {how} while starting, {w.failed_starts} "
                                    "times in a row (its error is printed above); no trial can run")
         failed_starts = w.failed_starts
         self._start(w)
         w.failed_starts = failed_starts
         if queued is not None:  # sent to start after the pausing one, but never started: a fresh worker takes it
-            nxt, job, resume = queued
+            nxt, job, launch = queued  # (its process is new: it holds no module)
             try:
-                w.conn.send(self._run_message(w, nxt, job, resume, False))
+                w.conn.send(self._run_message(nxt, job, dataclasses.replace(launch, cached=False, keep_cached=[])))
                 w.trial = nxt
             except (BrokenPipeError, OSError) as e:
-                self.study.tell(nxt, error=f"Processes: cannot send the trial to a new worker process ({e})")
+                self.host.finish(nxt, error=f"Processes: cannot send the trial to a new worker process ({e})")

@@ -23,14 +23,10 @@ class InProcess(Executor):
         return 1
 
     def submit(self, trial: Any, job: Callable[[Any], Any]) -> None:
-        from ..study import finish_with_job
-
-        population = self.study._population
-        trial.resume_held = bool(trial._resume and population.resumed_at(trial, _HERE))
-        if trial.resume_held:
-            trial._resume = False  # nothing to load: the module kept here is the kept state
-        trial.held_here = population.held_at(_HERE)
-        finish_with_job(self.study, trial, job, _HERE)
+        launch = self.host.launch(trial, _HERE)
+        trial.resume_held = launch.cached  # the job goes on with the module it kept here
+        trial.held_here = launch.keep_cached
+        self.host.run_here(trial, job, _HERE)
 
     def n_running(self) -> int:
         return 0

@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._jobs import trial_seed
 from .._state import decode
 from ..exceptions import TorchSearchError
 from ._system import PARENT_ENV, describe_exit, plan_slots, widen
@@ -85,7 +84,7 @@ class Processes(_Slots, Executor):
         self._selector: selectors.BaseSelector | None = None  # every worker's pipe and process sentinel
         self._alive_at = 0.0  # when wait() last asked whether the running workers are alive
         self._pool = False
-        self.study: Any = None
+        self.host: Any = None
 
     def __repr__(self) -> str:
         return f"Processes(slots={self.slots!r}, threads={self.threads})"
@@ -122,10 +121,10 @@ class Processes(_Slots, Executor):
             for w in self._workers:
                 self._start(w)
 
-    def open(self, study: Any) -> None:
-        self.study = study
+    def open(self, host: Any) -> None:
+        self.host = host
         self._spawn()
-        study.storage.group_commits(_COMMIT_DELAY)  # a commit per report would cost more than the rest of it
+        host.storage.group_commits(_COMMIT_DELAY)  # a commit per report would cost more than the rest of it
 
     def _start(self, w: _Worker) -> None:
         self._forget(w)
@@ -156,12 +155,12 @@ class Processes(_Slots, Executor):
         """End of a study. Workers still busy (the study was interrupted) are killed, all at once;
         the study records their trials (``interrupted``, or ``paused`` with a kept state). The
         workers end too, unless the executor is used as a context manager."""
-        study = self.study
+        host = self.host
         busy = [w for w in self._workers if w.process is not None and w.trial is not None]
         for w in busy:
             w.process.kill()
-        if study is not None:
-            study.storage.group_commits(None)  # commits what is pending
+        if host is not None:
+            host.storage.group_commits(None)  # commits what is pending
         for w in busy:
             w.process.join(timeout=5)
             w.trial = w.next = None
@@ -191,18 +190,18 @@ class Processes(_Slots, Executor):
         for w in free:
             if w.trial is None and not w.process.is_alive():
                 self._replace(w)  # died while idle (a third death before ready in a row raises)
-        population = self.study._population
-        resume = trial._resume
-        trial._resume = False
+        host = self.host
         # a resumed trial goes to the worker that holds its module, if that one is free; else an idle one
-        w = next((w for w in free if resume and population.holds(trial.number, self._place(w))),
+        w = next((w for w in free if trial.resuming and host.holds(trial.number, self._place(w))),
                  next((w for w in free if w.trial is None), free[0]))
-        held = bool(resume) and population.resumed_at(trial, self._place(w))
+        # (the pausing trial's module may be kept there once it is handed back)
+        launch = host.launch(trial, self._place(w), also_keep=() if w.trial is None else (w.trial.number,))
+        trial.resuming = False  # its state travels with the message (or its worker holds it)
         try:
-            w.conn.send(self._run_message(w, trial, job, resume, held))
+            w.conn.send(self._run_message(trial, job, launch))
         except (BrokenPipeError, OSError):
             if w.trial is not None:  # pausing: the worker died; wait() sees it and sends this one again
-                w.next = (trial, job, resume)
+                w.next = (trial, job, launch)
                 return
             # the worker died while idle (or before it was ready): the trial fails with how it ended,
             # and a fresh worker takes the slot (the third death before ready in a row raises)
@@ -210,7 +209,7 @@ class Processes(_Slots, Executor):
             self._replace(w)
             return
         except Exception as e:  # noqa: BLE001 - e.g. a job that cannot be pickled
-            self.study.tell(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
+            host.finish(trial, error=f"Processes: cannot send the trial to a worker process ({type(e).__name__}: "
                                          f"{e}); the TrialModule class, the job and its handlers must be picklable: "
                                          "defined at module level of an importable module or a script with an "
                                          "`if __name__ == '__main__':` guard")
@@ -218,31 +217,19 @@ class Processes(_Slots, Executor):
         if w.trial is None:
             w.trial, w.progress = trial, -1
         else:
-            w.next = (trial, job, resume)
+            w.next = (trial, job, launch)
 
-    def _run_message(self, w: _Worker, trial: Any, job: Any, resume: bool, held: bool) -> tuple[Any, ...]:
-        population = self.study._population
-        blob = population.blob(trial.number) if resume and not held else None
-        seed = None if resume else trial_seed(self.study.seed, trial.number)  # a resume restores its RNG
-        keep = population.held_at(self._place(w))
-        if w.trial is not None:  # the pausing trial: its module may be kept here once it is handed back
-            keep.append(w.trial.number)
-        return ("run", trial.number, dict(trial.params), job, blob, seed, held, keep, self._quiet(trial),
-                self.study._trial_timeout)
-
-    def _quiet(self, trial: Any) -> int:
-        """How many of ``trial``'s next reports its worker may send without waiting for an answer:
-        those the scheduler will answer ``continue`` (none under an epoch budget, which every
-        report may end)."""
-        study = self.study
-        if study._epoch_budget is not None or trial.should_stop:
-            return 0
-        return study.scheduler.quiet_reports(trial.number)
+    def _run_message(self, trial: Any, job: Any, launch: Any) -> tuple[Any, ...]:
+        """The "run" message of a :class:`~torchsearch._coordinator.Launch` (a resume restores its
+        RNG from its state, which travels here unless the worker holds the module)."""
+        blob = self.host.state_bytes(launch.number) if launch.resume and not launch.cached else None
+        return ("run", launch.number, dict(launch.params), job, blob, launch.seed, launch.cached,
+                list(launch.keep_cached), self.host.quiet_reports(trial), self.host.trial_timeout)
 
     def wait(self) -> None:
         """Serve reports until at least one slot is free again."""
-        storage = self.study.storage
-        every = _ALIVE_EVERY if self.study._trial_timeout is None else min(_ALIVE_EVERY, self.study._trial_timeout / 4)
+        storage, timeout = self.host.storage, self.host.trial_timeout
+        every = _ALIVE_EVERY if timeout is None else min(_ALIVE_EVERY, timeout / 4)
         while any(w.trial is not None for w in self._workers):
             freed = False
             due = storage.commit_due()
@@ -296,11 +283,11 @@ class Processes(_Slots, Executor):
                 if not stopped:
                     w.conn.send(("stop", decision))
             elif decision.action != "continue" or decision.checkpoint:
-                raise RuntimeError(f"{self.study.scheduler.describe()} answered {decision.action!r} to a report it "
+                raise RuntimeError(f"{self.host.scheduler.describe()} answered {decision.action!r} to a report it "
                                    "had said it would answer 'continue' (see Scheduler.quiet_reports)")
 
     def _handle(self, w: _Worker, msg: tuple[Any, ...]) -> bool:
-        study, trial = self.study, w.trial
+        host, trial = self.host, w.trial
         kind = msg[0]
         if kind == "beat":  # ("beat", number, progress) from the worker's watch thread
             if trial is not None and msg[1] == trial.number and msg[2] != w.progress:
@@ -332,15 +319,15 @@ class Processes(_Slots, Executor):
                 return False
             donor = None
             if decision.action == "exploit" and decision.donor is not None:
-                donor = study._population.blob(decision.donor)
-            w.conn.send(("decision", decision, donor, self._quiet(trial)))
+                donor = host.state_bytes(decision.donor)
+            w.conn.send(("decision", decision, donor, host.quiet_reports(trial)))
             if decision.action == "pause":
                 w.pausing = True
                 return True  # its slot can take the next trial now
             return False
         if kind == "state":
             _, number, step, blob = msg
-            study._population.receive(trial, step, blob)
+            host.receive_state(trial, step, blob)
             return False
         w.trial, w.pausing = None, False
         if w.next is not None:  # sent while this one paused: the worker has started it
@@ -349,17 +336,16 @@ class Processes(_Slots, Executor):
         if kind == "done":
             _, _, info, blob, paused_state = msg
             if paused_state is not None:  # the state it paused with
-                study._population.receive(trial, *paused_state)
+                host.receive_state(trial, *paused_state)
             if info["paused"]:
-                study._pause(trial, self._place(w), info.get("held", False))
+                host.pause(trial, self._place(w), info.get("held", False))
                 return True
-            if info["stop_code"]:
-                trial.stop(info["stop_code"], info["stop_reason"] or info["stop_code"])
-            study.tell(trial, value=info["value"], state_dict=None if blob is None else decode(blob))
+            code = info["stop_code"]
+            host.finish(trial, value=info["value"], stop=(code, info["stop_reason"] or code) if code else None,
+                        weights=None if blob is None else decode(blob))
             return True
         if kind == "failed":
             _, number, text, trace = msg
-            study.tell(trial, error=text)
-            study.storage.update_trial(study._id, number, traceback=trace)
+            host.finish(trial, error=text, traceback=trace)
             return True
         raise RuntimeError(f"Processes: unknown message {kind!r} from worker {w.slot}")

@@ -1,0 +1,453 @@
+"""The coordinator: the running trials of one study, the launch loop, budgets and timeouts.
+
+A :class:`Coordinator` belongs to a :class:`~torchsearch.Study` and is the
+:class:`~torchsearch.executors.base.TrialHost` every executor talks to: an executor asks it how
+to launch a trial (:meth:`launch`), hands it the trial's reports (through
+``ActiveTrial.report``, which calls :meth:`report`), the states a worker sends
+(:meth:`receive_state`), and ends every trial through :meth:`finish`, :meth:`pause` or
+:meth:`interrupt`. Nothing an executor needs is private. The study itself keeps only what a
+user reads and calls (ask / tell / run / best / load_module).
+
+Kept states, pauses and exploits live in :class:`~torchsearch._population.Population`, which the
+coordinator owns; the scheduler is told of every trial start, report and end from here.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import traceback as tb
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._active import ActiveTrial
+from ._checkpoints import NOT_SAVED
+from ._jobs import trial_seed
+from ._population import Population
+from ._record import FINISHED_STATES, Trial
+from .exceptions import StorageError, TorchSearchError, TrialError
+from .schedulers.base import Decision
+
+if TYPE_CHECKING:
+    from .study import Study
+
+__all__ = ["Coordinator", "Launch"]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How an executor starts a trial (see :meth:`Coordinator.launch`).
+
+    ``seed``: the per-trial seed (None when the trial resumes: its kept state restores its RNG).
+    ``resume``: it resumes from its kept state; ``cached``: the process at the executor's
+    ``location`` still holds its module in that state, so no state needs to travel (else get it
+    with :meth:`Coordinator.state_bytes`). ``keep_cached``: the paused trials whose modules that
+    process should go on holding.
+    """
+
+    number: int
+    params: dict[str, Any]
+    seed: int | None
+    resume: bool = False
+    cached: bool = False
+    keep_cached: list[int] = field(default_factory=list)
+
+
+class Coordinator:
+    """The running side of a study (see the module docstring)."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        self.storage, self.study_id, self.scheduler = study.storage, study.id, study.scheduler
+        self.space, self.metric, self.mode, self.name, self.seed = (
+            study.space, study.metric, study.mode, study.name, study.seed)
+        self.active: dict[int, ActiveTrial] = {}
+        self.population = Population(self)
+        self._rerun: list[dict[str, Any]] = []
+        self._n_finished: int | None = None
+        self._started = time.monotonic()
+        self.epochs_used = 0  # epochs reported by all trials (see run(epoch_budget=...))
+        self._epoch_budget: int | None = None
+        self._time_budget: float | None = None
+        self._deadline: float | None = None
+        self._grace = 0.0  # seconds a trial may run past the time budget before it is ended by force
+        self._trial_timeout: float | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.study.clock
+
+    # -- opening a stored study -------------------------------------------------------------
+    def recover(self) -> None:
+        """Take back the stored trials (the study's lease is held): trials that were running
+        when the last process died become ``interrupted`` and run again first, PBT members with
+        a durable kept state stay ``paused`` and resume from it; then the scheduler learns every
+        stored trial."""
+        trials = self.storage.trials(self.study_id, with_metrics=False)
+        restore: dict[int, dict[str, Any]] = {}
+        for t in trials:
+            state = self.population.load_durable(t.number) if t.state in ("running", "paused") else None
+            if state is not None:  # PBT: resume it from its last kept state
+                self.storage.update_trial(self.study_id, t.number, state="paused")
+                t.state = "paused"
+                restore[t.number] = state
+            elif t.state in ("running", "paused"):
+                self.storage.update_trial(self.study_id, t.number, state="interrupted", ended=time.time(),
+                                          error="the process running this trial ended before it finished")
+                t.state = "interrupted"
+        later: set[str] = set()
+        queue = []
+        for t in reversed(trials):
+            key = self.space.key(t.params)
+            if t.state == "interrupted" and key not in later:
+                queue.append(t.params)
+            later.add(key)
+        self._rerun = list(reversed(queue))
+        self.scheduler.setup(self.space, mode=self.mode, seed=self.seed)
+        for t in trials:
+            self.scheduler.on_trial_start(t.number, t.params)
+            if t.number in restore:
+                self.population.restore(self.storage.trial(self.study_id, t.number), restore.pop(t.number))
+                continue
+            self.scheduler.on_complete(t.number, t.value, t.state)
+
+    def n_finished(self) -> int:
+        if self._n_finished is None:
+            self._n_finished = self.storage.count_trials(self.study_id, FINISHED_STATES)
+        return self._n_finished
+
+    # -- starting trials ----------------------------------------------------------------------
+    def next_trial(self) -> ActiveTrial | None:
+        """A new trial: a rerun of an interrupted one first, else the scheduler's suggestion
+        (None: it has nothing to suggest now)."""
+        if self._rerun:
+            params = self._rerun.pop(0)
+        else:
+            params = self.scheduler.suggest()
+            if params is None:
+                return None
+        params = self.space.validate(params)
+        number = self.storage.add_trial(self.study_id, params)
+        self.scheduler.on_trial_start(number, params)
+        trial = ActiveTrial(self, number, params)
+        self.active[number] = trial
+        return trial
+
+    def launch(self, trial: ActiveTrial, location: Any = None, *, also_keep: tuple[int, ...] = ()) -> Launch:
+        """How to start ``trial`` at ``location`` (the executor's name for the process that will
+        run it; any hashable value). A resumed trial whose module that process holds needs no
+        state; any other resumed trial needs :meth:`state_bytes` (or ``trial.resume_state()``
+        in this process). ``also_keep``: trials whose modules the process may hold once handed
+        back (the one it is pausing now)."""
+        resume = trial.resuming
+        cached = resume and self.population.resumed_at(trial, location)
+        if cached:
+            trial.resuming = False  # nothing to load: the module kept there is the kept state
+        keep = self.population.held_at(location) + list(also_keep)
+        return Launch(trial.number, dict(trial.params), None if resume else trial_seed(self.seed, trial.number),
+                      resume, cached, keep)
+
+    def holds(self, number: int, location: Any) -> bool:
+        """Whether the process at ``location`` holds paused trial ``number``'s module as kept here
+        (so it resumes there with no state sent)."""
+        return self.population.holds(number, location)
+
+    # -- what an executor asks while trials run -----------------------------------------------
+    @property
+    def trial_timeout(self) -> float | None:
+        """Seconds a running trial may show no progress before it is ended (None: no limit)."""
+        return self._trial_timeout
+
+    def quiet_reports(self, trial: ActiveTrial) -> int:
+        """How many of ``trial``'s next reports its worker may send without waiting for an answer:
+        those the scheduler will answer ``continue`` (none under an epoch budget, which every
+        report may end, nor after a stop)."""
+        if self._epoch_budget is not None or trial.should_stop:
+            return 0
+        return self.scheduler.quiet_reports(trial.number)
+
+    def overdue(self, since: float | None) -> str | None:
+        """Why a running trial whose last sign of progress (a report, an iteration) came at
+        ``since`` (on :attr:`clock`; None: not begun yet) must be ended by force now, or None."""
+        now = self.clock()
+        if self._trial_timeout is not None and since is not None and now - since >= self._trial_timeout:
+            return f"no report for {self._trial_timeout:g} s (trial_timeout)"
+        if self._deadline is not None and now >= self._deadline + self._grace:
+            return (f"still running {self._grace:g} s after the study time budget of {self._time_budget:g}s ran out "
+                    "(it did not stop when told: hung?)")
+        return None
+
+    def budget_decision(self) -> Decision | None:
+        """A stop decision for a running trial when a budget of :meth:`run` is spent, else None."""
+        if self._epoch_budget is not None and self.epochs_used >= self._epoch_budget:
+            return Decision.stop("study_epoch_budget", f"study epoch budget of {self._epoch_budget} epochs "
+                                 f"exhausted ({self.epochs_used} trained)")
+        if self._deadline is not None and self.clock() >= self._deadline:
+            return Decision.stop("study_time_budget", f"study time budget of {self._time_budget:g}s exhausted")
+        return None
+
+    def report(self, trial: ActiveTrial, metrics: dict[str, float], step: int, *,
+               state: Callable[[], dict[str, Any]] | None = None, final: bool = False) -> Decision:
+        """Store ``trial``'s metrics at ``step`` and decide (the body of ``ActiveTrial.report``)."""
+        if self._trial_timeout is not None:
+            trial.tick()
+        if self.metric not in metrics:
+            raise TrialError(f"trial {trial.number}: the study metric {self.metric!r} is not among the reported "
+                             f"metrics {sorted(metrics)}")
+        self.storage.add_report(self.study_id, trial.number, step, metrics)
+        if step > trial.epochs:
+            self.epochs_used += step - trial.epochs
+            trial.epochs = step
+        value = metrics[self.metric]
+        if not math.isfinite(value):
+            trial.failure = f"metric {self.metric!r} is {value} at step {step}"
+            trial.decision = Decision.stop("non_finite", trial.failure)
+            return trial.decision
+        if trial.best_value is None or (value < trial.best_value if self.mode == "min" else value > trial.best_value):
+            trial.best_value, trial.best_step = value, step
+            self.storage.update_trial(self.study_id, trial.number, value=value, best_step=step)
+        if trial.should_stop:
+            return trial.decision
+        decision = self.scheduler.on_report(trial.number, step, value)
+        if decision.action != "stop" and not final:  # (a last evaluation ends the trial anyway)
+            decision = self.budget_decision() or decision
+        if decision.action == "stop":
+            trial.decision = decision
+        elif decision.action != "continue" or decision.checkpoint:
+            decision = self.population.on_decision(trial, decision, step, state, final)
+        return decision
+
+    # -- PBT states -------------------------------------------------------------------------
+    def state_bytes(self, number: int) -> bytes:
+        """Trial ``number``'s kept trainer state, serialized for another process (a donor's state
+        after an exploit, or a paused trial's state to resume from)."""
+        return self.population.blob(number)
+
+    def receive_state(self, trial: ActiveTrial, step: int, blob: bytes) -> None:
+        """The state a worker sent for ``trial`` after a checkpoint or pause decision."""
+        self.population.receive(trial, step, blob)
+
+    def donor_state(self, trial: ActiveTrial) -> dict[str, Any]:
+        if trial.donor is None:
+            raise TrialError(f"trial {trial.number}: donor_state() is only available after an exploit decision")
+        return self.population.state(trial.donor)
+
+    def resume_state(self, trial: ActiveTrial) -> dict[str, Any] | None:
+        if not trial.resuming:
+            return None
+        trial.resuming = False
+        return self.population.state(trial.number)
+
+    # -- ending trials --------------------------------------------------------------------------
+    def pause(self, trial: ActiveTrial, location: Any = None, cached: bool = False) -> None:
+        """``trial`` handed its state back (a pause decision) and waits for a slot; ``cached``: the
+        process at ``location`` kept its module."""
+        self.population.pause(trial, location, cached)
+
+    def finish(self, trial: ActiveTrial | int, value: float | None = None, *, state: str | None = None,
+               error: BaseException | str | None = None, traceback: str | None = None,
+               stop: tuple[str, str] | None = None, weights: dict[str, Any] | None = None) -> Trial:
+        """End a running trial: ``completed``, ``stopped`` (after a stop decision, or ``stop=(code,
+        reason)``) or ``failed`` (``error``: an exception or its text, ``traceback`` its text).
+        ``value`` overrides the best reported value; ``weights`` are its final module state,
+        kept when it is the study's best trial."""
+        number = trial if isinstance(trial, int) else trial.number
+        active = self.active.get(number)
+        if active is None:
+            raise TrialError(f"trial {number} is not running in study {self.name!r}; it cannot be told "
+                             "(told twice, or never asked)")
+        if state is not None and state not in FINISHED_STATES:
+            raise ValueError(f"tell: state must be one of {FINISHED_STATES}, got state={state!r}")
+        if stop is not None:
+            active.stop(*stop)
+        if value is not None and state != "failed":
+            value = float(value)
+            if not math.isfinite(value):
+                error = error or f"value is {value}"
+            elif active.best_value is None or active.best_value != value:
+                # a final value counts as a report at the last step, so it is stored and replayed
+                step = 0 if active.best_step is None else active.best_step
+                active.best_value, active.best_step = value, step
+                self.storage.update_trial(self.study_id, number, value=value, best_step=step)
+        if isinstance(error, BaseException):
+            traceback = traceback or "".join(tb.format_exception(type(error), error, error.__traceback__))
+            error = f"{type(error).__name__}: {error}"
+        if error is None and active.failure is not None:
+            error = active.failure
+        if error is not None:
+            state = "failed"
+        elif state is None:
+            state = "stopped" if active.should_stop else "completed"
+        fields: dict[str, Any] = {"state": state, "ended": time.time()}
+        if error is not None:
+            fields.update(error=str(error), traceback=traceback)
+        if active.should_stop:
+            fields.update(stop_code=active.decision.code, stop_reason=active.decision.reason)
+        active.finished = True
+        del self.active[number]
+        self.population.drop(number)
+        self.storage.update_trial(self.study_id, number, **fields)
+        self._n_finished = None if self._n_finished is None else self._n_finished + 1
+        final = active.best_value if state != "failed" else None
+        self.scheduler.on_complete(number, final, state)
+        if weights is not None and state != "failed" and final is not None:
+            self._keep_if_best(number, weights)
+        record = self.storage.trial(self.study_id, number)
+        if self.study.verbose:
+            self._progress(record)
+        return record
+
+    def interrupt(self, trial: ActiveTrial, why: str) -> None:
+        """The coordinator stopped while ``trial`` ran (Ctrl+C, an error): a trial with a kept
+        state (a PBT member) stays ``paused`` and resumes from it; any other is recorded
+        ``interrupted`` (not finished: it does not count towards ``n_trials``) and runs again
+        first, by this study object or by the next one opened on the same storage."""
+        number = trial.number
+        if trial.finished or self.active.get(number) is not trial:
+            return
+        if self.population.has(number):
+            if number not in self.population.paused():
+                self.population.pause(trial)
+            return
+        trial.finished = True
+        del self.active[number]
+        self.storage.update_trial(self.study_id, number, state="interrupted", ended=time.time(), error=why)
+        self.scheduler.on_complete(number, None, "interrupted")
+        self._rerun.insert(0, dict(trial.params))
+
+    def run_here(self, trial: ActiveTrial, job: Callable[[Any], Any], location: Any = None) -> None:
+        """Run ``job(trial)`` in this process and end the trial by how it returned (exceptions
+        fail it; Ctrl+C interrupts it and propagates). ``location``: the executor's name for this
+        process (where a paused trial's module is held)."""
+        try:
+            result = job(trial)
+        except KeyboardInterrupt:
+            self.interrupt(trial, "the study was interrupted (Ctrl+C) while the trial ran")
+            raise
+        except Exception as e:  # noqa: BLE001 - a failing trial must not end the study
+            self.finish(trial, error=e)
+            return
+        if getattr(result, "paused", False):
+            self.pause(trial, location, getattr(result, "held", False))
+            return
+        code = getattr(result, "stop_code", None) if result is not None else None
+        self.finish(trial, value=getattr(result, "value", None), weights=getattr(result, "state_dict", None),
+                    stop=(code, result.stop_reason or code) if code else None)
+
+    def _keep_if_best(self, number: int, state_dict: dict[str, Any]) -> None:
+        """Keep the final weights of the best trial only (the previous best's are deleted)."""
+        try:
+            best = self.study.best_trial
+        except TorchSearchError:
+            return
+        if best.number != number:
+            return
+        key = f"{self.name}-trial-{number}"
+        try:
+            self.storage.save_checkpoint(key, state_dict)
+        except StorageError as e:  # a full disk or a read-only folder fails these weights, not the study
+            warnings.warn(f"study {self.name!r}: trial {number}'s final weights were not saved, the study goes on: "
+                          f"{e}", RuntimeWarning, stacklevel=3)
+            self.storage.update_trial(self.study_id, number, error=f"{NOT_SAVED}: {e}")
+            return  # the previous best's weights stay: they are the best ones saved
+        self.storage.update_trial(self.study_id, number, checkpoint=key)
+        for t in self.storage.trials(self.study_id, with_metrics=False):
+            if t.checkpoint and t.number != number:
+                self.storage.delete_checkpoint(t.checkpoint)
+                self.storage.update_trial(self.study_id, t.number, checkpoint=None)
+
+    def _progress(self, t: Trial) -> None:
+        try:
+            best = self.study.best_trial
+            best_txt = f"best {best.value:.6g} (trial {best.number})"
+        except TorchSearchError:
+            best_txt = "no best yet"
+        what = f"{self.metric}={t.value:.6g}" if t.has_value() else (t.error or "no value")
+        extra = f" [{t.stop_reason}]" if t.state == "stopped" and t.stop_reason else ""
+        elapsed = time.monotonic() - self._started
+        print(f"[{self.name}] trial {t.number} {t.state}: {what}{extra} | {best_txt} | "
+              f"{self.n_finished()} done | {elapsed:.1f}s", file=sys.stderr, flush=True)
+
+    # -- the launch loop -------------------------------------------------------------------------
+    def run(self, job: Callable[[Any], Any], executor: Any, *, n_trials: int | None, time_budget: float | None,
+            epoch_budget: int | None, trial_timeout: float | None, lease: Any) -> str:
+        """Launch trials on ``executor`` until ``n_trials`` have finished, a budget is spent, or
+        the scheduler has nothing more to suggest; return why it ended (see ``Study.run``).
+        On an error or Ctrl+C, running trials are interrupted (see :meth:`interrupt`) and the
+        error propagates."""
+        start = self.clock()
+        deadline = None if time_budget is None else start + time_budget
+        self._time_budget, self._deadline, self._epoch_budget = time_budget, deadline, epoch_budget
+        self._grace = 0.0 if time_budget is None else max(2.0, min(30.0, 0.05 * time_budget))
+        self._trial_timeout = None if trial_timeout is None else float(trial_timeout)
+        if epoch_budget is not None:
+            self.epochs_used = self._epochs_trained()
+        reason = None
+        failure: BaseException | None = None
+        executor.open(self)
+        try:
+            while True:
+                if lease.lost:
+                    raise TorchSearchError(f"{self.study._what()}: {lease.lost} while this process ran it")
+                while executor.free_slots() > 0:
+                    if deadline is not None and self.clock() >= deadline:
+                        reason = f"time budget of {time_budget:g}s exhausted"
+                        break
+                    if epoch_budget is not None and self.epochs_used >= epoch_budget:
+                        reason = f"epoch budget of {epoch_budget} epochs exhausted"
+                        break
+                    trial = None
+                    if n_trials is not None and self.n_finished() + len(self.active) >= n_trials:
+                        reason = reason or f"n_trials={n_trials} reached"
+                    else:
+                        trial = self.next_trial()
+                        if trial is None:
+                            reason = reason or "the scheduler has nothing more to suggest"
+                    if trial is None:  # new trials first, then paused ones (PBT), first in first out
+                        trial = self.population.resume_next()
+                    if trial is None:
+                        break
+                    trial.alive()  # (trial_timeout counts from here)
+                    executor.submit(trial, job)
+                if executor.n_running() == 0:
+                    break
+                executor.wait()
+            for number in self.population.paused():  # still paused when the study ends
+                active = self.active[number]
+                active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
+                self.finish(active, weights=self.population.state(number)["module"])
+        except BaseException as e:
+            failure = e
+            raise
+        finally:
+            self._time_budget = self._deadline = self._epoch_budget = self._trial_timeout = None
+            try:
+                executor.close()  # (a second Ctrl+C here skips the rest of the clean-up, but not what follows)
+                if failure is not None:
+                    why = ("the study was interrupted (Ctrl+C) while the trial ran" if isinstance(failure, KeyboardInterrupt)
+                           else f"the study stopped on an error while the trial ran ({type(failure).__name__}: "
+                                f"{failure})")
+                    for active in list(self.active.values()):
+                        self.interrupt(active, why)
+                self.population.close()
+            finally:
+                if failure is not None:
+                    self.study._ended(("interrupted (Ctrl+C)" if isinstance(failure, KeyboardInterrupt)
+                                       else f"stopped on an error ({type(failure).__name__})")
+                                      + ": run the same command to resume")
+        if n_trials is not None and self.n_finished() >= n_trials:
+            reason = f"n_trials={n_trials} reached"
+        return reason or "done"
+
+    def _epochs_trained(self) -> int:
+        """Epochs the study's trials trained, from storage: each trial's last step, less the epochs
+        a PBT copy carried over from a donor that was ahead (the member did not train those)."""
+        reached = sum(max((max(v) for v in t.metrics.values() if v), default=0)
+                      for t in self.storage.trials(self.study_id))
+        carried = sum(max(0, row["donor_step"] - row["step"]) for row in self.storage.lineage(self.study_id)
+                      if row["donor_step"] is not None)
+        return reached - carried
+
