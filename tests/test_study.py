@@ -11,6 +11,7 @@ import torch
 import torchsearch as ts
 from tests.models import TinyRegression
 from torchsearch.schedulers import Grid, Random
+from torchsearch.exceptions import TrialError
 
 SPACE = {"lr": ts.Float(1e-3, 0.3, log=True), "width": ts.PowerOfTwo(4, 16)}
 
@@ -152,11 +153,10 @@ def test_reopening_with_a_different_space_is_refused_and_loses_nothing(tmp_path)
     assert len(study.trials) == 2
 
 
-def test_unknown_metric_fails_the_trial_with_a_clear_error():
-    study = ts.tune(TinyRegression, SPACE, metric="accuracy", mode="max", epochs=1, n_trials=1, verbose=False)
-    t = study.trials[0]
-    assert t.state == "failed"
-    assert "the study metric 'accuracy' is not among the reported metrics ['mse', 'n']" in t.error
+def test_unknown_metric_stops_the_study_with_a_clear_error():
+    # a programming error at the first trial fails fast (issue 16; tests/test_failfast_study.py)
+    with pytest.raises(TrialError, match=r"the study metric 'accuracy' is not among the reported metrics \['mse', 'n'\]"):
+        ts.tune(TinyRegression, SPACE, metric="accuracy", mode="max", epochs=1, n_trials=1, verbose=False)
 
 
 def test_progress_lines_and_quiet(capsys):

@@ -135,3 +135,41 @@ def test_a_state_whose_weights_were_replaced_while_paused_loses_its_best_weights
 
     result = TrainJob(Overshoot, epochs=3, metric="loss", mode="min")(Resumed({"lr": 0.15}))
     assert result.best_step is None and result.best_state_dict is None
+
+
+# -- through a study: in this process and in worker processes -------------------------------------------
+
+SPACE = {"lr": ts.Float(0.14, 0.16)}
+
+
+def _losses(trial) -> dict[int, float]:
+    return dict(trial.metrics["loss"])
+
+
+@pytest.mark.parametrize("workers", [None, 2], ids=["in-process", "workers=2"])
+def test_load_module_gives_the_weights_of_the_trials_best_evaluation(tmp_path, workers):
+    # the example: the best trial's value is its best epoch's, and the module loaded
+    # for it evaluates to that value; which="last" gives the final epoch's weights
+    study = ts.tune(Overshoot, SPACE, metric="loss", mode="min", epochs=5, n_trials=2, seed=0,
+                    storage=tmp_path, workers=workers, verbose=False)
+    best = study.best_trial
+    losses = _losses(best)
+    assert best.best_step == 2 and best.value == pytest.approx(losses[2]) and losses[5] > 10 * losses[2]
+    assert _val_loss(study.load_module(Overshoot)) == pytest.approx(best.value, rel=1e-6)
+    assert _val_loss(study.load_module(Overshoot, which="last")) == pytest.approx(losses[5], rel=1e-6)
+    # only the best trial keeps weights: its best and its last
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 2
+
+
+def test_when_the_best_evaluation_is_the_last_one_file_serves_both(tmp_path):
+    study = ts.tune(Overshoot, SPACE, metric="loss", mode="min", epochs=2, n_trials=1, seed=0, storage=tmp_path,
+                    verbose=False)
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 1
+    best, last = study.load_module(Overshoot), study.load_module(Overshoot, which="last")
+    assert torch.equal(best.model.weight, last.model.weight)
+
+
+def test_load_module_refuses_an_unknown_which(tmp_path):
+    study = ts.tune(Overshoot, SPACE, metric="loss", mode="min", epochs=1, n_trials=1, seed=0, verbose=False)
+    with pytest.raises(ValueError, match=r"which must be 'best' or 'last', got which='final'"):
+        study.load_module(Overshoot, which="final")

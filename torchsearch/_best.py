@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["BestWeights", "KEY"]
+__all__ = ["BestWeights", "KEY", "kept_best"]
 
 #: The entry of a trainer state that holds the best evaluation (see :meth:`BestWeights.state`).
 KEY = "best"
@@ -32,11 +32,12 @@ def _copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _fingerprint(model: torch.nn.Module) -> float:
-    """A cheap summary of the weights: equal weights give equal values, other weights (almost
-    surely) other ones."""
+def _fingerprint(model: torch.nn.Module | Mapping[str, torch.Tensor]) -> float:
+    """A cheap summary of the weights (a model, or its ``state_dict``): equal weights give equal
+    values, other weights (almost surely) other ones."""
     total = 0.0
-    for i, v in enumerate(model.state_dict().values()):
+    weights = model if isinstance(model, Mapping) else model.state_dict()
+    for i, v in enumerate(weights.values()):
         if v.is_floating_point() and v.numel():
             total += float(v.detach().double().sum()) * (i + 1) + float(v.detach().reshape(-1)[0].double())
     return total
@@ -117,3 +118,18 @@ class BestWeights:
         if self.current and self.step == final_epoch:
             return None, self.step
         return {"model": self.model}, self.step
+
+
+def kept_best(state: Mapping[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
+    """``(best_weights, best_step)`` of a kept trainer state (a PBT member still paused when its
+    study ends), as :meth:`BestWeights.result` gives them for the state's own module weights."""
+    entry = state.get(KEY)
+    if not entry:
+        return None, None
+    if entry.get("model") is not None:
+        return {"model": entry["model"]}, int(entry["step"])
+    model = (state.get("module") or {}).get("model")
+    if entry.get("fingerprint") is not None and model is not None and math.isclose(
+            _fingerprint(model), float(entry["fingerprint"]), rel_tol=1e-9, abs_tol=1e-9):
+        return None, int(entry["step"])
+    return None, None

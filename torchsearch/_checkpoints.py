@@ -16,12 +16,15 @@ from typing import Any
 
 from .exceptions import StorageError
 
-__all__ = ["FILE_MAGIC", "NOT_SAVED", "to_bytes", "from_bytes", "write_file", "read_file"]
+__all__ = ["FILE_MAGIC", "NOT_SAVED", "LAST", "to_bytes", "from_bytes", "write_file", "read_file"]
 
 FILE_MAGIC = b"torchsearch-state-v1\n"
 #: The start of the ``error`` a trial records when its final weights could not be written (a
 #: full disk, a read-only folder): the trial keeps its state and value, only its weights are lost.
 NOT_SAVED = "final weights not saved"
+#: Appended to a trial's checkpoint key for its final weights, kept beside those of its best
+#: evaluation when they differ (no such file: the final weights are the best ones).
+LAST = "-last"
 
 
 def to_bytes(state: dict[str, Any] | bytes | bytearray) -> bytes:

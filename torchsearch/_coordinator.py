@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._active import ActiveTrial
-from ._checkpoints import NOT_SAVED
+from ._best import kept_best
+from ._checkpoints import LAST, NOT_SAVED
 from ._jobs import trial_seed
 from ._population import Population
 from ._record import FINISHED_STATES, Trial
@@ -75,6 +76,7 @@ class Coordinator:
         self._deadline: float | None = None
         self._grace = 0.0  # seconds a trial may run past the time budget before it is ended by force
         self._trial_timeout: float | None = None
+        self._in_run = False  # inside run(): a programming error at the first trial fails fast
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -107,6 +109,9 @@ class Coordinator:
             later.add(key)
         self._rerun = list(reversed(queue))
         self.scheduler.setup(self.space, mode=self.mode, seed=self.seed)
+        warm = getattr(self.study, "warm_observations", None)
+        if warm:  # earlier studies' trials, before the study's own (see torchsearch._warmstart)
+            self.scheduler.warm_start(warm)
         for t in trials:
             self.scheduler.on_trial_start(t.number, t.params)
             if t.number in restore:
@@ -249,11 +254,17 @@ class Coordinator:
 
     def finish(self, trial: ActiveTrial | int, value: float | None = None, *, state: str | None = None,
                error: BaseException | str | None = None, traceback: str | None = None,
-               stop: tuple[str, str] | None = None, weights: dict[str, Any] | None = None) -> Trial:
+               stop: tuple[str, str] | None = None, weights: dict[str, Any] | None = None,
+               best_weights: dict[str, Any] | None = None, best_step: int | None = None) -> Trial:
         """End a running trial: ``completed``, ``stopped`` (after a stop decision, or ``stop=(code,
         reason)``) or ``failed`` (``error``: an exception or its text, ``traceback`` its text).
         ``value`` overrides the best reported value; ``weights`` are its final module state,
-        kept when it is the study's best trial."""
+        kept when it is the study's best trial, with ``best_weights``: those of its evaluation at
+        ``best_step`` when they differ from the final ones (see ``torchsearch._best``).
+
+        Inside :meth:`run`, while no trial of the study has a value, a programming error (see
+        ``torchsearch._failfast``) is raised here instead of failing the trial: the run stops and
+        the trial is recorded ``interrupted``."""
         number = trial if isinstance(trial, int) else trial.number
         active = self.active.get(number)
         if active is None:
@@ -272,6 +283,8 @@ class Coordinator:
                 step = 0 if active.best_step is None else active.best_step
                 active.best_value, active.best_step = value, step
                 self.storage.update_trial(self.study_id, number, value=value, best_step=step)
+        if error is not None and self._in_run:
+            self._fail_fast(active, error, traceback)
         if isinstance(error, BaseException):
             traceback = traceback or "".join(tb.format_exception(type(error), error, error.__traceback__))
             error = f"{type(error).__name__}: {error}"
@@ -294,7 +307,8 @@ class Coordinator:
         final = active.best_value if state != "failed" else None
         self.scheduler.on_complete(number, final, state)
         if weights is not None and state != "failed" and final is not None:
-            self._keep_if_best(number, weights)
+            # (best weights from another step than the trial's value's are not its best: not kept)
+            self._keep_if_best(number, weights, best_weights if best_step == active.best_step else None)
         record = self.storage.trial(self.study_id, number)
         if self.study.verbose:
             self._progress(record)
@@ -335,10 +349,29 @@ class Coordinator:
             return
         code = getattr(result, "stop_code", None) if result is not None else None
         self.finish(trial, value=getattr(result, "value", None), weights=getattr(result, "state_dict", None),
-                    stop=(code, result.stop_reason or code) if code else None)
+                    stop=(code, result.stop_reason or code) if code else None,
+                    best_weights=getattr(result, "best_state_dict", None), best_step=getattr(result, "best_step", None))
 
-    def _keep_if_best(self, number: int, state_dict: dict[str, Any]) -> None:
-        """Keep the final weights of the best trial only (the previous best's are deleted)."""
+    def _fail_fast(self, active: ActiveTrial, error: BaseException | str, traceback: str | None) -> None:
+        """Raise ``error`` (with a hint) when it is a programming error and no trial of the study
+        has a value yet (see ``torchsearch._failfast``); else return."""
+        from . import _failfast
+
+        text = _failfast.hint(error, active.params)
+        if text is None or self.storage.count_trials(self.study_id, ("completed", "stopped")) > 0:
+            return
+        if isinstance(error, BaseException):
+            raise _failfast.with_hint(error, active.number, text)
+        raise _failfast.with_hint(_failfast.rebuild(*_failfast.split(error)), active.number, text, traceback)
+
+    def _keep_if_best(self, number: int, state_dict: dict[str, Any],
+                      best_weights: dict[str, Any] | None = None) -> None:
+        """Keep the weights of the best trial only (the previous best's are deleted): under its
+        ``checkpoint`` key those of its best evaluation (``best_weights``, or the final ``state_dict`` when
+        they are the same), and its final weights under the key + ``-last`` when they differ.
+        When the job could not keep the best evaluation's weights (a job given no metric, a PBT
+        member whose weights an exploit replaced at a pause) the final weights are all there is,
+        and ``load_module`` gives them for both."""
         try:
             best = self.study.best_trial
         except TorchSearchError:
@@ -347,7 +380,9 @@ class Coordinator:
             return
         key = f"{self.name}-trial-{number}"
         try:
-            self.storage.save_checkpoint(key, state_dict)
+            self.storage.save_checkpoint(key, state_dict if best_weights is None else best_weights)
+            if best_weights is not None:
+                self.storage.save_checkpoint(key + LAST, state_dict)
         except StorageError as e:  # a full disk or a read-only folder fails these weights, not the study
             warnings.warn(f"study {self.name!r}: trial {number}'s final weights were not saved, the study goes on: "
                           f"{e}", RuntimeWarning, stacklevel=3)
@@ -357,6 +392,7 @@ class Coordinator:
         for t in self.storage.trials(self.study_id, with_metrics=False):
             if t.checkpoint and t.number != number:
                 self.storage.delete_checkpoint(t.checkpoint)
+                self.storage.delete_checkpoint(t.checkpoint + LAST)
                 self.storage.update_trial(self.study_id, t.number, checkpoint=None)
 
     def _progress(self, t: Trial) -> None:
@@ -389,6 +425,7 @@ class Coordinator:
         failure: BaseException | None = None
         executor.open(self)
         try:
+            self._in_run = True
             while True:
                 if lease.lost:
                     raise TorchSearchError(f"{self.study._what()}: {lease.lost} while this process ran it")
@@ -418,11 +455,14 @@ class Coordinator:
             for number in self.population.paused():  # still paused when the study ends
                 active = self.active[number]
                 active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
-                self.finish(active, weights=self.population.state(number)["module"])
+                kept = self.population.state(number)
+                best_weights, best_step = kept_best(kept)
+                self.finish(active, weights=kept["module"], best_weights=best_weights, best_step=best_step)
         except BaseException as e:
             failure = e
             raise
         finally:
+            self._in_run = False
             self._time_budget = self._deadline = self._epoch_budget = self._trial_timeout = None
             try:
                 executor.close()  # (a second Ctrl+C here skips the rest of the clean-up, but not what follows)

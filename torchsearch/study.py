@@ -10,12 +10,13 @@ when the trial ends, ``tell`` records how, and the scheduler learns from it. The
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ._active import ActiveTrial
-from ._checkpoints import NOT_SAVED
+from ._checkpoints import LAST, NOT_SAVED
 from ._checks import check_count, check_seconds, check_seed
 from ._coordinator import Coordinator
 from ._lease import Lease
@@ -61,12 +62,17 @@ class Study:
         seed: the study seed; the scheduler and each trial get seeds spawned from it.
         verbose: print one line per finished trial (to stderr).
         clock: the monotonic clock the study's time budget reads (default ``time.monotonic``).
+        warm_start: earlier studies to learn from before the first suggestion: a study (as
+            ``load_study`` returns it), a storage folder, or a list of them. Their finished
+            trials that lie inside ``space`` (``ts.zoom`` narrows it) teach the scheduler (Bayes
+            and TPE; Random, Grid and PBT ignore them); they are not trials of this study. See
+            ``torchsearch._warmstart``; :attr:`warm_observations` holds what was taken.
     """
 
     def __init__(self, *, space: Space | Mapping[str, Parameter], scheduler: Scheduler | None = None,
                  metric: str = "value", mode: Mode = "min", storage: str | Storage | None = None,
                  name: str = "default", seed: int | None = None, verbose: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, warm_start: Any = None) -> None:
         from .schedulers.random import Random
 
         self.space = as_space(space)
@@ -87,10 +93,25 @@ class Study:
             name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
         self.end_reason: str | None = None
         self.clock = clock
+        self.warm_observations = self._warm_start(warm_start)
         self._lease = Lease(self.storage, self._id)
         self._lease.acquire(self._what())  # before any trial is touched: a live owner's trials are its own
         self._coordinator = Coordinator(self)
         self._coordinator.recover()
+
+    def _warm_start(self, warm_start: Any) -> list[tuple[dict[str, Any], float]]:
+        if warm_start is None:
+            return []
+        from pathlib import Path
+
+        from ._warmstart import describe_sources, observations
+
+        itself = None if self.storage.path is None else (str(Path(self.storage.path).resolve()), self.name)
+        found, lines = observations(warm_start, self.space, metric=self.metric, mode=self.mode, name=self.name,
+                                    itself=itself)
+        if self.verbose:
+            print(f"[{self.name}] {describe_sources(lines)}", file=sys.stderr, flush=True)
+        return found
 
     @property
     def id(self) -> int:
@@ -168,8 +189,19 @@ class Study:
             self._lease.release()
 
     # -- loading weights --------------------------------------------------------------------
-    def load_module(self, module_cls: type, trial: Trial | int | None = None, *, device: str = "cpu") -> Any:
-        """Rebuild ``module_cls`` with a trial's params (default: the best) and load its final weights."""
+    def load_module(self, module_cls: type, trial: Trial | int | None = None, *, device: str = "cpu",
+                    which: Literal["best", "last"] = "best") -> Any:
+        """Rebuild ``module_cls`` with a trial's params (default: the best trial) and load its weights.
+
+        ``which="best"``: the weights of the evaluation whose value is the trial's value (its
+        ``best_step``: the model's weights; the optimiser state is in the last ones);
+        ``which="last"``: the weights it ended with. Only the study's best trial keeps weights.
+        A trial that ended on its best evaluation has one file for both; so has one whose best
+        weights could not be kept (run without a metric, or a PBT member whose weights an exploit
+        replaced while it was paused after its best evaluation): both give the final weights.
+        """
+        if which not in ("best", "last"):
+            raise ValueError(f"load_module: which must be 'best' or 'last', got which={which!r}")
         t = self.best_trial if trial is None else (
             self.storage.trial(self._id, trial) if isinstance(trial, int) else trial)
         if not t.checkpoint and t.error and t.error.startswith(NOT_SAVED):
@@ -178,8 +210,19 @@ class Study:
             raise StorageError(f"trial {t.number} of study {self.name!r} has no saved weights "
                                "(only the best trial's final weights are kept)")
         module = module_cls(dict(t.params), device=device)
-        module.load_state_dict(self.storage.load_checkpoint(t.checkpoint))
+        state = self._last_weights(t.checkpoint) if which == "last" else None
+        module.load_state_dict(state if state is not None else self.storage.load_checkpoint(t.checkpoint))
         return module
+
+    def _last_weights(self, key: str) -> dict[str, Any] | None:
+        """The final weights kept beside the best evaluation's under ``key``, or None when there
+        are none (the final weights are the best ones)."""
+        try:
+            return self.storage.load_checkpoint(key + LAST)
+        except StorageError as e:
+            if isinstance(e.__cause__, FileNotFoundError) or (self.storage.path is None and "no checkpoint" in str(e)):
+                return None
+            raise
 
     # -- running ----------------------------------------------------------------------------
     def run(self, job: Callable[[ActiveTrial], Any], *, n_trials: int | None = None,

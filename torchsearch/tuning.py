@@ -42,6 +42,7 @@ def tune(
     per_device: int = 1,
     verbose: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    warm_start: Any = None,
 ) -> Study:
     """Tune ``module_cls`` over ``space``: each trial builds it from its params and trains it.
 
@@ -78,6 +79,14 @@ def tune(
             ``per_device=2`` packs two trials on each GPU.
         verbose: one line per finished trial.
         clock: the monotonic clock the time budget reads (default ``time.monotonic``).
+        warm_start: earlier studies whose finished trials teach the scheduler before its first
+            suggestion: a study (``ts.load_study(...)``), a storage folder, or a list of them;
+            only their trials inside ``space`` count (see :class:`Study`).
+
+    A trial's kept weights are those of its best evaluation (``study.load_module(Cls)``), and its
+    final ones (``which="last"``). While no trial has a value, a programming error (a wrong
+    metric name, a ``setup`` that forgets ``optimizer``, a missing space key...) stops the study
+    at once with a hint instead of failing every trial (see ``torchsearch._failfast``).
     """
     if not (isinstance(module_cls, type) and issubclass(module_cls, TrialModule)):
         raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
@@ -97,10 +106,11 @@ def tune(
 
         executor = Processes("cpu" if devices is None else devices, workers=workers, per_device=per_device)
     study = Study(space=space, scheduler=scheduler, metric=metric, mode=mode, storage=storage,
-                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose, clock=clock)
+                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose, clock=clock,
+                  warm_start=warm_start)
     deadline = None if time_budget is None else clock() + float(time_budget)
     job = TrainJob(module_cls, epochs=epochs, device=device, eval_every=eval_every, handlers=handlers,
-                   seed=seed, deadline=deadline, clock=clock)
+                   seed=seed, deadline=deadline, clock=clock, metric=metric, mode=mode)
     return study.run(job, n_trials=n_trials, time_budget=time_budget, epoch_budget=epoch_budget,
                      executor=executor, trial_timeout=trial_timeout)
 
@@ -117,10 +127,13 @@ def optimize(
     time_budget: float | None = None,
     study_name: str | None = None,
     verbose: bool = False,
+    warm_start: Any = None,
 ) -> Study:
     """Minimise (or maximise) ``objective(params) -> float`` over ``space``; no training involved.
 
-    An objective that raises or returns NaN/inf makes a failed trial; the study goes on.
+    An objective that raises or returns NaN/inf makes a failed trial; the study goes on, except
+    for a programming error while no trial has a value yet (see :func:`tune`). ``warm_start``:
+    as for :func:`tune`.
     """
     if not callable(objective):
         raise TypeError(f"optimize: objective must be callable, got {objective!r}")
@@ -128,5 +141,6 @@ def optimize(
     n_trials = check_count(n_trials, "n_trials", "optimize")
     time_budget = check_seconds(time_budget, "time_budget", "optimize")
     study = Study(space=space, scheduler=scheduler, metric="value", mode=mode, storage=storage,
-                  name=study_name or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose)
+                  name=study_name or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose,
+                  warm_start=warm_start)
     return study.run(ObjectiveJob(objective, "value"), n_trials=n_trials, time_budget=time_budget)

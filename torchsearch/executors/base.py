@@ -42,7 +42,8 @@ class TrialHost(Protocol):
 
     Ending it (exactly one of):
         ``finish(trial, value=None, *, state=None, error=None, traceback=None, stop=None,
-        weights=None)``: completed / stopped / failed; ``pause(trial, location, cached)``: it handed
+        weights=None, best_weights=None, best_step=None)``: completed / stopped / failed (the job
+        result's ``state_dict``, ``best_state_dict`` and ``best_step``: see ``torchsearch._best``); ``pause(trial, location, cached)``: it handed
         its state back after a pause decision; ``interrupt(trial, why)``: the study stopped under
         it (it is rerun, or resumed from its kept state); ``run_here(trial, job, location)``: run
         the job in this process and end the trial by how it returned.
@@ -61,7 +62,8 @@ class TrialHost(Protocol):
     def quiet_reports(self, trial: Any) -> int: ...
     def finish(self, trial: Any, value: float | None = None, *, state: str | None = None, error: Any = None,
                traceback: str | None = None, stop: tuple[str, str] | None = None,
-               weights: dict[str, Any] | None = None) -> Any: ...
+               weights: dict[str, Any] | None = None, best_weights: dict[str, Any] | None = None,
+               best_step: int | None = None) -> Any: ...
     def pause(self, trial: Any, location: Any = None, cached: bool = False) -> None: ...
     def interrupt(self, trial: Any, why: str) -> None: ...
     def run_here(self, trial: Any, job: Callable[[Any], Any], location: Any = None) -> None: ...

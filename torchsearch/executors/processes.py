@@ -122,6 +122,11 @@ class Processes(_Slots, Executor):
                 self._start(w)
 
     def open(self, host: Any) -> None:
+        from .._failfast import main_guard_problem
+
+        problem = main_guard_problem()  # each spawned worker would run the script again: say so before
+        if problem is not None:
+            raise TorchSearchError(problem)
         self.host = host
         self._spawn()
         host.storage.group_commits(_COMMIT_DELAY)  # a commit per report would cost more than the rest of it
@@ -341,8 +346,10 @@ class Processes(_Slots, Executor):
                 host.pause(trial, self._place(w), info.get("held", False))
                 return True
             code = info["stop_code"]
+            best = info.get("best_state")  # the best evaluation's weights, when not the final ones
             host.finish(trial, value=info["value"], stop=(code, info["stop_reason"] or code) if code else None,
-                        weights=None if blob is None else decode(blob))
+                        weights=None if blob is None else decode(blob), best_step=info.get("best_step"),
+                        best_weights=None if best is None else decode(best))
             return True
         if kind == "failed":
             _, number, text, trace = msg
