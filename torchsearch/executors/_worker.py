@@ -222,6 +222,9 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
                 trial.flush()  # its quiet reports arrive before how it ended
             info = {"value": getattr(result, "value", None), "stop_code": getattr(result, "stop_code", None),
                     "stop_reason": getattr(result, "stop_reason", None), "paused": getattr(result, "paused", False), "held": getattr(result, "held", False)}
+            best = getattr(result, "best_state_dict", None)  # the best evaluation's weights (torchsearch._best)
+            info["best_step"] = getattr(result, "best_step", None)
+            info["best_state"] = None if best is None else encode(best)
             state = getattr(result, "state_dict", None)
             conn.send(("done", number, info, None if state is None else encode(state), trial.paused_state))
         except (BrokenPipeError, EOFError, ConnectionResetError):
