@@ -44,8 +44,8 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         Processes("cuda")
 
 
-def test_a_worker_that_cannot_start_fails_the_trials_sent_to_it_and_the_third_death_in_a_row_raises(monkeypatch,
-                                                                                                    tmp_path):
+def test_a_worker_that_cannot_start_interrupts_the_trials_sent_to_it_and_the_third_death_in_a_row_raises(
+        monkeypatch, tmp_path):
     # (before: a bare BrokenPipeError from submit, and the trial left running)
     from torchsearch.executors import processes
 
@@ -56,7 +56,8 @@ def test_a_worker_that_cannot_start_fails_the_trials_sent_to_it_and_the_third_de
                  verbose=False).run(quick, executor=Processes("cpu", workers=1, threads=1))
     trials = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", storage=str(tmp_path),
                       verbose=False).trials
-    assert [t.state for t in trials] == ["failed"] * 3  # none left running
+    # none left running, and none counts towards n_trials: they never began (issue 16)
+    assert [t.state for t in trials] == ["interrupted"] * 3
     assert all("exited with code 3 while starting" in t.error for t in trials)
 
 

@@ -96,7 +96,9 @@ class _Slots:
     def _replace(self, w: _Worker, why: str | None = None) -> None:
         """End worker ``w`` (killed when ``why``, the reason its trial must end, is given; else it
         has died), fail its trial with the reason, and start a fresh worker in its slot; a trial
-        queued behind a pausing one goes to the fresh worker."""
+        queued behind a pausing one goes to the fresh worker. A worker that died before it was
+        ready never began its trial: the trial is interrupted (it runs again first and does not
+        count towards ``n_trials``), not failed."""
         if why is not None:
             w.process.kill()
         w.process.join(timeout=5 if why is not None else 1)
@@ -109,13 +111,15 @@ class _Slots:
             why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while running trial {trial and trial.number}"
         else:
             why += f"; its worker process (pid {w.process.pid}, {w.device}) was killed and replaced"
-        if trial is not None:
+        if trial is not None and w.ready:
             self.host.finish(trial, error=why)
+        elif trial is not None:
+            self.host.interrupt(trial, why)
         w.failed_starts = 0 if w.ready else w.failed_starts + 1
         if w.failed_starts >= _START_TRIES:
             self._forget(w)
-            if queued is not None:
-                self.host.finish(queued[0], error=why)
+            if queued is not None:  # (never begun either)
+                self.host.interrupt(queued[0], why)
             raise TorchSearchError(f"Processes: worker {w.slot} ({w.device}) {how} while starting, {w.failed_starts} "
                                    "times in a row (its error is printed above); no trial can run")
         failed_starts = w.failed_starts
