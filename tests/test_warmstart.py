@@ -167,3 +167,59 @@ def test_a_study_does_not_warm_start_from_itself(tmp_path):
     obs, lines = observations(tmp_path, SPACE, metric="value", mode="min", name="me",
                               itself=(str(tmp_path.resolve()), "me"))
     assert obs == [] and "skipped (it is this study)" in lines[0]
+
+
+# -- through optimize() / tune() / Study ---------------------------------------------------------------
+
+def _first_study(storage=None, n=24, seed=1):
+    return ts.optimize(bowl, SPACE, scheduler=Random(seed=seed), n_trials=n, seed=seed, storage=storage,
+                       study_name="first")
+
+
+def test_optimize_warm_started_from_a_study_suggests_near_the_optimum_first():
+    old = _first_study()
+    new = ts.optimize(bowl, SPACE, scheduler=Bayes(n_startup=5, seed=0), n_trials=1, seed=0, warm_start=old)
+    assert _distance(new.trials[0].params) < 0.2
+    assert len(new.trials) == 1 and len(new.warm_observations) == 24  # taught, not copied in as trials
+    cold = ts.optimize(bowl, SPACE, scheduler=Bayes(n_startup=5, seed=0), n_trials=1, seed=0)
+    assert cold.trials[0].params != new.trials[0].params
+
+
+def test_warm_start_from_a_storage_folder_and_a_list(tmp_path):
+    _first_study(tmp_path / "a", n=6)
+    _first_study(tmp_path / "b", n=5, seed=2)
+    new = ts.optimize(bowl, SPACE, scheduler=TPE(seed=0), n_trials=2, seed=0,
+                      warm_start=[str(tmp_path / "a"), tmp_path / "b"], study_name="first")
+    assert len(new.warm_observations) == 11 and len(new.trials) == 2
+
+
+def test_a_zoomed_space_takes_only_the_trials_inside_it(capsys):
+    old = _first_study()
+    narrow = ts.zoom(old, top=0.25)
+    inside = [t for t in old.trials if all(narrow[k].contains(v) for k, v in t.params.items())]
+    new = ts.Study(space=narrow, scheduler=Bayes(seed=0), metric="value", mode="min", name="zoomed",
+                   warm_start=old, verbose=True)
+    assert len(new.warm_observations) == len(inside) < 24
+    assert f"warm start: study 'first': {len(inside)} of its 24 finished trials lie inside the space" in \
+        capsys.readouterr().err
+
+
+def test_random_runs_warm_started_exactly_as_cold():
+    old = _first_study()
+    warm = ts.optimize(bowl, SPACE, scheduler=Random(seed=0), n_trials=4, seed=0, warm_start=old)
+    cold = ts.optimize(bowl, SPACE, scheduler=Random(seed=0), n_trials=4, seed=0)
+    assert [t.params for t in warm.trials] == [t.params for t in cold.trials]
+
+
+def test_tune_takes_warm_start(tmp_path):
+    from tests.models import TinyRegression
+
+    space = {"lr": ts.Float(0.01, 0.1, log=True)}
+    first = ts.tune(TinyRegression, space, metric="mse", mode="min", epochs=1, n_trials=3, seed=0,
+                    storage=tmp_path, verbose=False)
+    second = ts.tune(TinyRegression, space, scheduler=TPE(seed=0), metric="mse", mode="min", epochs=1, n_trials=1,
+                     seed=0, storage=tmp_path, study_name="second", warm_start=first, verbose=False)
+    assert len(second.warm_observations) == 3 and len(second.trials) == 1
+    with pytest.raises(ValueError, match="warm_start: study 'TinyRegression' .* has mode='min', this study mode='max'"):
+        ts.tune(TinyRegression, space, metric="mse", mode="max", epochs=1, n_trials=1, warm_start=first,
+                verbose=False)
