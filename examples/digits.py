@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> ts.Study:
     module.model.eval()
     with torch.no_grad():
         acc = (module.model(d["x_val"]).argmax(1) == d["y_val"]).float().mean().item()
-    print(f"reloaded best weights: validation accuracy {acc:.4f} (final epoch)")
+    print(f"reloaded best weights: validation accuracy {acc:.4f} (its best epoch, {best.best_step})")
     return study
 
 
