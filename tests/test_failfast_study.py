@@ -139,3 +139,22 @@ def test_the_same_script_with_the_guard_runs(tmp_path):
     out = _script(tmp_path, guarded=True)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "states ['completed', 'completed']" in out.stdout
+
+
+def test_optimize_fails_fast_on_a_missing_key_and_not_on_a_value_error():
+    with pytest.raises(KeyError) as info:
+        ts.optimize(lambda p: p["y"] ** 2, {"x": ts.Float(0, 1)}, n_trials=3)
+    assert "no key 'y'" in "\n".join(info.value.__notes__)
+
+    def picky(p):
+        raise ValueError(f"x={p['x']} is not supported")
+
+    study = ts.optimize(picky, {"x": ts.Float(0, 1)}, n_trials=3)
+    assert _states(study) == ["failed"] * 3
+
+
+def test_a_manual_tell_records_a_programming_error_as_a_failed_trial():
+    # ask/tell: the caller decides; fail fast belongs to run() (tune, optimize)
+    study = ts.Study(space=SPACE, metric="mse", mode="min", verbose=False)
+    trial = study.ask()
+    assert study.tell(trial, error=NameError("name 'nn' is not defined")).state == "failed"
