@@ -92,3 +92,10 @@ def test_the_guard_check_does_not_judge_code_without_a_script_file():
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "None", out.stderr
     assert main_guard_problem() is None  # under pytest: its own __main__ is guarded
+
+
+def test_a_report_the_coordinator_refused_is_judged_by_the_refusal():
+    text = "TrialFailed: TrialError: trial 0: the study metric 'acc' is not among the reported metrics ['loss']"
+    assert split(text) == ("TrialError", "trial 0: the study metric 'acc' is not among the reported metrics ['loss']")
+    assert "metric=" in hint(text, PARAMS)
+    assert hint("TrialFailed: training loss became non-finite", PARAMS) is None

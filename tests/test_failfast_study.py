@@ -158,3 +158,10 @@ def test_a_manual_tell_records_a_programming_error_as_a_failed_trial():
     study = ts.Study(space=SPACE, metric="mse", mode="min", verbose=False)
     trial = study.ask()
     assert study.tell(trial, error=NameError("name 'nn' is not defined")).state == "failed"
+
+
+def test_a_wrong_metric_name_under_workers_stops_the_study_too(tmp_path):
+    # the coordinator refuses the worker's report; the worker ends the trial with that error
+    with pytest.raises(TrialError, match=r"the study metric 'acc' is not among the reported metrics \['mse', 'n'\]"):
+        ts.tune(TinyRegression, SPACE, metric="acc", mode="max", epochs=2, n_trials=3, seed=0, workers=2,
+                verbose=False)

@@ -61,7 +61,12 @@ def split(error: BaseException | str) -> tuple[str, str]:
     kind, sep, message = str(error).partition(": ")
     if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", kind):
         return "", str(error)
-    return kind.rsplit(".", 1)[-1], message
+    kind = kind.rsplit(".", 1)[-1]
+    if kind == "TrialFailed":  # a worker's report that the coordinator refused: "TrialFailed: TrialError: ..."
+        inner, sep, rest = message.partition(": ")
+        if sep and inner != "TrialFailed" and isinstance(getattr(_exceptions, inner, None), type):
+            return inner, rest
+    return kind, message
 
 
 def _missing_key(message: str, params: Mapping[str, Any]) -> str | None:
