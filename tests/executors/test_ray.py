@@ -1,0 +1,160 @@
+"""Ray: long-lived actors on a two-node local cluster (loopback only), reused across trials and
+studies; a killed actor; PBT states through the object store. (Node loss, retries, Ctrl+C and a
+killed coordinator: test_ray_faults.py, on a cluster of its own.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import torchsearch as ts
+from torchsearch.executors.ray import Ray, _Store
+from torchsearch.schedulers import PBT, Grid
+from tests.pbt_models import DropoutRegression, MisbehavingJob, RendezvousJob
+
+# Ray advertises the machine's outward address unless told otherwise; despite its name this makes
+# every Ray process use 127.0.0.1 on Linux too (with node_ip_address below): tests stay on loopback
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+try:
+    import ray
+    from ray.cluster_utils import Cluster
+except ImportError:  # pragma: no cover - depends on the environment
+    ray = None
+
+needs_ray = pytest.mark.skipif(ray is None, reason='needs Ray: pip install "torchsearch[ray]"')
+X = {"x": ts.Choice([0, 1, 2, 3])}
+NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 << 20}
+
+
+def two_node_cluster():
+    """A head and a worker node of one CPU each, on 127.0.0.1; this process joins it."""
+    c = Cluster(initialize_head=True, connect=True, head_node_args={**NODE, "include_dashboard": False})
+    c.add_node(**NODE)
+    c.wait_for_nodes()
+    return c
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = two_node_cluster()
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(cluster):
+    """Two actors (one per node) shared by the tests of this module."""
+    with Ray() as ex:
+        yield ex
+
+
+class Steps:
+    """Reports ``steps`` evaluations, ``pause`` seconds apart; writes its pid to ``folder/<number>``."""
+
+    def __init__(self, folder: str | None = None, steps: int = 10, pause: float = 0.05) -> None:
+        self.folder, self.steps, self.pause = folder, steps, pause
+
+    def __call__(self, trial):
+        if self.folder:
+            Path(self.folder, str(trial.number)).write_text(str(os.getpid()))
+        for step in range(1, self.steps + 1):
+            time.sleep(self.pause)
+            trial.report({"value": float(step)}, step=step, final=step == self.steps)
+        return None
+
+
+def quick(trial):
+    trial.report({"value": float(trial.params["x"])}, step=0)
+
+
+# -- without a cluster ----------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cpus_per_trial": -1}, r"cpus_per_trial must be a number >= 0, got cpus_per_trial=-1"),
+    ({"gpus_per_trial": "one"}, r"gpus_per_trial must be a number >= 0, got gpus_per_trial='one'"),
+    ({"gpus_per_trial": 1.5}, r"gpus_per_trial above 1 must be a whole number, got gpus_per_trial=1.5"),
+    ({"cpus_per_trial": 0}, r"cpus_per_trial=0 and gpus_per_trial=0 would let Ray start any number"),
+    ({"max_concurrent": 0}, r"max_concurrent must be an int >= 1 or None, got max_concurrent=0"),
+    ({"max_retries": -1}, r"max_retries must be an int >= 0, got max_retries=-1"),
+    ({"address": 6379}, r"address must be None, 'auto' or 'ray://host:port', got address=6379"),
+])
+def test_bad_arguments_name_the_parameter_and_what_is_allowed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Ray(**kwargs)
+
+
+def test_importing_torchsearch_never_imports_ray():
+    code = "import sys, torchsearch, torchsearch.executors as e; e.Ray; assert 'ray' not in sys.modules, 'ray imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_kept_state_is_put_into_the_object_store_once_however_many_copy_it():
+    class FakeRay:
+        def put(self, blob):
+            return ("ref", len(blob))
+
+    store = _Store(FakeRay())
+    a, b = b"a" * 10, b"b" * 20
+    refs = [store.put(a), store.put(a), store.put(b), store.put(a)]
+    assert store.puts == 2
+    assert [r[1] for r in refs] == [("ref", 10), ("ref", 10), ("ref", 20), ("ref", 10)]
+    assert len({r[0] for r in refs}) == 4  # each delivery has its own key
+
+
+# -- on the two-node cluster -------------------------------------------------------------------------
+@needs_ray
+def test_trials_run_at_once_in_actors_on_both_nodes_and_actors_are_reused(tmp_path, pool):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", storage=str(tmp_path / "db"),
+                     verbose=False)
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    study.run(RendezvousJob(str(folder), n=2), n_trials=2, executor=pool)
+    (a, b) = [(t.metrics["start"][0], t.metrics["end"][0], t.metrics["pid"][0]) for t in study.trials]
+    assert [t.state for t in study.trials] == ["completed", "completed"]
+    assert max(a[0], b[0]) < min(a[1], b[1])  # both ran at the same time
+    assert a[2] != b[2] and os.getpid() not in (a[2], b[2])
+    assert len({w.where["node_id"] for w in pool._workers}) == 2  # one actor on each node
+    pids = {w.where["pid"] for w in pool._workers}
+    again = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    again.run(quick, executor=pool)
+    assert [t.state for t in again.trials] == ["completed"] * 4
+    assert {w.where["pid"] for w in pool._workers} == pids  # no actor was started per trial
+
+
+@needs_ray
+def test_a_killed_actor_fails_only_its_trial_with_the_reason_and_the_study_finishes(pool):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    study.run(MisbehavingJob(), executor=pool)
+    by_x = {t.params["x"]: t for t in study.trials}
+    assert sorted(by_x) == [0, 1, 2, 3]
+    assert by_x[1].state == "failed" and "the Ray actor of slot" in by_x[1].error and "died" in by_x[1].error
+    assert "while running trial 1" in by_x[1].error
+    assert by_x[2].state == "failed" and by_x[2].error == "ValueError: bad luck on purpose"
+    assert by_x[0].state == by_x[3].state == "completed"
+
+
+@needs_ray
+def test_pbt_on_two_nodes_exploits_pauses_and_resumes_through_the_object_store(tmp_path, pool):
+    space = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
+    puts = pool._store.puts
+    study = ts.tune(DropoutRegression, space, scheduler=PBT(population=4, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=8, seed=0, storage=str(tmp_path), executor=pool, verbose=False)
+    trials = study.trials
+    assert [t.state for t in trials] == ["completed"] * 4
+    rows = study.lineage()
+    assert rows, "some trial exploited another"
+    for t in trials:  # every epoch it trained, once (a copy goes on from the donor's step)
+        skipped = {s for r in rows if r["trial"] == t.number for s in range(r["step"] + 1, r["donor_step"] + 1)}
+        assert sorted(t.metrics["mse"]) == [s for s in range(1, 9) if s not in skipped]
+    resumes = study._coordinator.population.resumes
+    assert resumes["held"] + resumes["sent"] >= 8
+    # every state sent to an actor (a resume elsewhere, a donor's) went through the object store
+    assert 0 < pool._store.puts - puts <= resumes["sent"] + len(rows)
+    assert study.load_module(DropoutRegression) is not None
