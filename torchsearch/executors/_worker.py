@@ -183,7 +183,8 @@ class _Watch(threading.Thread):
 
 
 def worker_main(conn: Any, device: str, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
+    if threading.current_thread() is threading.main_thread():  # (a Ray actor runs this loop in a thread)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
     parent = int(os.environ.get(PARENT_ENV, os.getppid()))
     die_with_parent(parent)
     conn = _Locked(conn)
