@@ -19,8 +19,9 @@ class Trial:
     """A trial as stored: its configuration, its reports and how it ended.
 
     ``metrics`` maps each reported metric name to ``{step: value}`` (step = epoch for
-    ``tune()``). ``value`` is the best value of the study's metric over the trial's reports
-    (lowest for ``mode="min"``), NaN-free; None if it never reported a finite one.
+    ``tune()``; empty, like ``notes``, when read with ``with_metrics=False``). ``value`` is the
+    best value of the study's metric over the trial's reports (lowest for ``mode="min"``),
+    NaN-free; None if it never reported a finite one.
     """
 
     number: int
@@ -36,6 +37,10 @@ class Trial:
     stop_code: str | None = None
     stop_reason: str | None = None
     checkpoint: str | None = None
+    #: queued by hand (``Study.enqueue`` / ``torchsearch enqueue``), not suggested by the scheduler
+    queued: bool = False
+    #: a person's notes on the trial, oldest first: ``{"text", "time"}`` (``Study.note``)
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration(self) -> float | None:

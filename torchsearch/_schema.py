@@ -6,10 +6,12 @@ from pathlib import Path
 
 from .exceptions import StorageError
 
-__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL", "MIGRATIONS", "check_version"]
+__all__ = ["SCHEMA_VERSION", "DB_NAME", "SCHEMA_SQL", "ADDED_COLUMNS", "MIGRATIONS", "check_version"]
 
 #: 2: the ``leases`` table (one coordinator per study)
-SCHEMA_VERSION = 2
+#: 3: ``notes`` (a person's notes on trials), ``queue`` (trials queued by hand, see
+#: ``Study.enqueue``) and ``trials.queued``
+SCHEMA_VERSION = 3
 DB_NAME = "study.db"
 
 SCHEMA_SQL = """
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS trials (
     stop_code TEXT,
     stop_reason TEXT,
     checkpoint TEXT,
+    queued INTEGER,
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS reports (
@@ -72,21 +75,39 @@ CREATE TABLE IF NOT EXISTS leases (
     since REAL NOT NULL,
     heartbeat REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    trial_number INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    params TEXT NOT NULL,
+    time REAL NOT NULL,
+    trial_number INTEGER
+);
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
 CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
+CREATE INDEX IF NOT EXISTS notes_by_study ON notes (study_id, trial_number);
 """
 
 #: Nullable columns added to a table after it was first released: added to an older database
 #: (of any version) when it is opened for writing; a reader of an older one sees NULL.
 #: ``lineage.donor_step``: the step of the donor's state an exploit copied (the member goes on
 #: from there); ``torchsearch._lineage.schedule`` reads it.
-ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),)}
+#: ``trials.queued``: 1 for a trial queued by hand (``Study.enqueue``, ``torchsearch enqueue``),
+#: NULL for one the scheduler suggested.
+ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),), "trials": (("queued", "INTEGER"),)}
 
 #: ``version -> SQL`` that brings a database of that version to the next one. The tables of
 #: ``SCHEMA_SQL`` are created first when missing (``leases`` for a version 1 database), so a
 #: migration only has to say what else changes.
 MIGRATIONS = {
     1: "UPDATE schema_version SET version = 2",
+    2: "UPDATE schema_version SET version = 3",
 }
 
 

@@ -6,8 +6,11 @@
     torchsearch dashboard PATH [--port 8080] [--host 127.0.0.1]   a live web page over the folder
     torchsearch export PATH --tensorboard DIR [--study NAME]      TensorBoard HParams logs
     torchsearch lineage PATH [--study NAME] [--trial N]  PBT exploits (and trial N's schedule)
+    torchsearch note PATH N "text" [--study NAME]         add a note to trial N
+    torchsearch enqueue PATH [--study NAME] key=value ... queue a trial for the next run
 
-Each takes ``--format table|json|csv``. The database is opened read-only.
+Each reading command takes ``--format table|json|csv`` and opens the database read-only.
+``note`` and ``enqueue`` write (they need no lease: the study may be running meanwhile).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _trial_row(t: Trial, metric: str) -> dict[str, Any]:
+def _trial_row(t: Trial, metric: str, *, fmt: str = "table") -> dict[str, Any]:
     row: dict[str, Any] = {"number": t.number, "state": t.state, "value": t.value, "best_step": t.best_step}
     row.update({f"params.{k}": v for k, v in t.params.items()})
     row["last"] = t.last(metric)
@@ -90,6 +93,11 @@ def _trial_row(t: Trial, metric: str) -> dict[str, Any]:
     row["duration_s"] = None if t.duration is None else round(t.duration, 3)
     row["stop_reason"] = t.stop_reason
     row["error"] = t.error
+    row["queued"] = t.queued if fmt == "json" else ("by hand" if t.queued else None)
+    if fmt == "json":
+        row["notes"] = t.notes
+    else:
+        row["notes"] = " | ".join(n["text"] for n in t.notes) or None
     return row
 
 
@@ -147,7 +155,12 @@ def _cmd_trials(args: argparse.Namespace, out: Any) -> int:
     trials = storage.trials(s["id"])
     if args.state:
         trials = [t for t in trials if t.state == args.state]
-    _emit([_trial_row(t, s["metric"]) for t in trials], args.format, out)
+    _emit([_trial_row(t, s["metric"], fmt=args.format) for t in trials], args.format, out)
+    waiting = storage.queued(s["id"])
+    if waiting and args.format == "table":
+        out.write(f"\nqueued by hand, to run first in the study's next run ({len(waiting)}):\n")
+        for q in waiting:
+            out.write(f"  {json.dumps(q['params'])}  (queued {_fmt_time(q['time'])})\n")
     return 0
 
 
@@ -173,8 +186,9 @@ def _cmd_best(args: argparse.Namespace, out: Any) -> int:
 def _cmd_dashboard(args: argparse.Namespace, out: Any) -> int:
     from .dashboard import serve  # lazy: the web server is not needed by the other commands
 
-    if not Path(args.path).is_dir():
-        raise TorchSearchError(f"no storage folder at {args.path!r}")
+    if Path(args.path).exists() and not Path(args.path).is_dir():
+        raise TorchSearchError(f"{args.path!r} is a file, not a storage folder")
+    # a folder that does not exist yet is served too: a study started at the same moment creates it
     try:
         return serve(args.path, host=args.host, port=args.port, out=out)
     except OSError as e:
@@ -193,7 +207,7 @@ def _cmd_export(args: argparse.Namespace, out: Any) -> int:
 def _cmd_lineage(args: argparse.Namespace, out: Any) -> int:
     from types import SimpleNamespace
 
-    from ._population import schedule
+    from ._lineage import schedule
 
     storage = _open(args.path)
     s = _study(storage, args.study)
@@ -203,7 +217,7 @@ def _cmd_lineage(args: argparse.Namespace, out: Any) -> int:
              "time": _fmt_time(r["time"])} for r in storage.lineage(s["id"], args.trial)]
     segments = []
     if args.trial is not None:
-        segments = schedule(SimpleNamespace(storage=storage, _id=s["id"]), args.trial)
+        segments = schedule(SimpleNamespace(storage=storage, id=s["id"]), args.trial)
     if args.format == "json":
         json.dump({"lineage": storage.lineage(s["id"], args.trial), "schedule": segments}, out, indent=2, default=str)
         out.write("\n")
@@ -216,8 +230,49 @@ def _cmd_lineage(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _open_for_writing(path: str, name: str | None) -> tuple[Storage, dict[str, Any]]:
+    """The storage at ``path`` opened for writing notes and queued trials (an older database is
+    migrated), and study ``name`` in it. Never creates a storage: it must hold a study."""
+    _open(path).close()  # refuses a missing, foreign or newer database; waits for one being created
+    storage = Storage(Path(path))
+    return storage, _study(storage, name)
+
+
+def _cmd_note(args: argparse.Namespace, out: Any) -> int:
+    storage, s = _open_for_writing(args.path, args.study)
+    try:
+        note = storage.add_note(s["id"], args.number, args.text)
+    except ValueError as e:
+        raise TorchSearchError(str(e)) from e
+    finally:
+        storage.close()
+    print(f"note added to trial {note['trial']} of study {s['name']!r} at {_fmt_time(note['time'])}", file=out)
+    return 0
+
+
+def _cmd_enqueue(args: argparse.Namespace, out: Any) -> int:
+    from ._enqueue import check_params, parse_assignment
+    from .space import Space
+
+    storage, s = _open_for_writing(args.path, args.study)
+    try:
+        space = Space.from_dict(s["space"])
+        given = dict(parse_assignment(space, a) for a in args.params)
+        params = check_params(space, given)
+        storage.enqueue(s["id"], params)
+        waiting = len(storage.queued(s["id"]))
+    finally:
+        storage.close()
+    rest = [n for n in space.names if n not in params]
+    filled = f"; the scheduler picks {', '.join(rest)}" if rest else ""
+    print(f"queued {json.dumps(params)} in study {s['name']!r} ({waiting} waiting){filled}; queued trials run "
+          "first, in order, in the study's next tune() or optimize()", file=out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="torchsearch", description="Look at torchsearch studies stored in a folder.")
+    p = argparse.ArgumentParser(prog="torchsearch", description="Look at torchsearch studies stored in a folder, "
+                                "note on their trials, queue trials of your own.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser, study: bool) -> None:
@@ -264,6 +319,23 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp, study=True)
     sp.add_argument("--trial", type=int, default=None, help="one trial's lineage and schedule")
     sp.set_defaults(func=_cmd_lineage)
+    sp = sub.add_parser("note", help="add a note to a trial",
+                        description="Add a timestamped note to a trial (a trial may hold several). Shown by "
+                                    "`torchsearch trials` and in the dashboard. Works while the study runs.")
+    sp.add_argument("path", help="storage folder (the storage= given to tune)")
+    sp.add_argument("number", type=int, help="the trial's number")
+    sp.add_argument("text", help="the note")
+    sp.add_argument("--study", default=None, help="study name (needed when the folder holds several)")
+    sp.set_defaults(func=_cmd_note)
+    sp = sub.add_parser("enqueue", help="queue a trial of your own for the study's next run",
+                        description="Queue a trial with the given parameter values (read with each "
+                                    "parameter's type; parameters left out are picked by the scheduler). "
+                                    "Queued trials run first, in order, in the next tune() or optimize() "
+                                    "of the study, even past its n_trials.")
+    sp.add_argument("path", help="storage folder (the storage= given to tune)")
+    sp.add_argument("params", nargs="+", metavar="key=value", help="parameter values, e.g. lr=0.01 act=relu")
+    sp.add_argument("--study", default=None, help="study name (needed when the folder holds several)")
+    sp.set_defaults(func=_cmd_enqueue)
     return p
 
 

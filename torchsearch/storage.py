@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checkpoints import FILE_MAGIC, from_bytes, read_file, to_bytes, write_file  # noqa: F401 - FILE_MAGIC re-exported
+from ._handwork import HandWork
 from ._record import Trial
 from ._dbfile import open_reader, open_writer
 from ._schema import ADDED_COLUMNS, DB_NAME, SCHEMA_SQL, SCHEMA_VERSION
@@ -39,8 +40,9 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-class Storage:
-    """One study folder (or memory). Methods are the coordinator's; readers use ``readonly=True``."""
+class Storage(HandWork):
+    """One study folder (or memory). Methods are the coordinator's (notes and queued trials,
+    from :class:`~torchsearch._handwork.HandWork`, are anyone's); readers use ``readonly=True``."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else None
@@ -183,21 +185,27 @@ class Storage:
         raise StorageError(f"no study with id {study_id}")
 
     # -- trials -----------------------------------------------------------------------------
-    def add_trial(self, study_id: int, params: dict[str, Any], *, state: str = "running") -> int:
-        """Insert a trial with the next number; return its number."""
+    def add_trial(self, study_id: int, params: dict[str, Any], *, state: str = "running",
+                  queued: int | None = None) -> int:
+        """Insert a trial with the next number; return its number. ``queued``: the id of the
+        queue entry it runs (see :meth:`enqueue`), marked taken in the same transaction."""
         self.commit()  # a grouped transaction ends here: numbering needs its own, with the write lock
         try:
             self._con.execute("BEGIN IMMEDIATE")
             row = self._con.execute("SELECT MAX(number) FROM trials WHERE study_id = ?", (study_id,)).fetchone()
             number = 0 if row[0] is None else row[0] + 1
             self._con.execute(
-                "INSERT INTO trials (study_id, number, state, params, started) VALUES (?,?,?,?,?)",
-                (study_id, number, state, json.dumps(params), time.time()),
+                "INSERT INTO trials (study_id, number, state, params, started, queued) VALUES (?,?,?,?,?,?)",
+                (study_id, number, state, json.dumps(params), time.time(), None if queued is None else 1),
             )
+            if queued is not None:
+                self._take_queued(study_id, queued, number)
             self._con.execute("COMMIT")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, StorageError) as e:
             if self._con.in_transaction:
                 self._con.execute("ROLLBACK")
+            if isinstance(e, StorageError):
+                raise
             raise StorageError(f"storage: cannot add a trial: {e}") from e
         return number
 
@@ -239,13 +247,15 @@ class Storage:
         self._q(f"UPDATE trials SET {cols} WHERE study_id = ? AND number = ?", (*fields.values(), study_id, number))
 
     def trials(self, study_id: int, *, with_metrics: bool = True, number: int | None = None) -> list[Trial]:
-        """The study's trials in order (only trial ``number`` when given), with their reports."""
+        """The study's trials in order (only trial ``number`` when given), with their reports
+        (and notes, unless ``with_metrics=False``)."""
         where, args = "t.study_id = ?", (study_id,)
         if number is not None:
             where, args = "t.study_id = ? AND t.number = ?", (study_id, number)
         rows = self._q(
             "SELECT id, number, state, params, value, best_step, started, ended, error, traceback, stop_code, "
-            f"stop_reason, checkpoint FROM trials t WHERE {where} ORDER BY number", args
+            f"stop_reason, checkpoint, {'queued' if self._has_column('trials', 'queued') else 'NULL'} "
+            f"FROM trials t WHERE {where} ORDER BY number", args
         ).fetchall()
         metrics: dict[int, dict[str, dict[int, float]]] = {}
         if with_metrics:
@@ -254,12 +264,16 @@ class Storage:
                 f"WHERE {where} ORDER BY r.step", args
             ):
                 metrics.setdefault(tid, {}).setdefault(name, {})[step] = math.nan if value is None else value
+        notes: dict[int, list[dict[str, Any]]] = {}
+        if with_metrics:
+            for n in self.notes(study_id, number):
+                notes.setdefault(n["trial"], []).append({"text": n["text"], "time": n["time"]})
         out = []
         for r in rows:
             out.append(Trial(
                 number=r[1], state=r[2], params=json.loads(r[3]), value=r[4], best_step=r[5], started=r[6],
                 ended=r[7], error=r[8], traceback=r[9], stop_code=r[10], stop_reason=r[11], checkpoint=r[12],
-                metrics=metrics.get(r[0], {}),
+                queued=bool(r[13]), metrics=metrics.get(r[0], {}), notes=notes.get(r[1], []),
             ))
         return out
 

@@ -82,3 +82,36 @@ def test_route_without_a_database_lists_no_study(ro):
     assert api.route(None, ["studies"], {}) == []
     with pytest.raises(api.NotFound):
         api.route(None, ["studies", "1"], {})
+
+
+def test_curves_of_another_metric_carry_that_metrics_mode_not_the_studys(ro):
+    # the study maximises accuracy; its loss curves are lower-is-better
+    assert api.curves(ro, 1)["mode"] == "max"
+    assert api.curves(ro, 1, "loss")["mode"] == "min"
+    assert api.curves(ro, 1, "nope")["mode"] is None  # a name that does not say: no guess
+
+
+@pytest.mark.parametrize("name, mode", [("val_loss", "min"), ("trainLoss", "min"), ("top1_acc", "max"),
+                                        ("val_accuracy", "max"), ("mse", "min"), ("f1", "max"), ("width", None),
+                                        ("loss_over_acc", None)])
+def test_metric_mode_reads_the_direction_from_the_metric_name(name, mode):
+    assert api.metric_mode(name, "accuracy", "max") == mode
+    assert api.metric_mode("loss", "loss", "max") == "max"  # the study's own metric: the study's mode
+
+
+def test_trial_detail_holds_its_notes_and_whether_it_was_queued_by_hand(study_dir):
+    st = ts.Storage(study_dir)
+    st.add_note(1, 2, "wide and slow")
+    st.enqueue(1, {"lr": 0.05})
+    queued = st.queued(1)[0]["id"]
+    num = st.add_trial(1, {"lr": 0.05, "width": 32, "act": "relu"}, queued=queued)
+    st.close()
+    ro = ts.Storage(study_dir, readonly=True)
+    try:
+        assert [n["text"] for n in api.trial(ro, 1, 2)["notes"]] == ["wide and slow"]
+        rows = {r["number"]: r for r in api.trials(ro, 1)}
+        assert (rows[2]["n_notes"], rows[2]["queued"]) == (1, False)
+        assert (rows[num]["n_notes"], rows[num]["queued"]) == (0, True)
+        assert ro.queued(1) == []  # the queue entry was taken by that trial
+    finally:
+        ro.close()

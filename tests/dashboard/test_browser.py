@@ -33,6 +33,17 @@ def wait_for(fn, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def _click(element):
+    """Click ``element``; False when it went stale meanwhile (the page redrew it)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.click()
+    except (StaleElementReferenceException, AttributeError):
+        return False
+    return True
+
+
 def severe(driver):
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -44,7 +55,7 @@ def trial_rows(driver):
 
 
 def test_page_shows_every_trial_as_text_and_new_trials_live_without_reload(driver, tmp_path):
-    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     st, sid = write_study(tmp_path / "runs")
@@ -89,6 +100,20 @@ def test_page_shows_every_trial_as_text_and_new_trials_live_without_reload(drive
         detail = driver.find_element(By.ID, "detail")
         wait_for(lambda: detail.is_displayed() and "Trial 4" in detail.text, what="the trial details")
         assert "loss is NaN " + XSS in detail.text and "Traceback" in detail.text
+        assert driver.find_elements(By.TAG_NAME, "img") == []
+
+        # a note written while the page is open: counted in the table, shown as text in the details
+        st.add_note(sid, 0, "why not: " + XSS)
+        def note_counted():  # (the table is redrawn every refresh: a row found may go stale)
+            try:
+                row = next(r for r in trial_rows(driver) if r.find_elements(By.TAG_NAME, "td")[0].text == "0")
+                return row if "1 note" in row.text else None
+            except StaleElementReferenceException:
+                return None
+        wait_for(note_counted, what="the note count in trial 0's row")
+        wait_for(lambda: _click(note_counted()), what="a click on trial 0's row")
+        wait_for(lambda: "Trial 0" in detail.text and "why not: " + XSS in detail.text, what="the note in the details")
+        assert "Notes" in detail.text
         assert driver.find_elements(By.TAG_NAME, "img") == []
         assert severe(driver) == []
     finally:

@@ -56,6 +56,34 @@ def test_dashboard_command_defaults_to_loopback_port_8080():
     assert (args.host, args.port) == ("::1", 0)
 
 
-def test_dashboard_command_refuses_a_missing_folder(tmp_path, capsys):
-    assert main(["dashboard", str(tmp_path / "nope")]) == 2
-    assert "no storage folder" in capsys.readouterr().err
+def test_dashboard_command_serves_a_folder_that_a_starting_study_has_not_made_yet(tmp_path, monkeypatch):
+    # the README's recipe starts the study and the dashboard at once: the folder may not exist yet
+    import torchsearch.dashboard as dashboard
+
+    served = []
+    monkeypatch.setattr(dashboard, "serve", lambda path, **kw: served.append(path) or 0)
+    assert main(["dashboard", str(tmp_path / "not-yet")]) == 0
+    assert served == [str(tmp_path / "not-yet")]
+
+
+def test_dashboard_command_refuses_a_file_given_as_the_folder(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    assert main(["dashboard", str(tmp_path / "f")]) == 2
+    assert "is a file, not a storage folder" in capsys.readouterr().err
+
+
+def test_a_server_started_before_its_folder_exists_shows_the_study_once_it_is_written(tmp_path):
+    import json
+
+    from .conftest import Server, write_study
+
+    s = Server(tmp_path / "later")
+    try:
+        status, _, body = s.request("/api/studies")
+        assert status == 200 and json.loads(body) == []
+        st, _ = write_study(tmp_path / "later")
+        st.close()
+        status, _, body = s.request("/api/studies")
+        assert status == 200 and [x["name"] for x in json.loads(body)] == ["<b>demo</b>"]
+    finally:
+        s.close()

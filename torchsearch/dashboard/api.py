@@ -10,9 +10,9 @@ Routes (all GET, all JSON):
     /api/studies/<id>                     one study: summary, space, metric names
     /api/studies/<id>/trials              one row per trial (the trial table)
     /api/studies/<id>/trials/<number>     one trial: params, every metric curve, error,
-                                          traceback, its PBT lineage events
+                                          traceback, its PBT lineage events, its notes
     /api/studies/<id>/curves?metric=NAME  every trial's curve of one metric (default: the
-                                          study metric)
+                                          study metric) and that metric's mode
     /api/studies/<id>/lineage             every PBT exploit/explore event of the study
 """
 
@@ -26,7 +26,7 @@ from .._lease import study_status
 from ..storage import Storage
 from .._record import Trial
 
-__all__ = ["NotFound", "route", "clean", "studies", "study", "trials", "trial", "curves", "lineage"]
+__all__ = ["NotFound", "route", "clean", "studies", "study", "trials", "trial", "curves", "lineage", "metric_mode"]
 
 _MAX_ID = 2**53
 
@@ -115,6 +115,7 @@ def _row(t: Trial, metric: str, now: float) -> dict[str, Any]:
         "started": t.started, "ended": t.ended,
         "duration_s": None if t.started is None or end is None else max(0.0, end - t.started),
         "stop_code": t.stop_code, "stop_reason": t.stop_reason, "error": t.error,
+        "queued": t.queued, "n_notes": len(t.notes),
     }
 
 
@@ -133,11 +134,35 @@ def trial(storage: Storage, study_id: int, number: int) -> dict[str, Any]:
             out["traceback"] = t.traceback
             out["checkpoint"] = t.checkpoint
             out["lineage"] = storage.lineage(study_id, number)
+            out["notes"] = t.notes
             return out
     raise NotFound(f"no trial {number} in study {study_id}")
 
 
+#: Words in a metric's name that say lower is better, and higher is better.
+_LOWER = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl", "regret", "time", "latency",
+          "cost", "wer", "cer")
+_HIGHER = ("acc", "accuracy", "f1", "auc", "auroc", "precision", "recall", "score", "r2", "iou", "dice", "bleu",
+           "rouge", "map", "reward", "return", "top1", "top5")
+
+
+def metric_mode(name: str, study_metric: str, study_mode: str) -> str | None:
+    """Whether lower (``"min"``) or higher (``"max"``) is better for metric ``name``: the study's
+    mode for the study's metric; for another, read from its name's words (``val_loss`` -> min,
+    ``top1_acc`` -> max); None when the name does not say."""
+    if name == study_metric:
+        return study_mode
+    words = [w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split() if w]
+    lower = any(w in _LOWER for w in words) or name.lower().endswith(("loss", "error"))
+    higher = any(w in _HIGHER for w in words) or name.lower().endswith(("accuracy", "acc"))
+    if lower == higher:
+        return None
+    return "min" if lower else "max"
+
+
 def curves(storage: Storage, study_id: int, metric: str | None = None) -> dict[str, Any]:
+    """Every trial's curve of ``metric`` (default: the study's), with ``mode``: the study's for its
+    own metric, else :func:`metric_mode`'s reading of the name (None when unknown)."""
     s = _get_study(storage, study_id)
     name = metric or s["metric"]
     out = []
@@ -145,7 +170,7 @@ def curves(storage: Storage, study_id: int, metric: str | None = None) -> dict[s
         series = t.metrics.get(name)
         if series:
             out.append({"number": t.number, "state": t.state, "points": sorted(series.items())})
-    return {"metric": name, "mode": s["mode"], "curves": out}
+    return {"metric": name, "mode": metric_mode(name, s["metric"], s["mode"]), "curves": out}
 
 
 def lineage(storage: Storage, study_id: int) -> list[dict[str, Any]]:

@@ -173,6 +173,8 @@
       { key: "last", label: "last", get: (t) => t.last, num: true },
       { key: "epochs", label: "epochs", get: (t) => t.epochs, num: true },
       { key: "duration", label: "duration", get: (t) => t.duration_s, num: true, fmt: dur },
+      { key: "hand", label: "by hand", get: (t) => (t.queued ? "queued" : "") + (t.queued && t.n_notes ? ", " : "") +
+        (t.n_notes ? t.n_notes + (t.n_notes > 1 ? " notes" : " note") : "") },
       { key: "why", label: "stop reason / error", get: (t) => t.error || t.stop_reason || "" });
     return cols;
   }
@@ -224,11 +226,16 @@
     if (n !== S.selected || id !== S.id) return;
     const kv = (rows) => el("table", { class: "grid small" },
       el("tbody", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v, title: v })))));
-    const body = [el("h4", { text: "Hyperparameters" }), kv(Object.entries(t.params).map(([k, v]) => [k, val(v)])),
+    const body = [];
+    if (t.notes.length) {
+      body.push(el("h4", { text: "Notes" }), kv(t.notes.map((m) => [when(m.time), m.text])));
+    }
+    body.push(el("h4", { text: "Hyperparameters" + (t.queued ? " (queued by hand)" : "") }),
+      kv(Object.entries(t.params).map(([k, v]) => [k, val(v)])),
       el("h4", { text: "Result" }), kv([["state", t.state], ["best " + S.study.metric, num(t.value)],
         ["best at step", num(t.best_step)], ["last", num(t.last)], ["epochs", num(t.epochs)],
         ["started", when(t.started)], ["ended", when(t.ended)], ["duration", dur(t.duration_s)],
-        ["stop code", t.stop_code || "–"], ["stop reason", t.stop_reason || "–"]])];
+        ["stop code", t.stop_code || "–"], ["stop reason", t.stop_reason || "–"]]));
     const metrics = Object.entries(t.metrics);
     if (metrics.length) {
       body.push(el("h4", { text: "Metrics (last value, points)" }),
