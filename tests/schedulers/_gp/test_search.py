@@ -92,3 +92,42 @@ def test_a_jump_of_one_coordinate_far_from_the_anchors_is_found():
     anchors = np.full((1, d), 0.05)
     E, _ = search.maximize(acq, acq_grad, cols, np.random.default_rng(1), n_candidates=256, anchors=anchors)
     np.testing.assert_allclose(E[0], target, atol=1e-3)
+
+
+def test_a_coordinate_the_acquisition_barely_rewards_keeps_its_start_instead_of_the_bound():
+    # log-acquisition peaked in x0, almost flat in x1 with a tilt towards the bound x1 = 1 (what
+    # the posterior variance does along an input with a long lengthscale)
+    cols = Columns(["cont", "cont"], [None, None], [0, 0])
+
+    def acq(x):
+        return -50.0 * (x[:, 0] - 0.3).square() + 0.01 * x[:, 1]
+
+    def acq_grad(x):
+        g = torch.zeros_like(x)
+        g[:, 0] = -100.0 * (x[:, 0] - 0.3)
+        g[:, 1] = 0.01
+        return acq(x), g
+
+    E, _ = maximize(acq, acq_grad, cols, np.random.default_rng(0), n_candidates=64)
+    assert E[0][1] == 1.0  # plain gradient ascent: the bound
+    E, v = maximize(acq, acq_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05)
+    assert E[0][1] < 0.99  # the indifferent one is back where its refinement started
+    # what was given up for it is within the tolerance (a move worth < 0.05 of x0 may be undone too)
+    assert v[0] >= acq(torch.tensor([[0.3, 1.0]], dtype=torch.float64)).item() - 0.05
+    assert abs(E[0][0] - 0.3) < 0.04
+
+
+def test_a_rewarded_move_to_the_bound_is_kept():
+    cols = Columns(["cont", "cont"], [None, None], [0, 0])
+
+    def acq(x):
+        return -50.0 * (x[:, 0] - 0.3).square() + 3.0 * x[:, 1]
+
+    def acq_grad(x):
+        g = torch.zeros_like(x)
+        g[:, 0] = -100.0 * (x[:, 0] - 0.3)
+        g[:, 1] = 3.0
+        return acq(x), g
+
+    E, _ = maximize(acq, acq_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05)
+    assert E[0][1] == 1.0

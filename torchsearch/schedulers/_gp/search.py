@@ -193,6 +193,7 @@ def _subset_moves(cols: Columns, anchors: np.ndarray, rng: np.random.Generator, 
 def maximize(
     acq: Acq, acq_grad: AcqGrad, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 512, n_restarts: int = 5,
     anchors: np.ndarray | None = None, max_iter: int = 15, polish_iter: int = 30, max_combos: int = 32,
+    revert_tol: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate points ``k x d`` (encoded, valid) and their acquisition values, best first.
 
@@ -248,12 +249,43 @@ def maximize(
             sv = _score(acq, S)
     allE = np.concatenate([S, E[order]])
     allv = np.concatenate([sv, v[order]])
+    origin = np.concatenate([E[starts], E[order]])  # where each point's refinement started
     o = np.argsort(-allv, kind="stable")
-    allE, allv = allE[o], allv[o]
+    allE, allv, origin = allE[o], allv[o], origin[o]
     if polish_iter and cols.mask("cont").any():
         # the joint run stops when the slowest start does: polish the winner on its own
         top = cols.snap(_lbfgs(acq_grad, allE[:1], cols.mask("cont"), polish_iter))
         tv = _score(acq, top)
         if tv[0] > allv[0]:
-            allE, allv = np.concatenate([top, allE]), np.concatenate([tv, allv])
+            allE, allv, origin = np.concatenate([top, allE]), np.concatenate([tv, allv]), origin[[0, *range(len(origin))]]
+    if revert_tol > 0 and cols.mask("cont").any():
+        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], origin[0], revert_tol)
+        if not np.array_equal(w, allE[0]):
+            allE, allv = np.concatenate([w[None], allE]), np.concatenate([[wv], allv])
     return allE, allv
+
+
+def _revert_indifferent(acq: Acq, cols: Columns, w: np.ndarray, wv: float, start: np.ndarray,
+                        tol: float) -> tuple[np.ndarray, float]:
+    """Undo the refinement's moves of float coordinates that the acquisition barely rewards.
+
+    Along an input the model thinks irrelevant (a long lengthscale), the posterior variance
+    still grows away from the data, so gradient ascent drifts to the box's bound for a gain of
+    almost nothing: on Levy6 half the suggested coordinates sat within 0.01 of a bound. Such a
+    move is reverted (greedily, the cheapest first) while the total loss of log-acquisition
+    stays within ``tol`` (``maximize(revert_tol=...)``: in the acquisition's units, so meant
+    for a log-acquisition, where it is a relative loss); the coordinate keeps its start's value (a quasi-random draw or
+    a perturbed incumbent) instead of the bound.
+    """
+    cont = np.flatnonzero(cols.mask("cont") & (np.abs(w - start) > 1e-9))
+    cur, cur_v = w.copy(), float(wv)
+    while len(cont):
+        trial = np.repeat(cur[None], len(cont), axis=0)
+        trial[np.arange(len(cont)), cont] = start[cont]
+        tv = _score(acq, trial)
+        b = int(np.argmax(tv))
+        if not wv - tv[b] <= tol:
+            break
+        cur, cur_v = trial[b], float(tv[b])
+        cont = np.delete(cont, b)
+    return cur, cur_v
