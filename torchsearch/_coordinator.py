@@ -23,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ._active import ActiveTrial
 from ._best import kept_best
 from ._checkpoints import LAST, NOT_SAVED
+from ._enqueue import fill
 from ._jobs import trial_seed
 from ._population import Population
 from ._record import FINISHED_STATES, Trial
@@ -77,6 +80,7 @@ class Coordinator:
         self._grace = 0.0  # seconds a trial may run past the time budget before it is ended by force
         self._trial_timeout: float | None = None
         self._in_run = False  # inside run(): a programming error at the first trial fails fast
+        self.pruning = study._pruning  # a PrunerHook, or None (torchsearch/pruners/_hook.py)
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -109,9 +113,14 @@ class Coordinator:
             later.add(key)
         self._rerun = list(reversed(queue))
         self.scheduler.setup(self.space, mode=self.mode, seed=self.seed)
+        if self.pruning is not None:
+            self.pruning.setup_scheduler()
         warm = getattr(self.study, "warm_observations", None)
         if warm:  # earlier studies' trials, before the study's own (see torchsearch._warmstart)
             self.scheduler.warm_start(warm)
+        if self.pruning is not None:  # its rungs, from the stored reports
+            self.pruning.recover(self.storage.trials(self.study_id), self.metric,
+                                 {n: int(s.get("epoch", 0)) for n, s in restore.items()})
         for t in trials:
             self.scheduler.on_trial_start(t.number, t.params)
             if t.number in restore:
@@ -125,18 +134,26 @@ class Coordinator:
         return self._n_finished
 
     # -- starting trials ----------------------------------------------------------------------
-    def next_trial(self) -> ActiveTrial | None:
+    def next_trial(self, *, can_pause: bool = True) -> ActiveTrial | None:
         """A new trial: a rerun of an interrupted one first, else the scheduler's suggestion
-        (None: it has nothing to suggest now)."""
+        (None: it has nothing to suggest now). ``can_pause=False``: nothing will resume it (a
+        trial from ``Study.ask``), so a pruner only stops it."""
+        entry = None
         if self._rerun:
             params = self._rerun.pop(0)
         else:
-            params = self.scheduler.suggest()
+            entry = next(iter(self.storage.queued(self.study_id)), None)  # queued by hand (Study.enqueue)
+            params = self.scheduler.suggest() if entry is None or len(entry["params"]) < len(self.space) else {}
+            if entry is not None:
+                params = fill(self.space, entry["params"], params, lambda: self.space.sample(
+                    np.random.default_rng(None if self.seed is None else [self.seed, entry["id"]])))
             if params is None:
                 return None
         params = self.space.validate(params)
-        number = self.storage.add_trial(self.study_id, params)
+        number = self.storage.add_trial(self.study_id, params, queued=None if entry is None else entry["id"])
         self.scheduler.on_trial_start(number, params)
+        if self.pruning is not None:
+            self.pruning.started(number, params, can_pause=can_pause)
         trial = ActiveTrial(self, number, params)
         self.active[number] = trial
         return trial
@@ -172,7 +189,8 @@ class Coordinator:
         report may end, nor after a stop)."""
         if self._epoch_budget is not None or trial.should_stop:
             return 0
-        return self.scheduler.quiet_reports(trial.number)
+        quiet = self.scheduler.quiet_reports(trial.number)
+        return quiet if self.pruning is None else self.pruning.quiet(trial.number, quiet)
 
     def overdue(self, since: float | None) -> str | None:
         """Why a running trial whose last sign of progress (a report, an iteration) came at
@@ -217,6 +235,8 @@ class Coordinator:
         if trial.should_stop:
             return trial.decision
         decision = self.scheduler.on_report(trial.number, step, value)
+        if self.pruning is not None:  # the pruner's decision comes after the scheduler's
+            decision = self.pruning.decide(trial.number, step, value, decision, final)
         if decision.action != "stop" and not final:  # (a last evaluation ends the trial anyway)
             decision = self.budget_decision() or decision
         if decision.action == "stop":
@@ -307,6 +327,8 @@ class Coordinator:
         self._n_finished = None if self._n_finished is None else self._n_finished + 1
         final = active.best_value if state != "failed" else None
         self.scheduler.on_complete(number, final, state)
+        if self.pruning is not None:
+            self.pruning.ended(number, final, state)
         if weights is not None and state != "failed" and final is not None:
             # (best weights from another step than the trial's value's are not its best: not kept)
             self._keep_if_best(number, weights, best_weights if best_step == active.best_step else None)
@@ -331,6 +353,8 @@ class Coordinator:
         del self.active[number]
         self.storage.update_trial(self.study_id, number, state="interrupted", ended=time.time(), error=why)
         self.scheduler.on_complete(number, None, "interrupted")
+        if self.pruning is not None:
+            self.pruning.ended(number, None, "interrupted")
         self._rerun.insert(0, dict(trial.params))
 
     def run_here(self, trial: ActiveTrial, job: Callable[[Any], Any], location: Any = None) -> None:
@@ -402,7 +426,10 @@ class Coordinator:
             best_txt = f"best {best.value:.6g} (trial {best.number})"
         except TorchSearchError:
             best_txt = "no best yet"
-        what = f"{self.metric}={t.value:.6g}" if t.has_value() else (t.error or "no value")
+        if t.state == "failed":  # the error, not a value reported before it failed
+            what = (t.error or "failed").splitlines()[0][:200]
+        else:
+            what = f"{self.metric}={t.value:.6g}" if t.has_value() else (t.error or "no value")
         extra = f" [{t.stop_reason}]" if t.state == "stopped" and t.stop_reason else ""
         elapsed = time.monotonic() - self._started
         print(f"[{self.name}] trial {t.number} {t.state}: {what}{extra} | {best_txt} | "
@@ -423,6 +450,7 @@ class Coordinator:
         if epoch_budget is not None:
             self.epochs_used = self._epochs_trained()
         reason = None
+        exhausted = False  # the scheduler had nothing more to suggest
         failure: BaseException | None = None
         executor.open(self)
         try:
@@ -438,13 +466,22 @@ class Coordinator:
                         reason = f"epoch budget of {epoch_budget} epochs exhausted"
                         break
                     trial = None
-                    if n_trials is not None and self.n_finished() + len(self.active) >= n_trials:
+                    full = n_trials is not None and self.n_finished() + len(self.active) >= n_trials \
+                        and not self.storage.queued(self.study_id)  # (trials queued by hand run past n_trials)
+                    if self.pruning is not None:  # a promotion first (ASHA), else a new trial
+                        trial = self.pruning.promote(self.population, last=full or exhausted)
+                    if trial is not None:
+                        pass
+                    elif full:
                         reason = reason or f"n_trials={n_trials} reached"
                     else:
                         trial = self.next_trial()
                         if trial is None:
                             reason = reason or "the scheduler has nothing more to suggest"
-                    if trial is None:  # new trials first, then paused ones (PBT), first in first out
+                            exhausted = True
+                    if trial is None and self.pruning is not None and exhausted:
+                        trial = self.pruning.promote(self.population, last=True)
+                    elif trial is None and self.pruning is None:  # new trials first, then paused ones (PBT), FIFO
                         trial = self.population.resume_next()
                     if trial is None:
                         break
@@ -455,7 +492,11 @@ class Coordinator:
                 executor.wait()
             for number in self.population.paused():  # still paused when the study ends
                 active = self.active[number]
-                active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
+                if self.pruning is not None:  # paused at a rung, never promoted
+                    unpromoted = self.pruning.unpromoted(number)
+                    active.stop(unpromoted.code, unpromoted.reason)
+                else:
+                    active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
                 kept = self.population.state(number)
                 best_weights, best_step = kept_best(kept)
                 self.finish(active, weights=kept["module"], best_weights=best_weights, best_step=best_step)

@@ -328,6 +328,15 @@ class Population:
         self.resumes["held" if here else "sent"] += 1
         return here
 
+    def resume(self, number: int) -> Any:
+        """Paused trial ``number`` made running again (a pruner's promotion), or None when it is not
+        paused here."""
+        if number not in self._paused:
+            return None
+        self._paused.remove(number)
+        self._paused.appendleft(number)
+        return self.resume_next()
+
     def resume_next(self) -> Any:
         """The paused trial that waited longest, made running again (or None).
 

@@ -26,6 +26,7 @@ from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import Scheduler
 from .space import Parameter, Space, as_space
 from .storage import Storage
+from .pruners._hook import PrunerHook, check_pruner
 
 __all__ = ["Study", "ActiveTrial"]
 
@@ -67,12 +68,18 @@ class Study:
             trials that lie inside ``space`` (``ts.zoom`` narrows it) teach the scheduler (Bayes
             and TPE; Random, Grid and PBT ignore them); they are not trials of this study. See
             ``torchsearch._warmstart``; :attr:`warm_observations` holds what was taken.
+        pruner: stops (or pauses until promoted) the trials that fall behind their peers:
+            ``Median``, ``ASHA`` or ``Hyperband`` from :mod:`torchsearch.pruners`. Trials from
+            :meth:`ask` are only stopped (nothing resumes them), with ASHA's ``promote=False`` rule.
+        epochs: the epochs of a full trial (``tune(epochs=...)`` gives it): a pruner's default
+            ``max_epochs``.
     """
 
     def __init__(self, *, space: Space | Mapping[str, Parameter], scheduler: Scheduler | None = None,
                  metric: str = "value", mode: Mode = "min", storage: str | Storage | None = None,
                  name: str = "default", seed: int | None = None, verbose: bool = True,
-                 clock: Callable[[], float] = time.monotonic, warm_start: Any = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, warm_start: Any = None, pruner: Any = None,
+                 epochs: int | None = None) -> None:
         from .schedulers.random import Random
 
         self.space = as_space(space)
@@ -88,6 +95,8 @@ class Study:
             raise TypeError(f"scheduler must be a torchsearch.schedulers.Scheduler, got {scheduler!r}")
         self.metric, self.name, self.seed, self.verbose = metric, name, seed, verbose
         self.scheduler = scheduler
+        self.pruner = check_pruner(pruner, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
+        self._pruning = None if self.pruner is None else PrunerHook(self.pruner, scheduler)
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         self._id = self.storage.get_or_create_study(
             name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
@@ -163,7 +172,7 @@ class Study:
     def ask(self) -> ActiveTrial:
         """Start a trial with the scheduler's next params (or a rerun of an interrupted one)."""
         self._lease.acquire(self._what())  # (given back by an earlier run())
-        trial = self._coordinator.next_trial()
+        trial = self._coordinator.next_trial(can_pause=False)
         if trial is None:
             if not self._coordinator.active:  # nothing runs, nothing will: the study has ended (as run() says)
                 self._ended("the scheduler has nothing more to suggest", release=False)

@@ -18,6 +18,14 @@ from .trial import TrialModule
 __all__ = ["tune", "optimize"]
 
 
+def _name(name: str | None, study_name: str | None, where: str) -> str | None:
+    """The study name from ``name=`` or its older spelling ``study_name=`` (both: they must agree)."""
+    if name is not None and study_name is not None and name != study_name:
+        raise ValueError(f"{where}: name={name!r} and study_name={study_name!r} are the same argument (the study's "
+                         "name); give one")
+    return name if name is not None else study_name
+
+
 def tune(
     module_cls: type[TrialModule],
     space: Space | Mapping[str, Parameter],
@@ -33,6 +41,7 @@ def tune(
     trial_timeout: float | None = None,
     seed: int | None = None,
     study_name: str | None = None,
+    name: str | None = None,
     device: str = "cpu",
     eval_every: int = 1,
     handlers: Sequence[Any] | Callable[[], Sequence[Any]] = (),
@@ -43,6 +52,7 @@ def tune(
     verbose: bool = True,
     clock: Callable[[], float] = time.monotonic,
     warm_start: Any = None,
+    pruner: Any = None,
 ) -> Study:
     """Tune ``module_cls`` over ``space``: each trial builds it from its params and trains it.
 
@@ -67,7 +77,9 @@ def tune(
             a hang cannot be ended; a gap that long fails the trial at its next iteration. See
             :meth:`Study.run`.
         seed: study seed (scheduler and per-trial torch seeds are spawned from it).
-        study_name: name inside the storage (default: the class name).
+        name: the study's name inside the storage (default: the class name), as for
+            :class:`Study` and ``ts.load_study``; ``study_name`` is the same argument under its
+            older name.
         device: where trials train (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
         eval_every: evaluate every N epochs.
         handlers: extra Ignite handlers for every trial's Trainer, or a function returning a
@@ -82,6 +94,11 @@ def tune(
         warm_start: earlier studies whose finished trials teach the scheduler before its first
             suggestion: a study (``ts.load_study(...)``), a storage folder, or a list of them;
             only their trials inside ``space`` count (see :class:`Study`).
+        pruner: stop (or pause until promoted) the trials that fall behind their peers:
+            ``Median()``, ``ASHA()`` or ``Hyperband()`` from :mod:`torchsearch.pruners`, with any
+            scheduler but PBT; their ``max_epochs`` defaults to ``epochs``. A pruned trial ends
+            ``stopped`` with ``stop_code`` ``"pruned"`` and a reason; ``n_trials`` counts every
+            trial started, and paused trials never promoted end pruned with the study.
 
     A trial's kept weights are those of its best evaluation (``study.load_module(Cls)``), and its
     final ones (``which="last"``). While no trial has a value, a programming error (a wrong
@@ -106,8 +123,8 @@ def tune(
 
         executor = Processes("cpu" if devices is None else devices, workers=workers, per_device=per_device)
     study = Study(space=space, scheduler=scheduler, metric=metric, mode=mode, storage=storage,
-                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose, clock=clock,
-                  warm_start=warm_start)
+                  name=_name(name, study_name, "tune") or module_cls.__name__, seed=seed, verbose=verbose, clock=clock,
+                  warm_start=warm_start, pruner=pruner, epochs=epochs)
     deadline = None if time_budget is None else clock() + float(time_budget)
     job = TrainJob(module_cls, epochs=epochs, device=device, eval_every=eval_every, handlers=handlers,
                    seed=seed, deadline=deadline, clock=clock, metric=metric, mode=mode)
@@ -126,21 +143,28 @@ def optimize(
     seed: int | None = None,
     time_budget: float | None = None,
     study_name: str | None = None,
+    name: str | None = None,
     verbose: bool = False,
     warm_start: Any = None,
+    pruner: Any = None,
 ) -> Study:
     """Minimise (or maximise) ``objective(params) -> float`` over ``space``; no training involved.
 
     An objective that raises or returns NaN/inf makes a failed trial; the study goes on, except
     for a programming error while no trial has a value yet (see :func:`tune`). ``warm_start``:
-    as for :func:`tune`.
+    as for :func:`tune`. There are no epochs here, so no ``pruner``: use :func:`tune`, or
+    ``Study(..., pruner=...)`` with ``ask`` / ``report`` / ``tell``.
     """
+    if pruner is not None:
+        raise ValueError(f"optimize: a pruner compares trials at their epochs, and optimize() calls the objective "
+                         f"once per trial (no epochs, no reports); got pruner={pruner!r}. Use tune(..., pruner=...) "
+                         f"or Study(..., pruner=...) with ask / trial.report / tell")
     if not callable(objective):
         raise TypeError(f"optimize: objective must be callable, got {objective!r}")
     seed = check_seed(seed, "optimize")
     n_trials = check_count(n_trials, "n_trials", "optimize")
     time_budget = check_seconds(time_budget, "time_budget", "optimize")
     study = Study(space=space, scheduler=scheduler, metric="value", mode=mode, storage=storage,
-                  name=study_name or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose,
+                  name=_name(name, study_name, "optimize") or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose,
                   warm_start=warm_start)
     return study.run(ObjectiveJob(objective, "value"), n_trials=n_trials, time_budget=time_budget)

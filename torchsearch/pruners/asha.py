@@ -100,7 +100,7 @@ class ASHA(Pruner):
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         self._track(number)
 
-    def on_report(self, number: int, step: int, value: float) -> Decision:
+    def on_report(self, number: int, step: int, value: float, *, can_pause: bool = True) -> Decision:
         t = self._track(number)
         if t.last is not None and step > t.last:
             t.stride = step - t.last
@@ -112,7 +112,7 @@ class ASHA(Pruner):
         crossed = self._climb(t, lad, number, step, loss)
         if not crossed:
             return CONTINUE
-        if not self.promote:
+        if not self.promote or not can_pause:  # (a trial nothing can resume is judged as if promote=False)
             for k in crossed:
                 if not lad.in_top(k, number, last=True):
                     return Decision.stop(PRUNED, self._below(t.ladder, k, loss, step))

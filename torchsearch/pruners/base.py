@@ -10,10 +10,11 @@ study (the coordinator) calls it:
 - ``on_restore(number, values, state)`` when a resumed study replays a stored trial: its reports
   (``step -> value``) and its state (``"paused"`` for one that waits for promotion with a
   durable copy; a finished state otherwise). The pruner rebuilds its rungs from them;
-- ``on_report(number, step, value)`` after each evaluation, *after* the scheduler decided
-  ``continue``: ``continue``, ``stop`` (code ``"pruned"``, with a sentence a person can check),
-  or ``pause`` (code ``"rung"``: the trial reached a rung and waits, its state kept, until it is
-  promoted; ``checkpoint=True``);
+- ``on_report(number, step, value, can_pause=...)`` after each evaluation, after the
+  scheduler's decision: ``continue``, ``stop`` (code ``"pruned"``, with a sentence a person can
+  check), or ``pause`` (code ``"rung"``: the trial reached a rung and waits, its state kept,
+  until it is promoted; ``checkpoint=True``). ``can_pause=False`` (a trial from ``Study.ask``,
+  which nothing can resume): decide ``continue`` or ``stop`` only;
 - ``quiet_reports(number)``: how many of the next reports it will surely answer ``continue``;
 - ``next_promotion(last=...)``: which paused trial should take a free slot now (None: none
   qualifies). A query: it changes nothing. ``last=True`` says no new trial will start (the study
@@ -101,7 +102,7 @@ class Pruner:
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         pass
 
-    def on_report(self, number: int, step: int, value: float) -> Decision:
+    def on_report(self, number: int, step: int, value: float, *, can_pause: bool = True) -> Decision:
         return CONTINUE
 
     def quiet_reports(self, number: int) -> int:

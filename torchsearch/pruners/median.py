@@ -49,7 +49,7 @@ class Median(Pruner):
         if number not in self._best or loss < self._best[number]:
             self._best[number] = loss
 
-    def on_report(self, number: int, step: int, value: float) -> Decision:
+    def on_report(self, number: int, step: int, value: float, *, can_pause: bool = True) -> Decision:
         loss = self.loss(value)
         self._record(number, step, loss)
         if step <= self.warmup or number in self._ended:
