@@ -99,3 +99,16 @@ def test_a_report_the_coordinator_refused_is_judged_by_the_refusal():
     assert split(text) == ("TrialError", "trial 0: the study metric 'acc' is not among the reported metrics ['loss']")
     assert "metric=" in hint(text, PARAMS)
     assert hint("TrialFailed: training loss became non-finite", PARAMS) is None
+
+
+def test_the_guard_check_accepts_a_guard_inside_a_larger_condition_and_the_reversed_form(tmp_path):
+    out = _run(tmp_path, """
+        import sys
+        from torchsearch._failfast import main_guard_problem
+
+        if "__main__" == __name__ and len(sys.argv) > 0:
+            print(main_guard_problem())
+        else:
+            print("skipped")
+    """)
+    assert out == "None"

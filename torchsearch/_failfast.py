@@ -142,15 +142,19 @@ def _guarded_lines(path: str, mtime: float) -> list[tuple[int, int]] | None:
         return None
     out = []
     for node in tree.body:
-        if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
-            continue
-        parts = [node.test.left, *node.test.comparators]
-        names = {p.id for p in parts if isinstance(p, ast.Name)}
-        consts = {p.value for p in parts if isinstance(p, ast.Constant)}
-        if names == {"__name__"} and consts == {"__main__"} and len(node.test.ops) == 1 \
-                and isinstance(node.test.ops[0], ast.Eq):
-            out.append((node.body[0].lineno, node.end_lineno or node.body[-1].lineno))
+        if isinstance(node, ast.If) and any(_is_guard(t) for t in ast.walk(node.test)):
+            out.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
     return out
+
+
+def _is_guard(test: ast.AST) -> bool:
+    """``__name__ == "__main__"`` (either way round), also inside a larger condition."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    parts = [test.left, *test.comparators]
+    names = {p.id for p in parts if isinstance(p, ast.Name)}
+    consts = {p.value for p in parts if isinstance(p, ast.Constant)}
+    return names == {"__name__"} and consts == {"__main__"}
 
 
 def main_guard_problem() -> str | None:
