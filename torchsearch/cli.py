@@ -91,6 +91,7 @@ def _trial_row(t: Trial, metric: str, *, fmt: str = "table") -> dict[str, Any]:
     row["last"] = t.last(metric)
     row["epochs"] = max(t.metrics.get(metric, {}), default=None)
     row["duration_s"] = None if t.duration is None else round(t.duration, 3)
+    row["stop_code"] = t.stop_code  # "pruned" for a trial a pruner stopped (its epochs: the rung it reached)
     row["stop_reason"] = t.stop_reason
     row["error"] = t.error
     row["queued"] = t.queued if fmt == "json" else ("by hand" if t.queued else None)
@@ -155,6 +156,8 @@ def _cmd_trials(args: argparse.Namespace, out: Any) -> int:
     trials = storage.trials(s["id"])
     if args.state:
         trials = [t for t in trials if t.state == args.state]
+    if args.pruned:
+        trials = [t for t in trials if t.stop_code == "pruned"]
     _emit([_trial_row(t, s["metric"], fmt=args.format) for t in trials], args.format, out)
     waiting = storage.queued(s["id"])
     if waiting and args.format == "table":
@@ -292,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--state", default=None,
                     choices=list(get_args(TrialState)),
                     help="only trials in this state")
+    sp.add_argument("--pruned", action="store_true",
+                    help="only trials a pruner stopped (state stopped, stop code 'pruned')")
     sp.set_defaults(func=_cmd_trials)
     sp = sub.add_parser("best", help="show the best trial of a study",
                         description="Show the best completed or stopped trial of a study.")
