@@ -26,3 +26,20 @@ def test_trials_shows_and_filters_pruned_trials(tmp_path):
     main(["trials", str(tmp_path), "--pruned"], out=out)
     lines = out.getvalue().strip().splitlines()
     assert len(lines) == 1 + len(pruned) and all("pruned" in line for line in lines[1:])
+
+
+def test_dashboard_curves_carry_stop_codes_and_the_rungs(tmp_path):
+    from torchsearch.dashboard import api
+
+    study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=Random(seed=0), pruner=ASHA(),
+                    metric="mse", mode="min", epochs=9, n_trials=6, seed=0, storage=tmp_path, verbose=False,
+                    study_name="p")
+    ro = ts.Storage(tmp_path, readonly=True)
+    try:
+        c = api.curves(ro, study.id)
+    finally:
+        ro.close()
+    codes = {x["number"]: x["stop_code"] for x in c["curves"]}
+    assert codes == {t.number: t.stop_code for t in study.trials}
+    assert "pruned" in codes.values()
+    assert c["rungs"] and set(c["rungs"]) <= {1, 3}  # ASHA's rungs below 9 epochs

@@ -162,15 +162,22 @@ def metric_mode(name: str, study_metric: str, study_mode: str) -> str | None:
 
 def curves(storage: Storage, study_id: int, metric: str | None = None) -> dict[str, Any]:
     """Every trial's curve of ``metric`` (default: the study's), with ``mode``: the study's for its
-    own metric, else :func:`metric_mode`'s reading of the name (None when unknown)."""
+    own metric, else :func:`metric_mode`'s reading of the name (None when unknown). Each curve
+    has its trial's ``stop_code`` (``"pruned"``: a pruner stopped it); ``rungs``: the epochs where
+    trials were pruned or wait for promotion (with ASHA or Hyperband, the rungs)."""
     s = _get_study(storage, study_id)
     name = metric or s["metric"]
     out = []
+    rungs: set[int] = set()
     for t in storage.trials(study_id):
         series = t.metrics.get(name)
         if series:
-            out.append({"number": t.number, "state": t.state, "points": sorted(series.items())})
-    return {"metric": name, "mode": metric_mode(name, s["metric"], s["mode"]), "curves": out}
+            out.append({"number": t.number, "state": t.state, "stop_code": t.stop_code,
+                        "points": sorted(series.items())})
+            if t.stop_code == "pruned" or t.state == "paused":
+                rungs.add(max(series))
+    return {"metric": name, "mode": metric_mode(name, s["metric"], s["mode"]), "curves": out,
+            "rungs": sorted(rungs)}
 
 
 def lineage(storage: Storage, study_id: int) -> list[dict[str, Any]]:

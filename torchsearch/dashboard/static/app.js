@@ -314,6 +314,10 @@
     if (!xe || !ye) return empty(box, W, H, "no " + (S.metric || "metric") + " reported yet");
     const xs = axisScale(xe[0], xe[1], m.l, W - m.r), ys = axisScale(ye[0], ye[1], H - m.b, m.t);
     const g = frame(W, H, m, xs, ys, "epoch", S.curves.metric);
+    for (const r of S.curves.rungs || []) { // where a pruner compared trials: pruned there, or waiting to be promoted
+      const x = xs.f(r);
+      g.append(titled(sv("line", { class: "rung", x1: x, x2: x, y1: m.t, y2: H - m.b }), "rung: epoch " + r));
+    }
     const ordered = [...curves].sort((a, b) => (a.number === S.selected) - (b.number === S.selected));
     for (const c of ordered) {
       let d = "", pen = "M";
@@ -325,6 +329,12 @@
       const path = sv("path", { class: "curve" + focus(c.number), d, stroke: color(c.number) });
       path.addEventListener("click", () => selectTrial(c.number));
       g.append(titled(path, "trial " + c.number + " (" + c.state + ")"));
+      const last = c.points[c.points.length - 1];
+      if (c.stop_code === "pruned" && last && last[1] !== null) { // a cross where it was pruned
+        const x = xs.f(last[0]), y = ys.f(last[1]);
+        g.append(titled(sv("path", { class: "pruned-mark" + focus(c.number), stroke: color(c.number),
+          d: "M" + (x - 3) + "," + (y - 3) + "l6,6m0,-6l-6,6" }), "trial " + c.number + " pruned at epoch " + last[0]));
+      }
     }
     box.replaceChildren(g);
   }
