@@ -21,6 +21,7 @@ if _TYPE_CHECKING:
     from .trial import TrialModule
     from .tuning import optimize, tune
     from ._importance import importance
+    from ._load import load_study
     from ._zoom import zoom
 
 __version__ = "0.1.0"
@@ -34,7 +35,7 @@ _WHERE = {
     "Trial": "._record",
     "TrialModule": ".trial",
     "optimize": ".tuning", "tune": ".tuning",
-    "importance": "._importance", "zoom": "._zoom",
+    "importance": "._importance", "zoom": "._zoom", "load_study": "._load",
 }
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "TrialFailed",
     "TrialModule",
     "importance",
+    "load_study",
     "optimize",
     "tune",
     "zoom",

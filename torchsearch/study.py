@@ -21,7 +21,9 @@ from ._checks import check_count, check_seconds, check_seed
 from ._coordinator import Coordinator
 from ._lease import Lease
 from ._lineage import replay, schedule
-from ._record import Trial
+from ._enqueue import check_params
+from ._load import check_reopen, resolve
+from ._record import FINISHED_STATES, Trial
 from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import Scheduler
 from .space import Parameter, Space, as_space
@@ -47,6 +49,11 @@ class Study:
     ``interrupted`` and run again first (PBT members with a kept state stay ``paused`` and
     resume from it).
 
+    A stored study reopens without its space (``Study(storage="runs/x", name="digits")`` or
+    ``ts.load_study("runs/x")``): space, metric, mode and seed come from storage, and the study
+    takes its lease only when it runs or asks (see ``torchsearch._load``), so it can be read,
+    noted on and queued to while another process runs it.
+
     One coordinator per study: on a storage folder the study takes the study's lease (see
     ``torchsearch._lease``) before it looks at the trials. While another live process holds it,
     opening the study raises :class:`TorchSearchError` naming that process (host, pid, since);
@@ -55,12 +62,15 @@ class Study:
     next ``run`` or ``ask``).
 
     Args:
-        space: dict ``name -> parameter`` (or a :class:`Space`).
+        space: dict ``name -> parameter`` (or a :class:`Space`); None reopens the stored study.
         scheduler: the strategy (default: ``Random()``).
-        metric: the metric to optimise; ``mode``: ``"min"`` or ``"max"``.
+        metric: the metric to optimise; ``mode``: ``"min"`` or ``"max"`` (default: the stored
+            study's, else ``"value"`` and ``"min"``).
         storage: a folder path, a :class:`Storage`, or None for memory.
-        name: the study name inside the storage.
-        seed: the study seed; the scheduler and each trial get seeds spawned from it.
+        name: the study name inside the storage (default ``"default"``; without a space, the
+            storage's only study).
+        seed: the study seed; the scheduler and each trial get seeds spawned from it (default:
+            a reopened study's stored seed).
         verbose: print one line per finished trial (to stderr).
         clock: the monotonic clock the study's time budget reads (default ``time.monotonic``).
         warm_start: earlier studies to learn from before the first suggestion: a study (as
@@ -75,38 +85,53 @@ class Study:
             ``max_epochs``.
     """
 
-    def __init__(self, *, space: Space | Mapping[str, Parameter], scheduler: Scheduler | None = None,
-                 metric: str = "value", mode: Mode = "min", storage: str | Storage | None = None,
-                 name: str = "default", seed: int | None = None, verbose: bool = True,
+    def __init__(self, *, space: Space | Mapping[str, Parameter] | None = None, scheduler: Scheduler | None = None,
+                 metric: str | None = None, mode: Mode | None = None, storage: str | Storage | None = None,
+                 name: str | None = None, seed: int | None = None, verbose: bool = True,
                  clock: Callable[[], float] = time.monotonic, warm_start: Any = None, pruner: Any = None,
                  epochs: int | None = None) -> None:
         from .schedulers.random import Random
 
-        self.space = as_space(space)
-        self.mode = _check_mode(mode)
-        if not isinstance(metric, str) or not metric:
+        space = None if space is None else as_space(space)
+        if mode is not None:
+            _check_mode(mode)
+        if metric is not None and (not isinstance(metric, str) or not metric):
             raise ValueError(f"metric must be a non-empty string, got metric={metric!r}")
-        if not isinstance(name, str) or not name:
+        if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"name must be a non-empty string, got name={name!r}")
         seed = check_seed(seed, "Study")
         if scheduler is None:
             scheduler = Random()
         if not isinstance(scheduler, Scheduler):
             raise TypeError(f"scheduler must be a torchsearch.schedulers.Scheduler, got {scheduler!r}")
+        if space is None:
+            check_reopen(storage)  # (never creates a folder to find no study in it)
+        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        found = resolve(self.storage, space=space, metric=metric, mode=mode, name=name, seed=seed)
+        self.space, metric, self.mode, name, seed = found.space, found.metric, found.mode, found.name, found.seed
+        mode = self.mode  # type: ignore[assignment]
         self.metric, self.name, self.seed, self.verbose = metric, name, seed, verbose
         self.scheduler = scheduler
         self.pruner = check_pruner(pruner, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
         self._pruning = None if self.pruner is None else PrunerHook(self.pruner, scheduler)
-        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         self._id = self.storage.get_or_create_study(
             name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
         self.end_reason: str | None = None
         self.clock = clock
         self.warm_observations = self._warm_start(warm_start)
         self._lease = Lease(self.storage, self._id)
-        self._lease.acquire(self._what())  # before any trial is touched: a live owner's trials are its own
         self._coordinator = Coordinator(self)
-        self._coordinator.recover()
+        self._recovered = False
+        if not found.reopened:
+            self._take()  # before any trial is touched: a live owner's trials are its own
+
+    def _take(self) -> None:
+        """Hold the study's lease (given back by an earlier run()); the first time, take back the
+        stored trials (see ``Coordinator.recover``)."""
+        self._lease.acquire(self._what())
+        if not self._recovered:
+            self._coordinator.recover()
+            self._recovered = True
 
     def _warm_start(self, warm_start: Any) -> list[tuple[dict[str, Any], float]]:
         if warm_start is None:
@@ -170,8 +195,9 @@ class Study:
 
     # -- ask / tell -------------------------------------------------------------------------
     def ask(self) -> ActiveTrial:
-        """Start a trial with the scheduler's next params (or a rerun of an interrupted one)."""
-        self._lease.acquire(self._what())  # (given back by an earlier run())
+        """Start a trial: a rerun of an interrupted one, else a trial queued by hand (see
+        :meth:`enqueue`), else the scheduler's suggestion."""
+        self._take()
         trial = self._coordinator.next_trial(can_pause=False)
         if trial is None:
             if not self._coordinator.active:  # nothing runs, nothing will: the study has ended (as run() says)
@@ -189,6 +215,32 @@ class Study:
         best trial so far.
         """
         return self._coordinator.finish(trial, value, state=state, error=error, weights=state_dict)
+
+    # -- by hand ----------------------------------------------------------------------------
+    def enqueue(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue a trial of your own: it runs first (after reruns of interrupted trials), in the
+        order queued, in the study's next ``run`` / ``tune`` / ``optimize`` (or the current one,
+        at its next free slot), even past ``n_trials``; its record says ``queued``. ``params``
+        may leave parameters out: the scheduler's suggestion fills them in when it starts.
+        Returns the params as checked (in the space's order). Needs no lease.
+
+        Raises:
+            SpaceError: an unknown parameter, or a value outside its parameter (the message
+                names the parameter, the value and what is allowed).
+        """
+        params = check_params(self.space, params)
+        self.storage.enqueue(self._id, params)
+        return params
+
+    def queued(self) -> list[dict[str, Any]]:
+        """The trials queued by hand that have not started yet (``{"id", "params", "time"}``)."""
+        return self.storage.queued(self._id)
+
+    def note(self, number: int, text: str) -> dict[str, Any]:
+        """Add a timestamped note to trial ``number`` (several per trial; shown by
+        ``torchsearch trials``, the dashboard and ``Trial.notes``). Needs no lease: a study
+        another process runs can be noted on. Returns ``{"trial", "text", "time"}``."""
+        return self.storage.add_note(self._id, number, text)
 
     def _ended(self, reason: str, release: bool = True) -> None:
         """Record why the study (this run of it) ended; give the lease back."""
@@ -270,8 +322,13 @@ class Study:
         if trial_timeout is not None and (not isinstance(trial_timeout, (int, float)) or isinstance(trial_timeout, bool)
                                           or not math.isfinite(trial_timeout) or trial_timeout <= 0):
             raise ValueError(f"trial_timeout must be a number of seconds > 0 or None, got trial_timeout={trial_timeout!r}")
-        self._lease.acquire(self._what())  # (given back by an earlier run())
+        self._take()
+        every = ("running", "paused", "interrupted", *FINISHED_STATES)
+        before, finished = self.storage.count_trials(self._id, every), self.n_finished()
         reason = self._coordinator.run(job, executor or InProcess(), n_trials=n_trials, time_budget=time_budget,
                                        epoch_budget=epoch_budget, trial_timeout=trial_timeout, lease=self._lease)
         self._ended(reason)
+        if self.verbose and finished == self.n_finished() and before == self.storage.count_trials(self._id, every):
+            print(f"[{self.name}] nothing to run: {reason} ({finished} trials finished before); raise n_trials "
+                  "or a budget, or queue a trial (study.enqueue), to run more", file=sys.stderr, flush=True)
         return self

@@ -14,7 +14,7 @@ from ignite.utils import convert_tensor
 
 from .exceptions import ContractError, TrialFailed
 from .handlers._base import StopHandler
-from .handlers._stop import request_stop, stop_record
+from .handlers._stop import request_stop, stop_record, watch
 from .trial import TrialModule
 
 __all__ = ["Trainer"]
@@ -87,6 +87,7 @@ class Trainer:
         self._stateful: list[Any] = []  # attached handlers whose state travels with state_dict()
 
         self.train_engine = Engine(self._train_step)
+        watch(self.train_engine)  # train_engine.state.stop_code / stop_reason: None when nothing stopped the run
         self.eval_engine = Engine(self._eval_step)
         self.eval_engine.add_event_handler(Events.STARTED, self._eval_reset)
         self.eval_engine.add_event_handler(Events.ITERATION_COMPLETED, self._eval_accumulate)

@@ -109,6 +109,7 @@ def tune(
         raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"tune: epochs must be an int >= 1, got epochs={epochs!r}")
+    study_name = _name(name, study_name, "tune")
     seed = check_seed(seed, "tune")
     n_trials, epoch_budget = check_count(n_trials, "n_trials", "tune"), check_count(epoch_budget, "epoch_budget", "tune")
     time_budget = check_seconds(time_budget, "time_budget", "tune")
@@ -123,7 +124,7 @@ def tune(
 
         executor = Processes("cpu" if devices is None else devices, workers=workers, per_device=per_device)
     study = Study(space=space, scheduler=scheduler, metric=metric, mode=mode, storage=storage,
-                  name=_name(name, study_name, "tune") or module_cls.__name__, seed=seed, verbose=verbose, clock=clock,
+                  name=study_name or module_cls.__name__, seed=seed, verbose=verbose, clock=clock,
                   warm_start=warm_start, pruner=pruner, epochs=epochs)
     deadline = None if time_budget is None else clock() + float(time_budget)
     job = TrainJob(module_cls, epochs=epochs, device=device, eval_every=eval_every, handlers=handlers,
@@ -161,10 +162,11 @@ def optimize(
                          f"or Study(..., pruner=...) with ask / trial.report / tell")
     if not callable(objective):
         raise TypeError(f"optimize: objective must be callable, got {objective!r}")
+    study_name = _name(name, study_name, "optimize")
     seed = check_seed(seed, "optimize")
     n_trials = check_count(n_trials, "n_trials", "optimize")
     time_budget = check_seconds(time_budget, "time_budget", "optimize")
     study = Study(space=space, scheduler=scheduler, metric="value", mode=mode, storage=storage,
-                  name=_name(name, study_name, "optimize") or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose,
+                  name=study_name or getattr(objective, "__name__", "objective"), seed=seed, verbose=verbose,
                   warm_start=warm_start)
     return study.run(ObjectiveJob(objective, "value"), n_trials=n_trials, time_budget=time_budget)
