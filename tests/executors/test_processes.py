@@ -183,8 +183,12 @@ def test_a_stop_for_a_quiet_report_reaches_the_worker_at_its_next_report(pool):
 
 def test_a_bad_quiet_report_fails_its_trial_and_the_study_goes_on(tmp_path, pool):
     study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="max", verbose=False)
-    study.run(CountingJob(str(tmp_path), bad_at=5), n_trials=2, executor=pool)
-    for t in study.trials:
+    # a trial with a value first: before that, this programming error would stop the study
+    # (fail fast: tests/test_failfast_study.py)
+    study.run(CountingJob(str(tmp_path)), n_trials=1, executor=pool)
+    study.run(CountingJob(str(tmp_path), bad_at=5), n_trials=3, executor=pool)
+    assert study.trials[0].state == "completed"
+    for t in study.trials[1:]:
         assert t.state == "failed" and "'value' is not among the reported metrics ['other']" in t.error
         assert sorted(t.metrics["value"]) == [1, 2, 3, 4]
 
