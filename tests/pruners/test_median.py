@@ -88,3 +88,19 @@ def test_rebuilt_from_stored_reports_it_decides_as_before():
     for p in (live, rebuilt):
         assert p.on_report(2, 2, 0.35).action == "continue"  # trial 0 alone at epoch 2
         assert p.on_report(3, 1, 0.5).action == "stop"        # median of 0.9, 0.8, 0.3
+
+
+def test_the_median_of_the_others_matches_a_plain_median_on_random_reports():
+    import random
+    import statistics
+
+    rnd = random.Random(0)
+    p = make(mode="min", min_trials=1)
+    at_step: dict[int, float] = {}
+    for n in range(60):
+        v = rnd.choice([rnd.random(), 0.5])  # ties included
+        others = list(at_step.values())
+        d = p.on_report(n, 1, v)
+        at_step[n] = v
+        if others:
+            assert (d.action == "stop") == (v > statistics.median(others)), (n, v)

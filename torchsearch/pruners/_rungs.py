@@ -9,6 +9,7 @@ least its best one, so that a finite study still trains someone to the end.
 
 from __future__ import annotations
 
+import bisect
 import math
 
 __all__ = ["Ladder", "milestones"]
@@ -30,27 +31,28 @@ class Ladder:
         self.records: list[dict[int, float]] = [{} for _ in rungs]   # per rung: number -> loss
         self.promoted: list[set[int]] = [set() for _ in rungs]       # per rung: who left it upwards
         self.paused: dict[int, int] = {}                              # number -> rung where it waits
-        self._ranked: list[list[int] | None] = [None for _ in rungs]  # cache of sorted(records[k])
+        self._sorted: list[list[tuple[float, int]]] = [[] for _ in rungs]  # per rung: (loss, number), best first
 
     def record(self, k: int, number: int, loss: float) -> None:
+        old = self.records[k].get(number)
+        if old is not None:
+            self._sorted[k].remove((old, number))
         self.records[k][number] = loss
-        self._ranked[k] = None
+        bisect.insort(self._sorted[k], (loss, number))  # (a report costs O(log n) + a memmove, not a sort)
 
     def forget(self, number: int) -> None:
         """Drop every record of ``number`` (a trial interrupted: its rerun records again)."""
         for k, rec in enumerate(self.records):
-            if rec.pop(number, None) is not None:
-                self._ranked[k] = None
+            old = rec.pop(number, None)
+            if old is not None:
+                self._sorted[k].remove((old, number))
             self.promoted[k].discard(number)
         self.paused.pop(number, None)
 
-    def ranked(self, k: int) -> list[int]:
-        """Rung ``k``'s trials, best first (equal values: lower number first)."""
-        r = self._ranked[k]
-        if r is None:
-            rec = self.records[k]
-            r = self._ranked[k] = sorted(rec, key=lambda n: (rec[n], n))
-        return r
+    def ranked(self, k: int, top: int | None = None) -> list[int]:
+        """Rung ``k``'s trials (the best ``top`` of them), best first (equal values: lower
+        number first)."""
+        return [n for _, n in self._sorted[k][:top]]
 
     def quota(self, k: int, last: bool = False) -> int:
         n = len(self.records[k])
@@ -60,7 +62,7 @@ class Ladder:
     def cutoff(self, k: int, last: bool = False) -> float:
         """The worst value in rung ``k``'s top (``-inf``: the top is empty)."""
         q = self.quota(k, last)
-        return self.records[k][self.ranked(k)[q - 1]] if q else -math.inf
+        return self._sorted[k][q - 1][0] if q else -math.inf
 
     def in_top(self, k: int, number: int, last: bool = False) -> bool:
         """Whether ``number``'s value at rung ``k`` is as good as the top's worst."""
@@ -75,7 +77,7 @@ class Ladder:
         tops: dict[int, set[int]] = {}
         for number, k in self.paused.items():
             if k not in tops:
-                tops[k] = set(self.ranked(k)[: self.quota(k, last)]) - self.promoted[k]
+                tops[k] = set(self.ranked(k, self.quota(k, last))) - self.promoted[k]
             if number in tops[k]:
                 out.append((k, self.records[k][number], number))
         out.sort(key=lambda c: (-self.rungs[c[0]], c[1], c[2]))

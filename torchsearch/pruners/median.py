@@ -9,7 +9,7 @@ again).
 
 from __future__ import annotations
 
-import statistics
+import bisect
 from typing import Any
 
 from ..schedulers.base import CONTINUE, QUIET_ALWAYS, Decision
@@ -37,12 +37,17 @@ class Median(Pruner):
     def setup(self, *, mode: Any, max_epochs: int | None = None, metric: str = "value") -> None:
         super().setup(mode=mode, max_epochs=max_epochs, metric=metric)
         self._at: dict[int, dict[int, float]] = {}      # step -> number -> loss
+        self._sorted: dict[int, list[float]] = {}       # step -> the losses there, sorted
         self._steps: dict[int, list[int]] = {}          # number -> its steps, in order
         self._best: dict[int, float] = {}
         self._ended: set[int] = set()  # trials that ended: their reports count, they are not judged
 
     def _record(self, number: int, step: int, loss: float) -> None:
-        self._at.setdefault(step, {})[number] = loss
+        at, ordered = self._at.setdefault(step, {}), self._sorted.setdefault(step, [])
+        if number in at:
+            ordered.pop(bisect.bisect_left(ordered, at[number]))
+        at[number] = loss
+        bisect.insort(ordered, loss)
         steps = self._steps.setdefault(number, [])
         if not steps or step > steps[-1]:
             steps.append(step)
@@ -54,16 +59,27 @@ class Median(Pruner):
         self._record(number, step, loss)
         if step <= self.warmup or number in self._ended:
             return CONTINUE
-        others = [v for n, v in self._at[step].items() if n != number]
-        if len(others) < self.min_trials:
+        n_others = len(self._at[step]) - 1
+        if n_others < self.min_trials:
             return CONTINUE
-        median = statistics.median(others)
+        median = self._median_of_others(step, loss)
         best = self._best[number]
         if best <= median:
             return CONTINUE
         side = "below" if self.mode == "max" else "above"
         return Decision.stop(PRUNED, f"Median: {self.metric} {self.shown(best)} (its best by epoch {step}) is {side} "
-                                     f"the median {self.shown(median)} of {len(others)} other trials at epoch {step}")
+                                     f"the median {self.shown(median)} of {n_others} other trials at epoch {step}")
+
+    def _median_of_others(self, step: int, own: float) -> float:
+        """The median of the values at ``step`` without one copy of ``own`` (the trial's own)."""
+        ordered = self._sorted[step]
+        skip = bisect.bisect_left(ordered, own)
+        m = len(ordered) - 1
+
+        def kth(i: int) -> float:  # i-th smallest of the others
+            return ordered[i if i < skip else i + 1]
+
+        return kth(m // 2) if m % 2 else (kth(m // 2 - 1) + kth(m // 2)) / 2
 
     def quiet_reports(self, number: int) -> int:
         if number in self._ended:
@@ -75,7 +91,10 @@ class Median(Pruner):
 
     def _forget(self, number: int) -> None:
         for step in self._steps.pop(number, []):
-            self._at.get(step, {}).pop(number, None)
+            old = self._at.get(step, {}).pop(number, None)
+            if old is not None:
+                ordered = self._sorted[step]
+                ordered.pop(bisect.bisect_left(ordered, old))
         self._best.pop(number, None)
 
     def on_restore(self, number: int, values: dict[int, float], state: str) -> None:
