@@ -115,3 +115,19 @@ def test_trial_detail_holds_its_notes_and_whether_it_was_queued_by_hand(study_di
         assert ro.queued(1) == []  # the queue entry was taken by that trial
     finally:
         ro.close()
+
+
+def test_importance_gives_each_parameters_share_or_says_why_not_yet(ro, tmp_path):
+    imp = api.route(ro, ["studies", "1", "importance"], {})
+    assert imp["metric"] == "accuracy" and imp["why"] is None
+    assert set(imp["shares"]) == {"lr", "width", "act"} and sum(imp["shares"].values()) == pytest.approx(1.0)
+    st = ts.Storage(tmp_path / "one")
+    sid = st.get_or_create_study("one", metric="accuracy", mode="max", space=ts.Space(SPACE_ONE).to_dict(),
+                                 scheduler="Random()", seed=0)
+    st.update_trial(sid, st.add_trial(sid, {"x": 0.5}), state="completed", value=0.5)
+    imp = api.importance(st, sid)
+    st.close()
+    assert imp["shares"] is None and "needs at least 2 completed or stopped trials" in imp["why"]
+
+
+SPACE_ONE = {"x": ts.Float(0, 1)}

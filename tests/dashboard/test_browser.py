@@ -78,6 +78,8 @@ def test_page_shows_every_trial_as_text_and_new_trials_live_without_reload(drive
         assert len(driver.find_elements(By.CSS_SELECTOR, "#chart-best circle.dot")) == 5
         assert len(driver.find_elements(By.CSS_SELECTOR, "#chart-pbt circle.exploit")) == 2
         assert len(driver.find_elements(By.CSS_SELECTOR, "#lineage tbody tr")) == 2
+        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#chart-importance rect.bar")) == 3,
+                 what="an importance bar per hyperparameter")
 
         # a new trial, written while the page is open, appears without a reload
         driver.execute_script("window.__still_the_same_page = 42;")

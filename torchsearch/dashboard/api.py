@@ -14,6 +14,8 @@ Routes (all GET, all JSON):
     /api/studies/<id>/curves?metric=NAME  every trial's curve of one metric (default: the
                                           study metric) and that metric's mode
     /api/studies/<id>/lineage             every PBT exploit/explore event of the study
+    /api/studies/<id>/importance          each parameter's share of the study metric's
+                                          variance (fANOVA, ``ts.importance``), or why not yet
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .._lease import study_status
 from ..storage import Storage
 from .._record import Trial
 
-__all__ = ["NotFound", "route", "clean", "studies", "study", "trials", "trial", "curves", "lineage", "metric_mode"]
+__all__ = ["NotFound", "route", "clean", "studies", "study", "trials", "trial", "curves", "lineage", "metric_mode",
+           "importance"]
 
 _MAX_ID = 2**53
 
@@ -185,6 +188,24 @@ def lineage(storage: Storage, study_id: int) -> list[dict[str, Any]]:
     return storage.lineage(study_id)
 
 
+def importance(storage: Storage, study_id: int) -> dict[str, Any]:
+    """``{"metric", "shares": {param: share} | None, "why": None | str}``: :func:`torchsearch.importance`
+    over the study's trials (None with the reason while fewer than two have a value)."""
+    from types import SimpleNamespace
+
+    from .._importance import importance as fanova
+    from ..space import Space
+
+    s = _get_study(storage, study_id)
+    study = SimpleNamespace(trials=storage.trials(study_id, with_metrics=False), space=Space.from_dict(s["space"]),
+                            mode=s["mode"], metric=s["metric"])
+    try:
+        shares = fanova(study, seed=0)
+    except ValueError as e:
+        return {"metric": s["metric"], "shares": None, "why": str(e)}
+    return {"metric": s["metric"], "shares": shares, "why": None}
+
+
 def _int(text: str) -> int:
     """A decimal id from a URL segment: digits only (no sign, spaces, or unicode digits)."""
     if not (0 < len(text) <= 15 and text.isascii() and text.isdigit()):
@@ -222,4 +243,6 @@ def route(storage: Storage | None, parts: list[str], query: dict[str, list[str]]
         return curves(storage, sid, metric)
     if rest == ["lineage"]:
         return lineage(storage, sid)
+    if rest == ["importance"]:
+        return importance(storage, sid)
     raise NotFound("no such API route")

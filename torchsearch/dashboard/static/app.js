@@ -7,7 +7,8 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const STATES = ["running", "completed", "stopped", "failed", "interrupted", "paused", "finished", "idle"];
   const S = { studies: [], id: null, study: null, trials: [], curves: null, lineage: [], metric: null,
-    pbtParam: null, sort: { key: "number", dir: 1 }, selected: null, timer: null, busy: false, gen: 0 };
+    pbtParam: null, sort: { key: "number", dir: 1 }, selected: null, timer: null, busy: false, gen: 0,
+    importance: null, importanceKey: null };
   const $ = (id) => document.getElementById(id);
 
   // -- DOM helpers ----------------------------------------------------------------------------
@@ -89,8 +90,11 @@
           [getJSON(base), getJSON(base + "/trials"), getJSON(base + "/lineage")]);
         if (!S.metric || !study.metrics.includes(S.metric)) S.metric = study.metric;
         const curves = await getJSON(base + "/curves?metric=" + encodeURIComponent(S.metric));
+        // importance fits a forest: asked again only when a trial got a value
+        const key = S.id + ":" + trials.filter((t) => t.value !== null).map((t) => t.number).join(",");
+        const importance = key === S.importanceKey ? S.importance : await getJSON(base + "/importance");
         if (gen !== S.gen) return;
-        Object.assign(S, { study, trials, lineage, curves });
+        Object.assign(S, { study, trials, lineage, curves, importance, importanceKey: key });
         renderStudy();
         if (S.selected !== null) await renderDetail();
       }
@@ -153,6 +157,7 @@
     renderTrials();
     drawCurves();
     drawBest();
+    drawImportance();
     drawParallel();
     drawPBT();
   }
@@ -336,6 +341,22 @@
           d: "M" + (x - 3) + "," + (y - 3) + "l6,6m0,-6l-6,6" }), "trial " + c.number + " pruned at epoch " + last[0]));
       }
     }
+    box.replaceChildren(g);
+  }
+
+  function drawImportance() {
+    const box = $("chart-importance"), imp = S.importance, W = 560, m = { l: 130, r: 48, t: 8 };
+    if (!imp || !imp.shares) return empty(box, W, 120, imp && imp.why ? imp.why.replace(/^importance: /, "") : "–");
+    const rows = Object.entries(imp.shares), H = m.t + 26 * rows.length + 8, bw = W - m.l - m.r;
+    const g = sv("svg", { viewBox: "0 0 " + W + " " + H, role: "img" });
+    rows.forEach(([name, share], i) => {
+      const y = m.t + 26 * i;
+      g.append(sv("text", { class: "label", x: m.l - 8, y: y + 15, "text-anchor": "end" },
+        name.length > 18 ? name.slice(0, 17) + "…" : name));
+      g.append(titled(sv("rect", { class: "bar", x: m.l, y: y + 3, height: 16,
+        width: Math.max(1, bw * Math.max(0, Math.min(1, share))).toFixed(1) }), name + ": " + num(share)));
+      g.append(sv("text", { x: m.l + bw * Math.max(0, Math.min(1, share)) + 4, y: y + 15 }, share.toFixed(2)));
+    });
     box.replaceChildren(g);
   }
 
