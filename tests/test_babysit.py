@@ -42,6 +42,25 @@ def test_load_study_reopens_space_metric_mode_and_seed_and_reads_without_a_trial
     assert same.space == old.space and [t.params for t in same.trials] == [t.params for t in old.trials]
 
 
+def test_reading_a_reopened_study_leaves_its_stored_end_as_it_was(stored):
+    from torchsearch.storage import Storage
+
+    def row():
+        st = Storage(stored, readonly=True)
+        try:
+            return {k: st.list_studies()[0][k] for k in ("ended", "end_reason")}
+        finally:
+            st.close()
+
+    before = row()
+    assert before["end_reason"] == "n_trials=6 reached"
+    old = ts.load_study(stored)
+    old.trials, old.best_trial, old.note(0, "looked"), old.enqueue({"x": 0.5})
+    assert row() == before
+    old.run(lambda trial: objective(trial.params), n_trials=6)  # runs the queued trial: ended again
+    assert row()["end_reason"] == "n_trials=6 reached" and row()["ended"] > before["ended"]
+
+
 def test_load_study_names_the_studies_when_it_cannot_pick_one(stored, tmp_path):
     ts.optimize(objective, SPACE, n_trials=1, storage=stored, name="second", seed=0)
     with pytest.raises(ts.StorageError, match=r"holds several studies \('first', 'second'\): pick one with name="):

@@ -114,8 +114,11 @@ class Study:
         self.scheduler = scheduler
         self.pruner = check_pruner(pruner, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
         self._pruning = None if self.pruner is None else PrunerHook(self.pruner, scheduler)
-        self._id = self.storage.get_or_create_study(
-            name, metric=metric, mode=mode, space=self.space.to_dict(), scheduler=scheduler.describe(), seed=seed)
+        self._reopened = found.reopened
+        if found.reopened:  # (a reader: the study's row stays as it is until it runs)
+            self._id = self.storage.study_id(name)
+        else:
+            self._id = self._open_row()
         self.end_reason: str | None = None
         self.clock = clock
         self.warm_observations = self._warm_start(warm_start)
@@ -130,8 +133,17 @@ class Study:
         stored trials (see ``Coordinator.recover``)."""
         self._lease.acquire(self._what())
         if not self._recovered:
+            if self._reopened:
+                self._open_row()  # it runs again: no longer ended
             self._coordinator.recover()
             self._recovered = True
+
+    def _open_row(self) -> int:
+        """The study's row in storage, created if new (a stored one must match metric, mode and
+        space), marked not ended."""
+        return self.storage.get_or_create_study(self.name, metric=self.metric, mode=self.mode,
+                                                space=self.space.to_dict(), scheduler=self.scheduler.describe(),
+                                                seed=self.seed)
 
     def _warm_start(self, warm_start: Any) -> list[tuple[dict[str, Any], float]]:
         if warm_start is None:
