@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict[str, ts.Study]:
 
     # 2. reopen it as stored (space, metric, mode and seed come from storage), look, take notes
     wide = ts.load_study(folder, "wide", verbose=False)
-    ranked = sorted((t for t in wide.trials if t.has_value()), key=lambda t: -t.value)  # type: ignore[arg-type,operator]
+    ranked = sorted((t for t in wide.trials if t.has_value()), key=lambda t: -t.value)  # type: ignore[operator]
     print(f"== 2. reopened study {wide.name!r}: {len(wide.trials)} trials, best accuracy {ranked[0].value:.4f}")
     for t in ranked[:3]:
         print(f"   trial {t.number}: {t.value:.4f}  {t.params}")

@@ -40,6 +40,10 @@ def test_load_study_reopens_space_metric_mode_and_seed_and_reads_without_a_trial
     assert set(ts.importance(old)) == set(SPACE)
     same = ts.Study(storage=stored, name="first", verbose=False)  # the constructor reopens the same way
     assert same.space == old.space and [t.params for t in same.trials] == [t.params for t in old.trials]
+    pytest.importorskip("matplotlib")
+    from torchsearch import plot
+
+    assert plot.best_so_far(old).axes and plot.importance(old).axes
 
 
 def test_reading_a_reopened_study_leaves_its_stored_end_as_it_was(stored):

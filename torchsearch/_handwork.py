@@ -87,8 +87,9 @@ class HandWork:
 
     def _take_queued(self, study_id: int, queue_id: int, number: int) -> None:
         """(Inside ``add_trial``'s transaction) mark queue entry ``queue_id`` started as trial ``number``."""
-        n = self._con.execute("UPDATE queue SET trial_number = ? WHERE id = ? AND study_id = ? AND trial_number IS NULL",
-                              (number, queue_id, study_id)).rowcount
+        n = self._con.execute(
+            "UPDATE queue SET trial_number = ? WHERE id = ? AND study_id = ? AND trial_number IS NULL",
+            (number, queue_id, study_id)).rowcount
         if n != 1:
             raise StorageError(f"storage: queued trial {queue_id} of study {study_id} was already started "
                                "(or does not exist)")
