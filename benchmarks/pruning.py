@@ -48,6 +48,9 @@ def synthetic(args: argparse.Namespace) -> None:
             table = methods(E, seed)
             if args.quick:
                 table = {k: v for k, v in table.items() if "Bayes" not in k}
+            if args.only:
+                keep = set(args.only.split(","))
+                table = {k: v for k, v in table.items() if k in keep or k == "Random (full)"}
             runs = {"Random (full, 3x)": lambda f, b, w: table["Random (full)"](f, 3 * b, w)}
             runs.update(table)
             for name, run in runs.items():
@@ -59,12 +62,13 @@ def synthetic(args: argparse.Namespace) -> None:
                 if name != "Random (full, 3x)":
                     curves.setdefault((fam, name), []).append(tr.curve[:B])
             print(f"{fam} seed {seed} done", file=sys.stderr, flush=True)
-    out = HERE / "pruning_synthetic.jsonl"
+    out = HERE / ("pruning_synthetic.jsonl" if not args.only else "pruning_synthetic_extra.jsonl")
     with out.open("w") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
     report(rows, families, B, E, N)
-    plot(curves, families, B, HERE / "pruning_synthetic.png")
+    if not args.only:
+        plot(curves, families, B, HERE / "pruning_synthetic.png")
 
 
 def report(rows: list[dict], families: tuple[str, ...], B: int, E: int, N: int) -> None:
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--workers", type=int, default=4)
     s.add_argument("--family", default="all", choices=("all", *FAMILIES))
     s.add_argument("--quick", action="store_true", help="leave out Bayes (the slowest)")
+    s.add_argument("--only", default=None, help="comma-separated method names (no plot; rows to pruning_synthetic_extra.jsonl)")
     r = sub.add_parser("real", help="part (a): a real training task")
     r.add_argument("rest", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)

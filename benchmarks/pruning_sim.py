@@ -218,6 +218,7 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "Random+ASHA (promote)": ours(lambda: Random(seed=seed), lambda: ASHA()),
         "Random+ASHA (stop)": ours(lambda: Random(seed=seed), lambda: ASHA(promote=False)),
         "Random+Hyperband": ours(lambda: Random(seed=seed), lambda: Hyperband()),
+        "Random+ASHA (promote) from epoch 3": ours(lambda: Random(seed=seed), lambda: ASHA(min_epochs=3)),
         "TPE+ASHA (promote)": ours(lambda: TPE(seed=seed), lambda: ASHA()),
         "TPE+Hyperband": ours(lambda: TPE(seed=seed), lambda: Hyperband()),
         "Bayes+Hyperband": ours(lambda: Bayes(seed=seed), lambda: Hyperband()),
