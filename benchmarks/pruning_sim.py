@@ -192,8 +192,9 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
     from torchsearch.schedulers import Bayes, Random
     from torchsearch.schedulers.tpe import TPE
 
-    def ours(sched: Callable[[], Any], pruner: Callable[[], Any] | None):
-        return lambda f, b, w: run_ours(f, b, sched(), None if pruner is None else pruner(), workers=w, seed=seed)
+    def ours(sched: Callable[[], Any], pruner: Callable[[], Any] | None, rungs: bool = True):
+        return lambda f, b, w: run_ours(f, b, sched(), None if pruner is None else pruner(), workers=w, seed=seed,
+                                        rungs=rungs)
 
     def optuna_(pruner: str):
         def run(f, b, w):
@@ -221,6 +222,8 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "Random+ASHA (promote) from epoch 3": ours(lambda: Random(seed=seed), lambda: ASHA(min_epochs=3)),
         "TPE+ASHA (promote)": ours(lambda: TPE(seed=seed), lambda: ASHA()),
         "TPE+Hyperband": ours(lambda: TPE(seed=seed), lambda: Hyperband()),
+        "TPE+Hyperband not told the rungs": ours(lambda: TPE(seed=seed), lambda: Hyperband(), rungs=False),
+        "TPE+ASHA (promote) not told the rungs": ours(lambda: TPE(seed=seed), lambda: ASHA(), rungs=False),
         "Bayes+Hyperband": ours(lambda: Bayes(seed=seed), lambda: Hyperband()),
         "Optuna TPE+SuccessiveHalving": optuna_("sh"),
         "Optuna TPE+Hyperband": optuna_("hb"),
