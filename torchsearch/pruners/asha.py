@@ -240,4 +240,4 @@ class ASHA(Pruner):
 
     def describe(self) -> str:
         return (f"{type(self).__name__}(min_epochs={self.min_epochs}, reduction={self.reduction}, "
-                f"max_epochs={self._max_epochs_arg}, promote={self.promote})")
+                f"max_epochs={self.max_epochs}, promote={self.promote})")
