@@ -13,8 +13,8 @@ reference and fetches the bytes to this node); the message on the socket carries
 :class:`Ticket` in the bytes' place, which :class:`_WorkerLink` swaps for the bytes before the
 worker loop sees it.
 
-This module is imported on the Ray nodes only (and by the coordinator, lazily): it imports
-``ray`` at the top.
+Nothing here imports ``ray`` at import time (the coordinator imports this module with
+:mod:`torchsearch.executors.ray`, on first use).
 """
 
 from __future__ import annotations
@@ -24,7 +24,21 @@ import threading
 from multiprocessing.connection import Client
 from typing import Any
 
-__all__ = ["TrialActor", "Ticket", "swap_tickets"]
+__all__ = ["TrialActor", "Ticket", "swap_tickets", "load_job"]
+
+_JOBS: dict[str, Any] = {}  # key -> the job unpickled in this actor (a study sends the same job with every trial)
+
+
+def load_job(key: str, data: bytes) -> Any:
+    """The job pickled by value as ``data`` (Ray's cloudpickle), unpickled once per actor."""
+    job = _JOBS.get(key)
+    if job is None:
+        import ray.cloudpickle as cloudpickle
+
+        if len(_JOBS) >= 8:
+            _JOBS.clear()
+        job = _JOBS[key] = cloudpickle.loads(data)
+    return job
 
 _GIVE_WAIT = 300.0  # seconds the worker waits for a state the coordinator announced (a slow fetch across nodes)
 
@@ -112,9 +126,17 @@ class TrialActor:
         ctx = ray.get_runtime_context()
         return {"pid": os.getpid(), "node_id": ctx.get_node_id(), "ip": ray.util.get_node_ip_address()}
 
-    def serve(self, address: Any, authkey: bytes, token: int, device: str, threads: int) -> str:
-        """Connect back to the coordinator and run trials until it says "exit" or is gone."""
+    def serve(self, address: Any, authkey: bytes, token: int, device: str, threads: int,
+              paths: list[str] | tuple[str, ...] = ()) -> str:
+        """Connect back to the coordinator and run trials until it says "exit" or is gone.
+        ``paths``: the coordinator's ``sys.path``; those that exist here and are missing are
+        appended, so a job's modules import here as in a spawned worker process (same machine, or
+        a shared file system)."""
+        import sys
+
         from ._worker import worker_main
+
+        sys.path.extend(p for p in paths if p not in sys.path and os.path.isdir(p or "."))
 
         if device.startswith("cuda"):
             device = "cuda:0"  # Ray sets CUDA_VISIBLE_DEVICES to the GPU it gave this actor

@@ -27,6 +27,7 @@ import contextlib
 import math
 import os
 import selectors
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from multiprocessing.connection import Listener
 from typing import Any
 
 from ..exceptions import TorchSearchError
-from ._ray_actor import Ticket, swap_tickets
+from ._ray_actor import Ticket, load_job, swap_tickets
 from ._slots import _Worker
 from .processes import _COMMIT_DELAY, Processes
 
@@ -272,7 +273,8 @@ class Ray(Processes):
         w.token, w.where, w.conn = self._tokens, None, None
         w.trial, w.ready, w.pausing, w.next, w.progress = None, False, False, None, -1
         w.actor = self._actor_class.options(name=None).remote()
-        w.loop = w.actor.serve.remote(self._listener.address, self._authkey, w.token, self.device, self.threads)
+        w.loop = w.actor.serve.remote(self._listener.address, self._authkey, w.token, self.device, self.threads,
+                                      [os.path.abspath(p) for p in sys.path])
         w.process = _ActorProcess(ray, w)
         self._pending[w.token] = w
 
@@ -466,15 +468,16 @@ class _ByValue:
     user's script) reaches the actors by value instead of by a name they cannot import."""
 
     def __init__(self, job: Any) -> None:
+        import hashlib
+
         import ray.cloudpickle as cloudpickle
 
         self.job = job
         self.data = cloudpickle.dumps(job)
+        self.key = hashlib.sha1(self.data).hexdigest()  # the actor unpickles each job once (load_job)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        import ray.cloudpickle as cloudpickle
-
-        return (cloudpickle.loads, (self.data,))
+        return (load_job, (self.key, self.data))
 
 
 def _by_value(cache: dict[int, Any], job: Any) -> Any:
