@@ -158,3 +158,28 @@ def test_pbt_on_two_nodes_exploits_pauses_and_resumes_through_the_object_store(t
     # every state sent to an actor (a resume elsewhere, a donor's) went through the object store
     assert 0 < pool._store.puts - puts <= resumes["sent"] + len(rows)
     assert study.load_module(DropoutRegression) is not None
+
+
+@needs_ray
+def test_the_cluster_and_the_coordinator_listen_on_loopback_only(pool):
+    # (what `ss -ltnp` shows, for the processes of this test: Ray's daemons, workers and the actors)
+    psutil = pytest.importorskip("psutil")
+    me = psutil.Process()
+    listening = []
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            conns = p.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        listening += [(p.name(), c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN]
+    assert any(port == pool._listener.address[1] for _, _, port in listening)  # the coordinator's socket is seen
+    assert len(listening) > 3  # and Ray's (gcs_server, raylets, workers)
+    assert [x for x in listening if not _loopback(x[1])] == []
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)

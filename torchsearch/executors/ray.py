@@ -164,7 +164,9 @@ class Ray(Processes):
             recorded ``failed`` (0: at once).
 
     ``pip install "torchsearch[ray]"``. The TrialModule class and its job are sent to the actors
-    by value (Ray's cloudpickle), so a class defined in the script that calls ``tune()`` works.
+    by value (Ray's cloudpickle), so a class defined in the script that calls ``tune()`` works;
+    an actor unpickles a study's job once and calls it for each trial it runs. Other modules the
+    job imports must be importable on the nodes (installed, or on the same paths as here).
     """
 
     def __init__(self, address: str | None = None, *, cpus_per_trial: float = 1, gpus_per_trial: float = 0,
