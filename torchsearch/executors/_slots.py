@@ -96,25 +96,26 @@ class _Slots:
     def _replace(self, w: _Worker, why: str | None = None) -> None:
         """End worker ``w`` (killed when ``why``, the reason its trial must end, is given; else it
         has died), fail its trial with the reason, and start a fresh worker in its slot; a trial
-        queued behind a pausing one goes to the fresh worker. A worker that died before it was
-        ready never began its trial: the trial is interrupted (it runs again first and does not
-        count towards ``n_trials``), not failed."""
+        queued behind a pausing one goes to the fresh worker. A worker that died by itself before
+        it was ready never began its trial: the trial is interrupted (it runs again first and
+        does not count towards ``n_trials``), not failed."""
         if why is not None:
             w.process.kill()
         w.process.join(timeout=5 if why is not None else 1)
         trial, queued = w.trial, w.next
         w.trial = w.next = None
         how = describe_exit(w.process.exitcode)
-        if why is None and not w.ready:
+        died_starting = why is None and not w.ready  # it never began its trial: not the trial's doing
+        if died_starting:
             why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while starting"
         elif why is None:
             why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while running trial {trial and trial.number}"
         else:
             why += f"; its worker process (pid {w.process.pid}, {w.device}) was killed and replaced"
-        if trial is not None and w.ready:
-            self.host.finish(trial, error=why)
-        elif trial is not None:
+        if trial is not None and died_starting:
             self.host.interrupt(trial, why)
+        elif trial is not None:
+            self.host.finish(trial, error=why)
         w.failed_starts = 0 if w.ready else w.failed_starts + 1
         if w.failed_starts >= _START_TRIES:
             self._forget(w)
