@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS notes (
     text TEXT NOT NULL,
     time REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS notes_by_study ON notes (study_id, trial_number);
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY,
     study_id INTEGER NOT NULL REFERENCES studies(id),
@@ -91,7 +92,6 @@ CREATE TABLE IF NOT EXISTS queue (
 );
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials (study_id, number);
 CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
-CREATE INDEX IF NOT EXISTS notes_by_study ON notes (study_id, trial_number);
 """
 
 #: Nullable columns added to a table after it was first released: added to an older database

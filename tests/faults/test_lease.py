@@ -14,7 +14,7 @@ import pytest
 
 import torchsearch as ts
 from torchsearch import _lease
-from torchsearch._schema import SCHEMA_SQL
+from torchsearch._schema import SCHEMA_SQL, SCHEMA_VERSION
 from torchsearch.cli import main as cli
 from torchsearch.schedulers import Random
 from tests.faults._procs import ROOT, alive, wait_for
@@ -95,7 +95,7 @@ def test_an_old_database_without_the_lease_table_opens_and_gets_it(tmp_path):
     study = ts.optimize(lambda p: p["x"], SPACE, n_trials=2, storage=str(tmp_path), study_name="old")
     assert len(study.trials) == 2
     with sqlite3.connect(tmp_path / "study.db") as con:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         assert con.execute("SELECT COUNT(*) FROM leases").fetchone() == (0,)  # given back at the end
     assert _status(tmp_path) == {"old": "finished"}
 
