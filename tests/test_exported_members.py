@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PUBLIC = ["torchsearch", "torchsearch.schedulers", "torchsearch.executors", "torchsearch.handlers"]
+PUBLIC = ["torchsearch", "torchsearch.schedulers", "torchsearch.executors", "torchsearch.handlers", "torchsearch.pruners"]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC)

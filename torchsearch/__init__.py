@@ -10,7 +10,7 @@ dashboard) start without importing torch and Ignite.
 import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from .exceptions import SpaceError, StorageError, TorchSearchError, TrialError, TrialFailed
+from .exceptions import ContractError, SpaceError, StorageError, TorchSearchError, TrialError, TrialFailed
 
 if _TYPE_CHECKING:
     from ._record import Trial
@@ -41,6 +41,7 @@ _WHERE = {
 __all__ = [
     "ActiveTrial",
     "Choice",
+    "ContractError",
     "Float",
     "Int",
     "Parameter",

@@ -1,6 +1,6 @@
 """Where trials run."""
 
-from typing import Any
+from typing import Any as _Any
 
 from .base import Executor
 from .inprocess import InProcess
@@ -9,7 +9,7 @@ from .processes import Processes
 __all__ = ["Executor", "InProcess", "Processes", "Ray"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name == "Ray":  # imported on first use: importing torchsearch never imports Ray
         from .ray import Ray
 
