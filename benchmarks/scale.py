@@ -52,6 +52,7 @@ for _p in (str(ROOT / "benchmarks"), str(ROOT / "examples"), str(ROOT)):
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray on 127.0.0.1 only (with _node_ip_address below)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ["RAY_ADDRESS"] = "local"  # every ray.init here (_ray_pbt's too) starts its own Ray, never joins another's
 
 import torchsearch as ts  # noqa: E402
 from torchsearch.schedulers import Random  # noqa: E402
