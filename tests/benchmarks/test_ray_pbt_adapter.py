@@ -64,7 +64,7 @@ def test_a_restore_after_reset_loads_the_donors_weights_and_keeps_the_trials_own
 
 
 def test_the_trainables_reset_config_gives_a_fresh_trial_its_own_initial_weights():
-    pytest.importorskip("ray.tune")
+    pytest.importorskip("ray.tune", exc_type=ImportError)  # (plain ray, without the tune extra, raises ImportError)
     trainable = make_trainable(DigitsShort)
     actor = object.__new__(trainable)  # the methods alone: Trainable.__init__ would set up logging
     trainable.setup(actor, dict(FIRST))
