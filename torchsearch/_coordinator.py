@@ -18,46 +18,26 @@ import math
 import sys
 import time
 import traceback as tb
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._active import ActiveTrial
 from ._best import kept_best
-from ._checkpoints import LAST, NOT_SAVED
+from ._bookkeeping import epochs_trained, keep_weights_if_best, progress_line, take_back
 from ._enqueue import fill
 from ._jobs import trial_seed
 from ._population import Population
 from ._record import FINISHED_STATES, Trial
-from .exceptions import StorageError, TorchSearchError, TrialError
+from .exceptions import TorchSearchError, TrialError
+from .executors.base import Launch
 from .schedulers.base import Decision
 
 if TYPE_CHECKING:
     from .study import Study
 
-__all__ = ["Coordinator", "Launch"]
-
-
-@dataclass(frozen=True)
-class Launch:
-    """How an executor starts a trial (see :meth:`Coordinator.launch`).
-
-    ``seed``: the per-trial seed (None when the trial resumes: its kept state restores its RNG).
-    ``resume``: it resumes from its kept state; ``cached``: the process at the executor's
-    ``location`` still holds its module in that state, so no state needs to travel (else get it
-    with :meth:`Coordinator.state_bytes`). ``keep_cached``: the paused trials whose modules that
-    process should go on holding.
-    """
-
-    number: int
-    params: dict[str, Any]
-    seed: int | None
-    resume: bool = False
-    cached: bool = False
-    keep_cached: list[int] = field(default_factory=list)
+__all__ = ["Coordinator"]
 
 
 class Coordinator:
@@ -92,26 +72,7 @@ class Coordinator:
         when the last process died become ``interrupted`` and run again first, PBT members with
         a durable kept state stay ``paused`` and resume from it; then the scheduler learns every
         stored trial."""
-        trials = self.storage.trials(self.study_id, with_metrics=False)
-        restore: dict[int, dict[str, Any]] = {}
-        for t in trials:
-            state = self.population.load_durable(t.number) if t.state in ("running", "paused") else None
-            if state is not None:  # PBT: resume it from its last kept state
-                self.storage.update_trial(self.study_id, t.number, state="paused")
-                t.state = "paused"
-                restore[t.number] = state
-            elif t.state in ("running", "paused"):
-                self.storage.update_trial(self.study_id, t.number, state="interrupted", ended=time.time(),
-                                          error="the process running this trial ended before it finished")
-                t.state = "interrupted"
-        later: set[str] = set()
-        queue = []
-        for t in reversed(trials):
-            key = self.space.key(t.params)
-            if t.state == "interrupted" and key not in later:
-                queue.append(t.params)
-            later.add(key)
-        self._rerun = list(reversed(queue))
+        trials, restore, self._rerun = take_back(self.storage, self.study_id, self.space, self.population)
         self.scheduler.setup(self.space, mode=self.mode, seed=self.seed)
         if self.pruning is not None:
             self.pruning.setup_scheduler()
@@ -391,49 +352,11 @@ class Coordinator:
 
     def _keep_if_best(self, number: int, state_dict: dict[str, Any],
                       best_weights: dict[str, Any] | None = None) -> None:
-        """Keep the weights of the best trial only (the previous best's are deleted): under its
-        ``checkpoint`` key those of its best evaluation (``best_weights``, or the final ``state_dict`` when
-        they are the same), and its final weights under the key + ``-last`` when they differ.
-        When the job could not keep the best evaluation's weights (a job given no metric, a PBT
-        member whose weights an exploit replaced at a pause) the final weights are all there is,
-        and ``load_module`` gives them for both."""
-        try:
-            best = self.study.best_trial
-        except TorchSearchError:
-            return
-        if best.number != number:
-            return
-        key = f"{self.name}-trial-{number}"
-        try:
-            self.storage.save_checkpoint(key, state_dict if best_weights is None else best_weights)
-            if best_weights is not None:
-                self.storage.save_checkpoint(key + LAST, state_dict)
-        except StorageError as e:  # a full disk or a read-only folder fails these weights, not the study
-            warnings.warn(f"study {self.name!r}: trial {number}'s final weights were not saved, the study goes on: "
-                          f"{e}", RuntimeWarning, stacklevel=3)
-            self.storage.update_trial(self.study_id, number, error=f"{NOT_SAVED}: {e}")
-            return  # the previous best's weights stay: they are the best ones saved
-        self.storage.update_trial(self.study_id, number, checkpoint=key)
-        for t in self.storage.trials(self.study_id, with_metrics=False):
-            if t.checkpoint and t.number != number:
-                self.storage.delete_checkpoint(t.checkpoint)
-                self.storage.delete_checkpoint(t.checkpoint + LAST)
-                self.storage.update_trial(self.study_id, t.number, checkpoint=None)
+        keep_weights_if_best(self.storage, self.study_id, self.name, self.mode, number, state_dict, best_weights)
 
     def _progress(self, t: Trial) -> None:
-        try:
-            best = self.study.best_trial
-            best_txt = f"best {best.value:.6g} (trial {best.number})"
-        except TorchSearchError:
-            best_txt = "no best yet"
-        if t.state == "failed":  # the error, not a value reported before it failed
-            what = (t.error or "failed").splitlines()[0][:200]
-        else:
-            what = f"{self.metric}={t.value:.6g}" if t.has_value() else (t.error or "no value")
-        extra = f" [{t.stop_reason}]" if t.state == "stopped" and t.stop_reason else ""
-        elapsed = time.monotonic() - self._started
-        print(f"[{self.name}] trial {t.number} {t.state}: {what}{extra} | {best_txt} | "
-              f"{self.n_finished()} done | {elapsed:.1f}s", file=sys.stderr, flush=True)
+        print(progress_line(self.storage, self.study_id, self.name, self.metric, self.mode, t, self.n_finished(),
+                            time.monotonic() - self._started), file=sys.stderr, flush=True)
 
     # -- the launch loop -------------------------------------------------------------------------
     def run(self, job: Callable[[Any], Any], executor: Any, *, n_trials: int | None, time_budget: float | None,
@@ -525,11 +448,4 @@ class Coordinator:
         return reason or "done"
 
     def _epochs_trained(self) -> int:
-        """Epochs the study's trials trained, from storage: each trial's last step, less the epochs
-        a PBT copy carried over from a donor that was ahead (the member did not train those)."""
-        reached = sum(max((max(v) for v in t.metrics.values() if v), default=0)
-                      for t in self.storage.trials(self.study_id))
-        carried = sum(max(0, row["donor_step"] - row["step"]) for row in self.storage.lineage(self.study_id)
-                      if row["donor_step"] is not None)
-        return reached - carried
-
+        return epochs_trained(self.storage, self.study_id)

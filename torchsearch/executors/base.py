@@ -14,9 +14,29 @@ uses the host as the in-process and worker-process executors do.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Executor", "TrialHost"]
+__all__ = ["Executor", "Launch", "TrialHost"]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How an executor starts a trial (see ``TrialHost.launch``).
+
+    ``seed``: the per-trial seed (None when the trial resumes: its kept state restores its RNG).
+    ``resume``: it resumes from its kept state; ``cached``: the process at the executor's
+    ``location`` still holds its module in that state, so no state needs to travel (else get it
+    with ``TrialHost.state_bytes``). ``keep_cached``: the paused trials whose modules that
+    process should go on holding.
+    """
+
+    number: int
+    params: dict[str, Any]
+    seed: int | None
+    resume: bool = False
+    cached: bool = False
+    keep_cached: list[int] = field(default_factory=list)
 
 
 class TrialHost(Protocol):
@@ -55,7 +75,7 @@ class TrialHost(Protocol):
 
     @property
     def trial_timeout(self) -> float | None: ...
-    def launch(self, trial: Any, location: Any = None, *, also_keep: tuple[int, ...] = ()) -> Any: ...
+    def launch(self, trial: Any, location: Any = None, *, also_keep: tuple[int, ...] = ()) -> Launch: ...
     def holds(self, number: int, location: Any) -> bool: ...
     def state_bytes(self, number: int) -> bytes: ...
     def receive_state(self, trial: Any, step: int, blob: bytes) -> None: ...

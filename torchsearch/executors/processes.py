@@ -225,7 +225,7 @@ class Processes(_Slots, Executor):
             w.next = (trial, job, launch)
 
     def _run_message(self, trial: Any, job: Any, launch: Any) -> tuple[Any, ...]:
-        """The "run" message of a :class:`~torchsearch._coordinator.Launch` (a resume restores its
+        """The "run" message of a :class:`~torchsearch.executors.base.Launch` (a resume restores its
         RNG from its state, which travels here unless the worker holds the module)."""
         blob = self.host.state_bytes(launch.number) if launch.resume and not launch.cached else None
         return ("run", launch.number, dict(launch.params), job, blob, launch.seed, launch.cached,
