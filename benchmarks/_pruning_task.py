@@ -61,18 +61,20 @@ SPACE = {
 }
 
 
+def train_epoch(m: NoisyDigits) -> float:
+    """One epoch of ``m`` in a plain loop; its validation accuracy after it."""
+    m.model.train()
+    for b in m.train_loader:
+        m.optimizer.zero_grad()
+        m.training_step(b).backward()
+        m.optimizer.step()
+    m.model.eval()
+    with torch.no_grad():
+        return float(sum(m.validation_step(b)["accuracy"] for b in m.val_loader) / len(m.val_loader))
+
+
 def curve(params: dict, epochs: int, seed: int = 0) -> list[float]:
     """Train ``params`` for ``epochs`` in a plain loop; validation accuracy after each epoch."""
     torch.manual_seed(seed)
     m = NoisyDigits(params)
-    out = []
-    for _ in range(epochs):
-        m.model.train()
-        for b in m.train_loader:
-            m.optimizer.zero_grad()
-            m.training_step(b).backward()
-            m.optimizer.step()
-        m.model.eval()
-        with torch.no_grad():
-            out.append(float(sum(m.validation_step(b)["accuracy"] for b in m.val_loader) / len(m.val_loader)))
-    return out
+    return [train_epoch(m) for _ in range(epochs)]

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import torchsearch as ts  # noqa: E402
-from _pruning_task import SPACE, NoisyDigits  # noqa: E402
+from _pruning_task import SPACE, NoisyDigits, train_epoch  # noqa: E402
 
 
 def _trace(folder: str, name: str) -> list[float]:
@@ -85,7 +85,7 @@ def run_optuna(pruner_kind: str, E: int, budget: int, seed: int) -> dict:
         trials += 1
         best, state = -math.inf, None
         for epoch in range(1, E + 1):
-            acc = _epoch(m)
+            acc = train_epoch(m)
             values.append(acc)
             best = max(best, acc)
             trial.report(acc, epoch)
@@ -101,17 +101,6 @@ def run_optuna(pruner_kind: str, E: int, budget: int, seed: int) -> dict:
             full += state is None
             study.tell(trial, best)
     return {"values": values, "trials": trials, "pruned": None, "full": full, "wall_s": time.perf_counter() - t0}
-
-
-def _epoch(m: NoisyDigits) -> float:
-    m.model.train()
-    for b in m.train_loader:
-        m.optimizer.zero_grad()
-        m.training_step(b).backward()
-        m.optimizer.step()
-    m.model.eval()
-    with torch.no_grad():
-        return float(sum(m.validation_step(b)["accuracy"] for b in m.val_loader) / len(m.val_loader))
 
 
 def run_ray(kind: str, E: int, budget: int, seed: int) -> dict:
@@ -132,7 +121,7 @@ def run_ray(kind: str, E: int, budget: int, seed: int) -> dict:
             self.m = NoisyDigits(p)
 
         def step(self):
-            return {"accuracy": _epoch(self.m)}
+            return {"accuracy": train_epoch(self.m)}
 
         def save_checkpoint(self, d):
             torch.save({"model": self.m.model.state_dict(), "opt": self.m.optimizer.state_dict()}, os.path.join(d, "s.pt"))
