@@ -17,16 +17,8 @@ import pytest
 import torchsearch as ts
 from torchsearch.executors.ray import Ray
 from torchsearch.schedulers import Grid
-from tests.executors.test_ray import NODE, X, Steps, needs_ray, quick, ray, two_node_cluster
+from tests.executors.test_ray import NODE, X, Steps, cluster, needs_ray, quick  # noqa: F401 (cluster: a fixture)
 from tests.pbt_models import MisbehavingJob, RendezvousJob
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = two_node_cluster()
-    yield c
-    ray.shutdown()
-    c.shutdown()
 
 
 @needs_ray
