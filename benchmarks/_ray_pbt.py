@@ -14,7 +14,8 @@ started (gcs_server, raylet, its agents, idle workers and actors, the ended ones
 result the driver receives, which is every epoch trained (a member that copies a donor restores
 the donor's checkpoint and its iteration, and may train epochs again).
 
-Ray's start is local and on loopback only (``_node_ip_address="127.0.0.1"``, no dashboard,
+Ray's start is local and on loopback only (``address="local"``: a Ray of its own, never another
+process's; ``_node_ip_address="127.0.0.1"``, no dashboard,
 ``num_cpus`` = workers, a small object store) and Ray is shut down at the end. Ray is optional:
 it is imported inside the functions that need it.
 
@@ -143,7 +144,7 @@ def run_ray(configs: list[dict], epochs: int, workers: int, interval: int, *, mo
     os.environ["PYTHONPATH"] = os.pathsep.join(PATHS + ([saved_path] if saved_path else []))  # Ray's workers import the module
     cpu = TreeCpu().start()
     start = time.time()
-    ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
              object_store_memory=256 * 2**20, log_to_driver=False, logging_level="ERROR")
     init_s = time.time() - start
     results = Results()
