@@ -51,6 +51,7 @@ from ._tpe.encoding import Encoding
 from ._tpe.parzen import Parzen
 from .base import QUIET_ALWAYS, Decision, Scheduler, CONTINUE
 from ._startup import SobolStart
+from ._levels import levelled
 
 __all__ = ["TPE"]
 
@@ -204,32 +205,10 @@ class TPE(Scheduler):
 
     def _levelled(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(y, below)``: each trial's loss at the model's level (NaN when it has none there),
-        and the finished trials that ended below the level, worst first (see the module doc)."""
-        rungs = sorted(self.rungs or ())
+        and the finished trials that ended below the level, those that reached furthest first (see ``_levels``)."""
         need = max(len(self.space) + 2, self.n_startup // 2, 1)  # (2 or 4 times d + 2 did worse: RESULTS.md)
-        finished = ~np.isnan(self._y[:n])
-        # a finished trial that never reported (warm start, a bare tell) counts as trained in full
-        reached = np.where(finished, np.iinfo(np.int64).max, -1)
-        for r, rep in self._reports.items():
-            if r < n and rep:
-                reached[r] = max(rep)
-        levels = [(m, reached >= m) for m in rungs]
-        levels.append((math.inf, finished & (reached > (rungs[-1] if rungs else -1))))  # past the last rung
-        at, mask = levels[0]
-        for level, m in reversed(levels):
-            if m.sum() >= need:
-                at, mask = level, m
-                break
-        y = np.full(n, math.nan)
-        for r in np.flatnonzero(mask):
-            rep = self._reports.get(int(r))
-            if at == math.inf or not rep:
-                y[r] = self._y[r]
-            else:
-                y[r] = rep[min(s for s in rep if s >= at)]  # its report at the rung (as the pruner records it)
-        below = np.flatnonzero(finished & ~mask)
-        below = below[np.argsort(-reached[below], kind="stable")]  # reached further: better
-        return y, below
+        lv = levelled(self.rungs or (), self._y[:n], self._reports, need)
+        return lv.y, lv.below
 
     def _candidates(self, rng: np.random.Generator, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Candidate rows drawn from l(x), best l(x) / g(x) first (``n_candidates x d``), given

@@ -1,0 +1,64 @@
+"""Multi-fidelity levels (BOHB, Falkner et al. 2018): at which rung a model-based scheduler
+fits its model when the study has a pruner, and each trial's loss there.
+
+Used by :class:`~torchsearch.schedulers.tpe.TPE` and :class:`~torchsearch.schedulers.bayes.Bayes`.
+A *level* is a rung step, or "past the last rung" (``math.inf``: the trials that finished beyond
+it, with their final loss). The model sits at the highest level that at least ``need`` trials
+reached; a trial's loss at a rung is its report at the rung (the first at or past the rung's
+step, as the pruner records it). Finished trials that ended below the level (pruned earlier)
+are returned apart, those that reached further first, for the caller to rank behind the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Levelled", "levelled"]
+
+
+class Levelled(NamedTuple):
+    level: float       # the rung step the model sits at, or math.inf (past the last rung)
+    y: np.ndarray      # each row's loss at the level; NaN when it has none there
+    below: np.ndarray  # rows of finished trials that ended below the level, reached furthest first
+
+
+def levelled(rungs: Sequence[int], final: np.ndarray, reports: Mapping[int, Mapping[int, float]],
+             need: int) -> Levelled:
+    """Levels of ``n = len(final)`` rows.
+
+    Args:
+        rungs: the pruner's rung steps.
+        final: each row's final loss; NaN while it runs (or when it failed).
+        reports: row -> step -> loss of the reports seen (rows at or past ``n`` are ignored).
+        need: how many trials a level needs to be modelled at; the lowest rung is used when none
+            has enough.
+    """
+    rungs = sorted(rungs)
+    n = len(final)
+    finished = ~np.isnan(final)
+    # a finished trial that never reported (warm start, a bare tell) counts as trained in full
+    reached = np.where(finished, np.iinfo(np.int64).max, -1)
+    for r, rep in reports.items():
+        if r < n and rep:
+            reached[r] = max(rep)
+    levels: list[tuple[float, np.ndarray]] = [(m, reached >= m) for m in rungs]
+    levels.append((math.inf, finished & (reached > (rungs[-1] if rungs else -1))))  # past the last rung
+    at, mask = levels[0]
+    for level, m in reversed(levels):
+        if m.sum() >= need:
+            at, mask = level, m
+            break
+    y = np.full(n, math.nan)
+    for r in np.flatnonzero(mask):
+        rep = reports.get(int(r))
+        if at == math.inf or not rep:
+            y[r] = final[r]
+        else:
+            y[r] = rep[min(s for s in rep if s >= at)]
+    below = np.flatnonzero(finished & ~mask)
+    below = below[np.argsort(-reached[below], kind="stable")]  # reached further: better
+    return Levelled(at, y, below)
