@@ -8,6 +8,12 @@ the GP's posterior sd there. It prints, per problem, medians over seeds of:
 - ``ls@20`` / ``ls@end``: median lengthscale after 20 observations and at the end;
 - ``noise``: fitted noise variance at the end;
 - ``local``: share of GP suggestions within 0.05 of the incumbent (exploitation);
+- ``near``: share of GP suggestions within 0.02 of any observed point (re-sampling);
+- ``edge``: share of suggested float coordinates within 0.01 of a bound (drift to the bounds);
+- ``rev``: share of GP suggestions whose winner the bound revert (``REVERT_TOL``) changed, and
+  ``rev_c``: float coordinates it put back, per suggestion;
+- ``sn2``: the noise variance the standardised losses really have (noisy problems: the
+  problem's noise variance over the variance of the observed losses; ``-`` otherwise);
 - ``regret``: final regret, and ``first``: regret after the start-up points.
 
     python benchmarks/bo_diagnose.py --problems ackley4 levy6 --seeds 3
@@ -34,6 +40,19 @@ import torch  # noqa: E402
 import torchsearch as ts  # noqa: E402
 from problems import PROBLEMS  # noqa: E402
 from torchsearch.schedulers import Bayes  # noqa: E402
+from torchsearch.schedulers._gp import search as _search  # noqa: E402
+
+_REVERTS: list[int] = []  # coordinates put back by each _revert_indifferent call
+_orig_revert = _search._revert_indifferent
+
+
+def _counted_revert(acq: Any, cols: Any, w: np.ndarray, *a: Any, **k: Any) -> Any:
+    out = _orig_revert(acq, cols, w, *a, **k)
+    _REVERTS.append(int(np.sum(out[0] != w)))
+    return out
+
+
+_search._revert_indifferent = _counted_revert
 
 
 class _Watched(Bayes):
@@ -50,6 +69,7 @@ class _Watched(Bayes):
 
     def _suggest(self) -> Any:
         self._last = None
+        _REVERTS.clear()
         params = super()._suggest()
         if self._last is not None and params is not None:
             post = self._last[0]
@@ -62,7 +82,14 @@ class _Watched(Bayes):
             diff = np.where(cat, (e != inc).astype(float), e - inc)
             with torch.no_grad():
                 _, v = post.mean_var(torch.from_numpy(e[None]))
+            obs = np.stack([self._rows[n] for n in numbers])
+            near = np.min(np.linalg.norm(np.where(cat, (obs != e).astype(float), obs - e), axis=1)) / np.sqrt(d)
+            cont = self._enc.cols.mask("cont")
+            edge = np.minimum(e[cont], 1.0 - e[cont]) < 0.01 if cont.any() else np.zeros(0, bool)
+            y = np.array([self._loss[n] for n in numbers])
             self.log.append({"n": len(numbers), "ls": float(np.median(np.exp(th[:d]))),
+                             "near": float(near), "edge": edge.tolist(), "rev": sum(_REVERTS),
+                             "yvar": float(np.var(y)),
                              "noise": float(np.exp(th[d + 1])), "signal": float(np.exp(th[d])),
                              "dist": float(np.linalg.norm(diff) / np.sqrt(d)), "sd": float(np.sqrt(v[0]))})
         return params
@@ -85,7 +112,11 @@ def run(problem: str, seed: int, kw: dict[str, Any]) -> dict[str, Any]:
     at20 = [r for r in log if r["n"] >= 20]
     return {"problem": problem, "seed": seed, "regret": min(true) - opt, "first": min(true[:n0]) - opt,
             "ls20": (at20[0] if at20 else log[0])["ls"], "ls_end": log[-1]["ls"], "noise": log[-1]["noise"],
-            "local": float(np.mean([r["dist"] < 0.05 for r in log])), "sd_med": float(np.median([r["sd"] for r in log]))}
+            "local": float(np.mean([r["dist"] < 0.05 for r in log])), "sd_med": float(np.median([r["sd"] for r in log])),
+            "near": float(np.mean([r["near"] < 0.02 for r in log])),
+            "edge": float(np.mean([x for r in log for x in r["edge"]] or [0.0])),
+            "rev": float(np.mean([r["rev"] > 0 for r in log])), "rev_c": float(np.mean([r["rev"] for r in log])),
+            "sn2": (pb.noise ** 2 / log[-1]["yvar"]) if pb.noise else float("nan")}
 
 
 def main() -> None:
@@ -101,12 +132,14 @@ def main() -> None:
         patch(json.loads(args.patch))
     torch.set_num_threads(1)
     kw = json.loads(args.kw)
-    print("| problem | regret | first | ls@20 | ls@end | noise | local | sd |\n|---|---|---|---|---|---|---|---|")
+    print("| problem | regret | first | ls@20 | ls@end | noise | sn2 | local | near | edge | rev | rev_c | sd |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p in args.problems:
         rs = [run(p, s, kw) for s in range(args.seeds)]
         med = {k: float(np.median([r[k] for r in rs])) for k in rs[0] if k not in ("problem", "seed")}
         print(f"| {p} | {med['regret']:.3g} | {med['first']:.3g} | {med['ls20']:.3g} | {med['ls_end']:.3g} | "
-              f"{med['noise']:.2g} | {med['local']:.2f} | {med['sd_med']:.2g} |", flush=True)
+              f"{med['noise']:.2g} | {med['sn2']:.2g} | {med['local']:.2f} | {med['near']:.2f} | {med['edge']:.2f} | "
+              f"{med['rev']:.2f} | {med['rev_c']:.2f} | {med['sd_med']:.2g} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ _FANTASIES = ("believer", "min", "mean", "max")
 # log EI a suggestion may give up to keep a float where its refinement started rather than
 # drift to a bound along an input the GP thinks irrelevant (``_gp.search._revert_indifferent``)
 REVERT_TOL = 0.05
+REVERT_EDGE = 0.5  # only coordinates that end within this of a bound are reverted (0.5: all)
 _MAX_CENTERS = 100_000  # ordered discrete parameters with more values are searched as floats
 
 
@@ -325,4 +326,4 @@ class Bayes(Scheduler):
         n_obs = len(self._loss)
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
-                        n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL)
+                        n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE)

@@ -131,3 +131,38 @@ def test_a_rewarded_move_to_the_bound_is_kept():
 
     E, _ = maximize(acq, acq_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05)
     assert E[0][1] == 1.0
+
+
+def test_revert_edge_limits_the_revert_to_coordinates_that_ended_at_a_bound():
+    # x1 has a small interior optimum (worth < revert_tol): reverting every small move (edge 0.5)
+    # sends it back to its start, while the bound-only revert keeps the interior move; a drift
+    # to the bound is still undone with the edge limit (previous test's landscape)
+    cols = Columns(["cont", "cont"], [None, None], [0, 0])
+
+    def acq(x):
+        return -50.0 * (x[:, 0] - 0.3).square() - 0.2 * (x[:, 1] - 0.6).square()
+
+    def acq_grad(x):
+        g = torch.zeros_like(x)
+        g[:, 0] = -100.0 * (x[:, 0] - 0.3)
+        g[:, 1] = -0.4 * (x[:, 1] - 0.6)
+        return acq(x), g
+
+    kw = dict(n_candidates=64, revert_tol=0.05, max_iter=50, polish_iter=100)
+    E_all, _ = maximize(acq, acq_grad, cols, np.random.default_rng(0), revert_edge=0.5, **kw)
+    E_edge, _ = maximize(acq, acq_grad, cols, np.random.default_rng(0), revert_edge=0.01, **kw)
+    assert abs(E_edge[0][1] - 0.6) < 0.01
+    assert abs(E_all[0][1] - 0.6) > 0.05
+
+    def tilt(x):
+        return -50.0 * (x[:, 0] - 0.3).square() + 0.01 * x[:, 1]
+
+    def tilt_grad(x):
+        g = torch.zeros_like(x)
+        g[:, 0] = -100.0 * (x[:, 0] - 0.3)
+        g[:, 1] = 0.01
+        return tilt(x), g
+
+    E, _ = maximize(tilt, tilt_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05,
+                    revert_edge=0.01)
+    assert E[0][1] < 0.99

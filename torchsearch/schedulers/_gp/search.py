@@ -193,7 +193,7 @@ def _subset_moves(cols: Columns, anchors: np.ndarray, rng: np.random.Generator, 
 def maximize(
     acq: Acq, acq_grad: AcqGrad, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 512, n_restarts: int = 5,
     anchors: np.ndarray | None = None, max_iter: int = 15, polish_iter: int = 30, max_combos: int = 32,
-    revert_tol: float = 0.0,
+    revert_tol: float = 0.0, revert_edge: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate points ``k x d`` (encoded, valid) and their acquisition values, best first.
 
@@ -202,6 +202,10 @@ def maximize(
     ``anchors`` (encoded, e.g. the best observations) seed local perturbations at two scales
     (0.05 and 0.005 of the unit cube). The best point is finally polished alone for up to
     ``polish_iter`` L-BFGS-B iterations (this halved the final regret on Branin).
+
+    ``revert_tol > 0``: the winner's float coordinates that the refinement moved to within
+    ``revert_edge`` of a bound go back to where they started while the acquisition loses at most
+    ``revert_tol`` (see :func:`_revert_indifferent`; ``revert_edge=0.5`` reverts any move).
     """
     d = cols.d
     if cols.n_points() <= n_candidates:
@@ -259,14 +263,14 @@ def maximize(
         if tv[0] > allv[0]:
             allE, allv, origin = np.concatenate([top, allE]), np.concatenate([tv, allv]), origin[[0, *range(len(origin))]]
     if revert_tol > 0 and cols.mask("cont").any():
-        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], origin[0], revert_tol)
+        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], origin[0], revert_tol, revert_edge)
         if not np.array_equal(w, allE[0]):
             allE, allv = np.concatenate([w[None], allE]), np.concatenate([[wv], allv])
     return allE, allv
 
 
 def _revert_indifferent(acq: Acq, cols: Columns, w: np.ndarray, wv: float, start: np.ndarray,
-                        tol: float) -> tuple[np.ndarray, float]:
+                        tol: float, edge: float = 0.5) -> tuple[np.ndarray, float]:
     """Undo the refinement's moves of float coordinates that the acquisition barely rewards.
 
     Along an input the model thinks irrelevant (a long lengthscale), the posterior variance
@@ -275,9 +279,11 @@ def _revert_indifferent(acq: Acq, cols: Columns, w: np.ndarray, wv: float, start
     move is reverted (greedily, the cheapest first) while the total loss of log-acquisition
     stays within ``tol`` (``maximize(revert_tol=...)``: in the acquisition's units, so meant
     for a log-acquisition, where it is a relative loss); the coordinate keeps its start's value (a quasi-random draw or
-    a perturbed incumbent) instead of the bound.
+    a perturbed incumbent) instead of the bound. Only coordinates that ended within ``edge`` of
+    a bound are candidates (``edge=0.5``: every moved coordinate).
     """
-    cont = np.flatnonzero(cols.mask("cont") & (np.abs(w - start) > 1e-9))
+    at_edge = np.minimum(w, 1.0 - w) <= edge
+    cont = np.flatnonzero(cols.mask("cont") & (np.abs(w - start) > 1e-9) & at_edge)
     cur, cur_v = w.copy(), float(wv)
     while len(cont):
         trial = np.repeat(cur[None], len(cont), axis=0)
