@@ -12,7 +12,7 @@ Two parts, each optional:
   standard functions with their budgets ``B``, seeds ``0 .. seeds-1``; median and IQR per
   problem and a count of the problems where our median is <= Optuna's.
 
-One thread for BLAS, as in ``benchmarks/bo.py``.
+One thread for BLAS, as in ``benchmarks/bo_suite.py``.
 
     python benchmarks/tpe_speed.py                      # both parts
     python benchmarks/tpe_speed.py --parts speed
@@ -105,7 +105,8 @@ _MIXED_SHIFT = {"a": (1.5, -2.0, 12, 0.3), "b": (-2.5, 1.5, 7, 0.0), "c": (3.0, 
 
 
 def mixed(p: dict[str, Any]) -> float:
-    """benchmarks/bo.py's mixed problem: each category moves the optimum (0 at c="b")."""
+    """The mixed problem of the removed ``benchmarks/bo.py`` (its rows: ``bo_results.jsonl``):
+    each category moves the optimum (0 at c="b")."""
     a, b, n_opt, off = _MIXED_SHIFT[p["c"]]
     return ((p["x1"] - a) ** 2 + 0.5 * (p["x2"] - b) ** 2 + 0.05 * (p["n"] - n_opt) ** 2
             + 0.5 * (math.log10(p["lr"]) + 2.5) ** 2 + off)
