@@ -182,6 +182,16 @@ class _Watch(threading.Thread):
                     os._exit(1)
 
 
+def _imports(job: Any) -> None:
+    """Ignite (the trainer) for a job that trains with it, imported at its first trial rather
+    than before "ready" (a job that does not use it, or a slot that gets no trial, never pays for
+    it), and before the trial is said to begin: not inside its trial_timeout."""
+    from .._jobs import TrainJob
+
+    if isinstance(job, TrainJob):
+        from .. import trainer  # noqa: F401
+
+
 def worker_main(conn: Any, device: str, threads: int) -> None:
     if threading.current_thread() is threading.main_thread():  # (a Ray actor runs this loop in a thread)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl+C and ends us
@@ -193,7 +203,6 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-    from .. import trainer  # noqa: F401 - Ignite imported before "ready": not inside a trial's trial_timeout
     try:
         conn.send(("ready", os.getpid()))
     except (BrokenPipeError, OSError):
@@ -213,6 +222,7 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
             np.random.seed(seed % 2**32)
             random.seed(seed)
         trial = watch.trial = _RemoteTrial(conn, number, params, resume, held, keep, quiet, timeout)
+        _imports(job)
         if timeout:  # begun: from now on its progress must move (sent from here: a hang may stop the watch thread)
             conn.send(("beat", number, 0))
         try:
