@@ -62,3 +62,33 @@ def levelled(rungs: Sequence[int], final: np.ndarray, reports: Mapping[int, Mapp
     below = np.flatnonzero(finished & ~mask)
     below = below[np.argsort(-reached[below], kind="stable")]  # reached further: better
     return Levelled(at, y, below)
+
+
+def training_set(rungs: Sequence[int] | None, losses: Mapping[int, float],
+                 reports: Mapping[int, Mapping[int, float]], need: int,
+                 pruned: str = "worst") -> tuple[list[int], np.ndarray]:
+    """What a model keyed by trial number is fitted to: ``(numbers, losses)``.
+
+    Without rungs (or before any report) the finished trials and their final losses
+    (``losses``: trial number -> loss, finished trials only). With rungs, the trials that reached
+    the model's level (running ones included) with their loss there, and, with
+    ``pruned="worst"``, the finished trials pruned below the level at the worst loss seen at the
+    level (they lost to the ones that went on); ``pruned="omit"`` leaves them out.
+    """
+    if not rungs or not reports:
+        numbers = sorted(losses)
+        return numbers, np.array([losses[n] for n in numbers], dtype=float)
+    numbers = sorted(set(losses) | set(reports))
+    row = {n: i for i, n in enumerate(numbers)}
+    final = np.array([losses.get(n, math.nan) for n in numbers], dtype=float)
+    lv = levelled(rungs, final, {row[n]: rep for n, rep in reports.items()}, need)
+    rows = np.flatnonzero(~np.isnan(lv.y))
+    if not len(rows):  # no trial has a value at any level yet: the finished ones as they ended
+        return training_set(None, losses, reports, need)
+    y = lv.y[rows]
+    if pruned == "worst" and len(lv.below):
+        finite = y[np.isfinite(y)]
+        worst = float(finite.max()) if len(finite) else float(y.max())
+        rows = np.concatenate([rows, lv.below])
+        y = np.concatenate([y, np.full(len(lv.below), worst)])
+    return [numbers[int(r)] for r in rows], y
