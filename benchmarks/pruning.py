@@ -62,7 +62,7 @@ def synthetic(args: argparse.Namespace) -> None:
                 if name != "Random (full, 3x)":
                     curves.setdefault((fam, name), []).append(tr.curve[:B])
             print(f"{fam} seed {seed} done", file=sys.stderr, flush=True)
-    out = HERE / ("pruning_synthetic.jsonl" if not args.only else "pruning_synthetic_extra.jsonl")
+    out = Path(args.out) if args.out else HERE / ("pruning_synthetic.jsonl" if not args.only else "pruning_synthetic_extra.jsonl")
     with out.open("w") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--family", default="all", choices=("all", *FAMILIES))
     s.add_argument("--quick", action="store_true", help="leave out Bayes (the slowest)")
     s.add_argument("--only", default=None, help="comma-separated method names (no plot; rows to pruning_synthetic_extra.jsonl)")
+    s.add_argument("--out", default=None, help="where the rows go (default: pruning_synthetic.jsonl, or "
+                   "pruning_synthetic_extra.jsonl with --only)")
     r = sub.add_parser("real", help="part (a): a real training task")
     r.add_argument("rest", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)

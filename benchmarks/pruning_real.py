@@ -1,14 +1,15 @@
 """Part (a) of benchmarks/pruning.py: pruners on a real training task, at equal total epochs.
 
     python benchmarks/pruning.py real --seeds 3                # ours and Optuna
-    python benchmarks/pruning.py real --seeds 2 --ray          # and Ray Tune's ASHA / HyperBand
+    python benchmarks/pruning.py real --seeds 5 --ray          # and Ray Tune's ASHA / HyperBand
 
 The task is ``_pruning_task.NoisyDigits`` (digits with 30% noisy training labels: curves cross),
 ``--epochs`` per full trial (27). Every method gets ``B = N * epochs / 3`` epochs (N =
 ``--n-full``, 27) on one worker in this process (Ray: one CPU slot); "Random (full, 3x)" is N
 full-length Random trials (3B epochs). Our side runs ``tune(..., pruner=..., epoch_budget=B)``;
 Optuna's runs the same module in a plain loop with ``trial.report`` / ``should_prune``; Ray
-Tune's runs it as a ``tune.Trainable`` with a stopper that ends the experiment after B results.
+Tune's runs it as a ``tune.Trainable`` with a stopper that ends the experiment after B results
+(a local Ray on loopback: ``address="local"``, ``_node_ip_address="127.0.0.1"``).
 For each: the best validation accuracy reported within the budget, trials started, the wall
 time, and the best value against epochs spent (``benchmarks/pruning_real.png``).
 """
@@ -105,6 +106,7 @@ def run_optuna(pruner_kind: str, E: int, budget: int, seed: int) -> dict:
 
 def run_ray(kind: str, E: int, budget: int, seed: int) -> dict:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import random
 
     import ray
@@ -190,6 +192,10 @@ def methods(E: int, seed: int, with_ray: bool) -> dict:
     from torchsearch.schedulers import Bayes, Random
     from torchsearch.schedulers.tpe import TPE
 
+    class DeafBayes(Bayes):  # the same GP, fitted to finished trials only (as without a pruner)
+        def set_rungs(self, rungs):
+            pass
+
     table = {
         "Random (full)": lambda b: run_ours(Random(seed=seed), None, E, b, seed),
         "Random+Median": lambda b: run_ours(Random(seed=seed), Median(), E, b, seed),
@@ -198,6 +204,7 @@ def methods(E: int, seed: int, with_ray: bool) -> dict:
         "Random+Hyperband": lambda b: run_ours(Random(seed=seed), Hyperband(), E, b, seed),
         "TPE+Hyperband": lambda b: run_ours(TPE(seed=seed), Hyperband(), E, b, seed),
         "Bayes+Hyperband": lambda b: run_ours(Bayes(seed=seed), Hyperband(), E, b, seed),
+        "Bayes+Hyperband not told the rungs": lambda b: run_ours(DeafBayes(seed=seed), Hyperband(), E, b, seed),
         "Optuna TPE+SuccessiveHalving": lambda b: run_optuna("sh", E, b, seed),
         "Optuna TPE+Hyperband": lambda b: run_optuna("hb", E, b, seed),
     }

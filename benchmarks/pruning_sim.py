@@ -10,7 +10,8 @@ epochs spent. The decisions are the real ones:
   a paused trial resumes where it paused);
 - Optuna: an ``optuna.Study`` with its sampler and pruner through ask / report / should_prune;
 - Ray Tune: its ``ASHAScheduler`` / ``AsyncHyperBandScheduler`` objects fed each result (the
-  decision logic of ``tune.run`` without its actors); Ray's random search draws the configs.
+  decision logic of ``tune.run`` without its actors); Ray's random search draws the configs;
+  its synchronous ``HyperBandScheduler`` through a stand-in for Tune's controller (``run_ray_hb``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Trace:
         self.spent = 0
         self.trials = 0
         self.full = 0   # trials trained to max_epochs
+        self.epochs: dict[int, int] = {}  # (ours) trial -> epochs it trained
+        self.params: dict[int, dict[str, Any]] = {}  # (ours) trial -> its configuration
 
     def add(self, value: float) -> None:
         self.best = max(self.best, value)
@@ -58,6 +61,7 @@ def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, worker
     epoch: dict[int, int] = {}
     best: dict[int, float] = {}
     running: list[int] = []
+    scheduler_params: dict[int, dict[str, Any]] = {}
     nxt = 0
 
     def end(n: int, state: str) -> None:
@@ -81,6 +85,7 @@ def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, worker
             if pruner is not None:
                 pruner.on_trial_start(n, params)
             curves[n], epoch[n] = family.curve(params, n), 0
+            scheduler_params[n] = params
             tr.trials += 1
             running.append(n)
         if not running:
@@ -102,6 +107,7 @@ def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, worker
                 end(n, "stopped")
             elif d.action == "pause":
                 running.remove(n)
+    tr.epochs, tr.params = dict(epoch), {n: scheduler_params[n] for n in epoch}
     return tr
 
 
@@ -186,6 +192,92 @@ def run_ray(family: Family, budget: int, scheduler: Any, *, workers: int = 4, se
     return tr
 
 
+class _Controller:
+    """The part of Ray Tune's ``TuneController`` that ``HyperBandScheduler`` calls back: it stops
+    paused trials of a finished rung (``stop_trial``: the scheduler hears ``on_trial_remove``)."""
+
+    def __init__(self) -> None:
+        self.scheduler: Any = None
+
+    def stop_trial(self, t: Any) -> None:
+        from ray.tune.experiment import Trial
+
+        if t.status in (Trial.PENDING, Trial.PAUSED):
+            t.status = Trial.TERMINATED
+            self.scheduler.on_trial_remove(self, t)
+        elif t.status == Trial.RUNNING:  # pragma: no cover - the scheduler stops the running trial by its answer
+            t.status = Trial.TERMINATED
+            self.scheduler.on_trial_complete(self, t, None)
+
+
+def run_ray_hb(family: Family, budget: int, scheduler: Any, *, workers: int = 4, seed: int = 0) -> Trace:
+    """Ray Tune's synchronous ``HyperBandScheduler`` as ``tune.run`` drives it: Ray's random
+    search keeps up to 200 trials pending (each added to a bracket as it is created); a free slot
+    goes to ``choose_trial_to_run()`` (a pending trial or a paused one promoted, in the least
+    complete bracket first), else to the oldest pending trial. A paused trial resumes where it
+    paused; one the scheduler stops while paused is dropped."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    rng = np.random.default_rng([seed, 17])
+    ctrl = _Controller()
+    ctrl.scheduler = scheduler
+    E = family.max_epochs
+    tr = Trace(budget)
+    state: dict[Any, list[Any]] = {}  # trial -> [curve, epoch]
+    pending: list[Any] = []
+    running: list[Any] = []
+    n = 0
+
+    def top_up() -> None:
+        nonlocal n
+        while sum(t.status == Trial.PENDING for t in pending) < 200:
+            t = _RayTrial(n)
+            t.status, t.is_saving = Trial.PENDING, False
+            scheduler.on_trial_add(ctrl, t)
+            state[t] = [family.curve(SPACE.sample(rng), n), 0]
+            pending.append(t)
+            n += 1
+
+    while not tr.done:
+        top_up()
+        while len(running) < workers:
+            t = scheduler.choose_trial_to_run(ctrl)
+            if t is None:
+                t = next((p for p in pending if p.status == Trial.PENDING), None)
+                if t is None:
+                    break
+            if t in pending:
+                pending.remove(t)
+            if state[t][1] == 0:
+                tr.trials += 1
+            t.status = Trial.RUNNING
+            running.append(t)
+            top_up()
+        for t in list(running):
+            if tr.done:
+                break
+            curve = state[t][0]
+            state[t][1] = e = state[t][1] + 1
+            v = float(curve[e - 1])
+            tr.add(v)
+            result = {"training_iteration": e, "accuracy": v}
+            action = scheduler.on_trial_result(ctrl, t, result)
+            if e >= E:
+                tr.full += 1
+                running.remove(t)
+                t.status = Trial.TERMINATED
+                scheduler.on_trial_complete(ctrl, t, result)
+            elif action == TrialScheduler.STOP:
+                running.remove(t)
+                t.status = Trial.TERMINATED
+                scheduler.on_trial_complete(ctrl, t, result)
+            elif action == TrialScheduler.PAUSE:
+                running.remove(t)
+                t.status = Trial.PAUSED
+    return tr
+
+
 def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]:
     """name -> run(family, budget, workers)."""
     from torchsearch.pruners import ASHA, Hyperband, Median
@@ -213,6 +305,17 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
             return run_ray(f, b, s, workers=w, seed=seed)
         return run
 
+    def bayes(pruned: str = "worst") -> Any:
+        b = Bayes(seed=seed)
+        b._pruned = pruned  # what the GP does with trials pruned below its level (see schedulers._levels)
+        return b
+
+    def ray_hb(f, b, w):
+        from ray.tune.schedulers import HyperBandScheduler
+        s = HyperBandScheduler(time_attr="training_iteration", metric="accuracy", mode="max", max_t=E,
+                               reduction_factor=3)
+        return run_ray_hb(f, b, s, workers=w, seed=seed)
+
     return {
         "Random (full)": ours(lambda: Random(seed=seed), None),
         "Random+Median": ours(lambda: Random(seed=seed), lambda: Median()),
@@ -224,9 +327,11 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "TPE+Hyperband": ours(lambda: TPE(seed=seed), lambda: Hyperband()),
         "TPE+Hyperband not told the rungs": ours(lambda: TPE(seed=seed), lambda: Hyperband(), rungs=False),
         "TPE+ASHA (promote) not told the rungs": ours(lambda: TPE(seed=seed), lambda: ASHA(), rungs=False),
-        "Bayes+Hyperband": ours(lambda: Bayes(seed=seed), lambda: Hyperband()),
+        "Bayes+Hyperband": ours(bayes, lambda: Hyperband()),
+        "Bayes+Hyperband not told the rungs": ours(bayes, lambda: Hyperband(), rungs=False),
         "Optuna TPE+SuccessiveHalving": optuna_("sh"),
         "Optuna TPE+Hyperband": optuna_("hb"),
         "Ray ASHAScheduler": ray_("asha"),
         "Ray AsyncHyperBand (4 brackets)": ray_("hb"),
+        "Ray HyperBandScheduler": ray_hb,
     }
