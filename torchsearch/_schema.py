@@ -100,7 +100,10 @@ CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
 #: from there); ``torchsearch._lineage.schedule`` reads it.
 #: ``trials.queued``: 1 for a trial queued by hand (``Study.enqueue``, ``torchsearch enqueue``),
 #: NULL for one the scheduler suggested.
-ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),), "trials": (("queued", "INTEGER"),)}
+#: ``studies.pruner``: the study's pruner as JSON (``Pruner.config()``: kind, arguments, rungs),
+#: NULL without one; a reopened study rebuilds it from there.
+ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),), "trials": (("queued", "INTEGER"),),
+                 "studies": (("pruner", "TEXT"),)}
 
 #: ``version -> SQL`` that brings a database of that version to the next one. The tables of
 #: ``SCHEMA_SQL`` are created first when missing (``leases`` for a version 1 database), so a

@@ -159,6 +159,11 @@ def _cmd_trials(args: argparse.Namespace, out: Any) -> int:
     if args.pruned:
         trials = [t for t in trials if t.stop_code == "pruned"]
     _emit([_trial_row(t, s["metric"], fmt=args.format) for t in trials], args.format, out)
+    pruner = storage.study_pruner(s["id"])
+    if pruner and args.format == "table":
+        shown = ", ".join(f"{k}={v!r}" for k, v in pruner.get("args", {}).items())
+        rungs = ", ".join(map(str, pruner.get("rungs") or [])) or "none (it compares every epoch)"
+        out.write(f"\npruner: {pruner.get('kind')}({shown}); rungs at epochs {rungs}\n")
     waiting = storage.queued(s["id"])
     if waiting and args.format == "table":
         out.write(f"\nqueued by hand, to run first in the study's next run ({len(waiting)}):\n")

@@ -154,6 +154,18 @@ class Storage(HandWork):
         self._q("UPDATE studies SET ended = NULL, end_reason = NULL WHERE id = ?", (sid,))
         return int(sid)
 
+    def study_pruner(self, study_id: int) -> dict[str, Any] | None:
+        """The pruner study ``study_id`` runs with (``Pruner.config()``), None without one (or in
+        a database written before pruners were stored)."""
+        if not self._has_column("studies", "pruner"):
+            return None
+        row = self._q("SELECT pruner FROM studies WHERE id = ?", (study_id,)).fetchone()
+        return None if row is None or row[0] is None else json.loads(row[0])
+
+    def set_study_pruner(self, study_id: int, config: dict[str, Any]) -> None:
+        """Store the study's pruner, once (a stored one is kept)."""
+        self._q("UPDATE studies SET pruner = ? WHERE id = ? AND pruner IS NULL", (json.dumps(config), study_id))
+
     def end_study(self, study_id: int, reason: str) -> None:
         self._q("UPDATE studies SET ended = ?, end_reason = ? WHERE id = ?", (time.time(), reason, study_id))
 

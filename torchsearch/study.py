@@ -28,7 +28,7 @@ from .exceptions import StorageError, TorchSearchError, TrialError
 from .schedulers.base import Scheduler
 from .space import Parameter, Space, as_space
 from .storage import Storage
-from .pruners._hook import PrunerHook, check_pruner
+from .pruners._hook import PrunerHook, check_pruner, stored_pruner
 
 __all__ = ["Study", "ActiveTrial"]
 
@@ -113,12 +113,16 @@ class Study:
         self.metric, self.name, self.seed, self.verbose = metric, name, seed, verbose
         self.scheduler = scheduler
         self.pruner = check_pruner(pruner, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
-        self._pruning = None if self.pruner is None else PrunerHook(self.pruner, scheduler)
         self._reopened = found.reopened
         if found.reopened:  # (a reader: the study's row stays as it is until it runs)
             self._id = self.storage.study_id(name)
         else:
             self._id = self._open_row()
+        # the pruner the study stored: rebuilt when none is passed, a different one refused
+        kept = stored_pruner(self.storage.study_pruner(self._id), self.pruner, study=name, where="Study")
+        if kept is not self.pruner:
+            self.pruner = check_pruner(kept, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
+        self._pruning = None if self.pruner is None else PrunerHook(self.pruner, scheduler)
         self.end_reason: str | None = None
         self.clock = clock
         self.warm_observations = self._warm_start(warm_start)
@@ -141,9 +145,12 @@ class Study:
     def _open_row(self) -> int:
         """The study's row in storage, created if new (a stored one must match metric, mode and
         space), marked not ended."""
-        return self.storage.get_or_create_study(self.name, metric=self.metric, mode=self.mode,
-                                                space=self.space.to_dict(), scheduler=self.scheduler.describe(),
-                                                seed=self.seed)
+        sid = self.storage.get_or_create_study(self.name, metric=self.metric, mode=self.mode,
+                                               space=self.space.to_dict(), scheduler=self.scheduler.describe(),
+                                               seed=self.seed)
+        if self.pruner is not None:
+            self.storage.set_study_pruner(sid, self.pruner.config())
+        return sid
 
     def _warm_start(self, warm_start: Any) -> list[tuple[dict[str, Any], float]]:
         if warm_start is None:

@@ -24,8 +24,10 @@ def test_trials_shows_and_filters_pruned_trials(tmp_path):
     assert {r["epochs"] for r in pruned} <= {1, 3}  # where they were stopped: a rung
     out = io.StringIO()
     main(["trials", str(tmp_path), "--pruned"], out=out)
-    lines = out.getvalue().strip().splitlines()
+    table, footer = out.getvalue().split("\n\n")
+    lines = table.strip().splitlines()
     assert len(lines) == 1 + len(pruned) and all("pruned" in line for line in lines[1:])
+    assert footer.startswith("pruner: ASHA(min_epochs=1, reduction=3, max_epochs=9, promote=True); rungs at epochs 1, 3")
 
 
 def test_dashboard_curves_carry_stop_codes_and_the_rungs(tmp_path):

@@ -166,8 +166,9 @@ def metric_mode(name: str, study_metric: str, study_mode: str) -> str | None:
 def curves(storage: Storage, study_id: int, metric: str | None = None) -> dict[str, Any]:
     """Every trial's curve of ``metric`` (default: the study's), with ``mode``: the study's for its
     own metric, else :func:`metric_mode`'s reading of the name (None when unknown). Each curve
-    has its trial's ``stop_code`` (``"pruned"``: a pruner stopped it); ``rungs``: the epochs where
-    trials were pruned or wait for promotion (with ASHA or Hyperband, the rungs)."""
+    has its trial's ``stop_code`` (``"pruned"``: a pruner stopped it); ``pruner``: the study's
+    stored pruner (kind, args, rungs; None without one); ``rungs``: its rungs, or for a study
+    stored before pruners were, the epochs where trials were pruned or wait for promotion."""
     s = _get_study(storage, study_id)
     name = metric or s["metric"]
     out = []
@@ -179,8 +180,11 @@ def curves(storage: Storage, study_id: int, metric: str | None = None) -> dict[s
                         "points": sorted(series.items())})
             if t.stop_code == "pruned" or t.state == "paused":
                 rungs.add(max(series))
+    pruner = storage.study_pruner(study_id)
+    if pruner is not None:
+        rungs = set(pruner.get("rungs") or [])
     return {"metric": name, "mode": metric_mode(name, s["metric"], s["mode"]), "curves": out,
-            "rungs": sorted(rungs)}
+            "rungs": sorted(rungs), "pruner": pruner}
 
 
 def lineage(storage: Storage, study_id: int) -> list[dict[str, Any]]:

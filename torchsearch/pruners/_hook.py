@@ -9,12 +9,57 @@ rebuilds the pruner's rungs from the stored reports.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..schedulers.base import Decision
 from .base import Pruner
 
-__all__ = ["PrunerHook", "check_pruner"]
+__all__ = ["PrunerHook", "check_pruner", "from_config", "stored_pruner"]
+
+
+def _kinds() -> dict[str, type]:
+    from .asha import ASHA
+    from .hyperband import Hyperband
+    from .median import Median
+
+    return {"Median": Median, "ASHA": ASHA, "Hyperband": Hyperband}
+
+
+def _shown(config: dict[str, Any]) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in config.get("args", {}).items())
+    return f"{config.get('kind')}({args})"
+
+
+def from_config(config: dict[str, Any]) -> Pruner | None:
+    """The pruner a study stored (:meth:`Pruner.config`), built again; None for a kind this
+    torchsearch does not know (a user's own Pruner subclass)."""
+    cls = _kinds().get(config.get("kind", ""))
+    return None if cls is None else cls(**config.get("args", {}))
+
+
+def stored_pruner(stored: dict[str, Any] | None, pruner: Pruner | None, *, study: str,
+                  where: str) -> Pruner | None:
+    """The pruner a (re)opened study runs with, given the one it stored (None: none stored) and
+    the one passed (set up). Nothing stored: the one passed. Stored and none passed: the stored
+    one rebuilt (its rungs, so paused trials can still be promoted; not set up), or None with a
+    warning when its kind is unknown here. Stored and another passed: ValueError."""
+    if stored is None:
+        return pruner
+    if pruner is None:
+        rebuilt = from_config(stored)
+        if rebuilt is None:
+            import warnings
+
+            warnings.warn(f"{where}: study {study!r} was run with pruner {_shown(stored)}, which this torchsearch "
+                          "cannot rebuild: it goes on without a pruner (pass pruner=... to use one)", stacklevel=3)
+        return rebuilt
+    mine = json.loads(json.dumps(pruner.config()))
+    if mine != stored:
+        raise ValueError(f"{where}: study {study!r} was created with pruner {_shown(stored)} (rungs at epochs "
+                         f"{stored.get('rungs')}), got pruner={_shown(mine)} (rungs at epochs {mine.get('rungs')}): "
+                         "pass the same pruner or none (the stored one is rebuilt), or use another study name")
+    return pruner
 
 
 def check_pruner(pruner: Any, scheduler: Any, *, mode: str, metric: str, epochs: int | None, where: str) -> Pruner | None:

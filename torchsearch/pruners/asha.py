@@ -238,6 +238,10 @@ class ASHA(Pruner):
             return sorted({m for lad in self._ladders for m in lad.rungs})
         return list(self._ladders[self._tracks[number].ladder].rungs)
 
+    def arguments(self) -> dict[str, Any]:
+        return {"min_epochs": self.min_epochs, "reduction": self.reduction, "max_epochs": self.max_epochs,
+                "promote": self.promote}
+
     def describe(self) -> str:
         return (f"{type(self).__name__}(min_epochs={self.min_epochs}, reduction={self.reduction}, "
                 f"max_epochs={self.max_epochs}, promote={self.promote})")

@@ -133,3 +133,12 @@ class Pruner:
 
     def describe(self) -> str:
         return type(self).__name__
+
+    def arguments(self) -> dict[str, Any]:
+        """The constructor's arguments that rebuild this pruner (``max_epochs`` as set up)."""
+        return {"max_epochs": self.max_epochs}
+
+    def config(self) -> dict[str, Any]:
+        """What the study stores (``studies.pruner``): ``{"kind", "args", "rungs"}``; a reopened
+        study rebuilds the pruner from it (:func:`torchsearch.pruners._hook.from_config`)."""
+        return {"kind": type(self).__name__, "args": self.arguments(), "rungs": self.rungs()}

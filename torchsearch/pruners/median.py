@@ -111,5 +111,8 @@ class Median(Pruner):
         if state == "interrupted":
             self._forget(number)
 
+    def arguments(self) -> dict[str, Any]:
+        return {"warmup": self.warmup, "min_trials": self.min_trials, "max_epochs": self.max_epochs}
+
     def describe(self) -> str:
         return f"Median(warmup={self.warmup}, min_trials={self.min_trials})"
