@@ -1,6 +1,6 @@
 """One executor conformance suite: the same studies on InProcess, Processes and Ray give the same
 kind of record (reports, stops, budgets, failures, seeds, PBT pauses/resumes/exploits, resume
-after an interruption). Ray runs on a two-node loopback cluster of this module's own and is
+after an interruption). Ray runs on the session's two-node loopback cluster (conftest.py) and is
 skipped, with the reason, where Ray is not installed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torchsearch as ts
 from torchsearch.executors import InProcess, Processes
 from torchsearch.schedulers import PBT, Grid, Random
-from tests.executors.test_ray import needs_ray, ray, two_node_cluster
+from tests.executors.test_ray import needs_ray
 from tests.pbt_models import DropoutRegression
 
 X = {"x": ts.Choice([0, 1, 2, 3])}
@@ -24,16 +24,11 @@ def processes_pool():
 
 
 @pytest.fixture(scope="module")
-def ray_pool():
+def ray_pool(cluster):
     from torchsearch.executors import Ray
 
-    cluster = two_node_cluster()
-    try:
-        with Ray() as ex:
-            yield ex
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    with Ray() as ex:
+        yield ex
 
 
 @pytest.fixture(params=["inprocess", "processes", pytest.param("ray", marks=needs_ray)])

@@ -1,6 +1,7 @@
-"""Ray: long-lived actors on a two-node local cluster (loopback only), reused across trials and
-studies; a killed actor; PBT states through the object store. (Node loss, retries, Ctrl+C and a
-killed coordinator: test_ray_faults.py, on a cluster of its own.)"""
+"""Ray: long-lived actors on the session's two-node local cluster (conftest.py, loopback only),
+reused across trials and studies; a killed actor; PBT states through the object store. (Node
+loss, retries, Ctrl+C and a killed coordinator: test_ray_faults.py; fractional GPUs:
+test_ray_gpus.py; joining with "auto" and "ray://": test_ray_client.py.)"""
 
 from __future__ import annotations
 
@@ -17,40 +18,18 @@ from torchsearch.executors.ray import Ray, _Store
 from torchsearch.schedulers import PBT, Grid
 from tests.pbt_models import DropoutRegression, MisbehavingJob, RendezvousJob
 
-# Ray advertises the machine's outward address unless told otherwise; despite its name this makes
-# every Ray process use 127.0.0.1 on Linux too (with node_ip_address below): tests stay on loopback
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
 try:
     import ray
-    from ray.cluster_utils import Cluster
 except ImportError:  # pragma: no cover - depends on the environment
     ray = None
 
 needs_ray = pytest.mark.skipif(ray is None, reason='needs Ray: pip install "torchsearch[ray]"')
 X = {"x": ts.Choice([0, 1, 2, 3])}
-NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 << 20}
-
-
-def two_node_cluster():
-    """A head and a worker node of one CPU each, on 127.0.0.1; this process joins it."""
-    c = Cluster(initialize_head=True, connect=True, head_node_args={**NODE, "include_dashboard": False})
-    c.add_node(**NODE)
-    c.wait_for_nodes()
-    return c
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = two_node_cluster()
-    yield c
-    ray.shutdown()
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")
 def pool(cluster):
-    """Two actors (one per node) shared by the tests of this module."""
+    """Two actors (one per node) shared by the tests of this module (the cluster: conftest.py)."""
     with Ray() as ex:
         yield ex
 

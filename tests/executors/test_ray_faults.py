@@ -1,6 +1,7 @@
-"""Ray faults on a two-node local cluster of this module's own (loopback only): a node removed
-mid-study and one that joins, retries, Ctrl+C and a killed coordinator. Each test starts its own
-executor (the actors take the cluster's CPUs, so no pool is shared here)."""
+"""Ray faults on the session's two-node local cluster (conftest.py, loopback only): a node removed
+mid-study and one that joins (the cluster keeps two nodes), retries, Ctrl+C and a killed
+coordinator. Each test starts its own executor (the actors take the cluster's CPUs, so no pool
+is shared here)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 import torchsearch as ts
 from torchsearch.executors.ray import Ray
 from torchsearch.schedulers import Grid
-from tests.executors.test_ray import NODE, X, Steps, cluster, needs_ray, quick  # noqa: F401 (cluster: a fixture)
+from tests.executors.conftest import NODE
+from tests.executors.test_ray import X, Steps, needs_ray, quick
 from tests.pbt_models import MisbehavingJob, RendezvousJob
 
 
