@@ -49,7 +49,10 @@ class Trace:
 
 
 def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, workers: int = 4, seed: int = 0,
-             rungs: bool = True) -> Trace:
+             rungs: bool = True, end_aware: int | None = None) -> Trace:
+    """``end_aware`` (an experiment, not what the coordinator does): once fewer than this many
+    epochs of the budget are left, a free slot goes to ``next_promotion(last=True)`` (each rung
+    may promote its best) before any new trial."""
     E = family.max_epochs
     scheduler.setup(SPACE, mode="max", seed=seed)
     if pruner is not None:
@@ -72,7 +75,8 @@ def run_ours(family: Family, budget: int, scheduler: Any, pruner: Any, *, worker
 
     while not tr.done:
         while len(running) < workers:
-            n = pruner.next_promotion() if pruner is not None else None
+            ending = end_aware is not None and budget - tr.spent < end_aware
+            n = pruner.next_promotion(last=ending) if pruner is not None else None
             if n is not None:
                 pruner.on_resume(n)
                 running.append(n)
@@ -155,9 +159,11 @@ class _RayTrial:
         self.trial_id = f"t{i}"
 
 
-def run_ray(family: Family, budget: int, scheduler: Any, *, workers: int = 4, seed: int = 0) -> Trace:
+def run_ray(family: Family, budget: int, scheduler: Any, *, workers: int = 4, seed: int = 0,
+            draw: Callable[[], dict[str, Any]] | None = None) -> Trace:
     """``scheduler``: a Ray Tune ``AsyncHyperBandScheduler`` (ASHAScheduler) with metric, mode and
-    max_t set. Ray's ``on_trial_add`` picks a bracket with numpy's global generator: seeded here."""
+    max_t set. Ray's ``on_trial_add`` picks a bracket with numpy's global generator: seeded here.
+    ``draw``: where configurations come from (default: Ray's random search, seeded)."""
     from ray.tune.schedulers import TrialScheduler
 
     np.random.seed(seed)
@@ -170,7 +176,7 @@ def run_ray(family: Family, budget: int, scheduler: Any, *, workers: int = 4, se
         while len(running) < workers:
             t = _RayTrial(n)
             scheduler.on_trial_add(None, t)
-            running.append([t, family.curve(SPACE.sample(rng), n), 0])
+            running.append([t, family.curve(draw() if draw else SPACE.sample(rng), n), 0])
             n += 1
             tr.trials += 1
         for item in list(running):
@@ -296,13 +302,18 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
             return run_optuna(f, b, optuna.samplers.TPESampler(seed=seed), p, workers=w)
         return run
 
-    def ray_(kind: str):
+    def ray_(kind: str, ours_draws: bool = False):
         def run(f, b, w):
             from ray.tune.schedulers import ASHAScheduler
             brackets = 1 if kind == "asha" else 4
             s = ASHAScheduler(time_attr="training_iteration", metric="accuracy", mode="max", max_t=E,
                               grace_period=1, reduction_factor=3, brackets=brackets)
-            return run_ray(f, b, s, workers=w, seed=seed)
+            draw = None
+            if ours_draws:  # the configurations our Random(seed) hands out, in the same order
+                r = Random(seed=seed)
+                r.setup(SPACE, mode="max", seed=seed)
+                draw = r.suggest
+            return run_ray(f, b, s, workers=w, seed=seed, draw=draw)
         return run
 
     def bayes(pruned: str = "worst") -> Any:
@@ -323,6 +334,10 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "Random+ASHA (stop)": ours(lambda: Random(seed=seed), lambda: ASHA(promote=False)),
         "Random+Hyperband": ours(lambda: Random(seed=seed), lambda: Hyperband()),
         "Random+ASHA (promote) from epoch 3": ours(lambda: Random(seed=seed), lambda: ASHA(min_epochs=3)),
+        "Random+ASHA (promote) last 27 epochs promote": lambda f, b, w: run_ours(
+            f, b, Random(seed=seed), ASHA(), workers=w, seed=seed, end_aware=f.max_epochs),
+        "Random+ASHA (promote) last 81 epochs promote": lambda f, b, w: run_ours(
+            f, b, Random(seed=seed), ASHA(), workers=w, seed=seed, end_aware=3 * f.max_epochs),
         "TPE+ASHA (promote)": ours(lambda: TPE(seed=seed), lambda: ASHA()),
         "TPE+Hyperband": ours(lambda: TPE(seed=seed), lambda: Hyperband()),
         "TPE+Hyperband not told the rungs": ours(lambda: TPE(seed=seed), lambda: Hyperband(), rungs=False),
@@ -332,6 +347,7 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "Optuna TPE+SuccessiveHalving": optuna_("sh"),
         "Optuna TPE+Hyperband": optuna_("hb"),
         "Ray ASHAScheduler": ray_("asha"),
+        "Ray ASHAScheduler on our Random's configs": ray_("asha", ours_draws=True),
         "Ray AsyncHyperBand (4 brackets)": ray_("hb"),
         "Ray HyperBandScheduler": ray_hb,
     }
