@@ -37,8 +37,9 @@ from ._gp.fast import log_ei_with_grad
 from ._gp.gp import Posterior, fit_hyperparameters
 from ._gp.search import Columns, maximize
 from ._gp.warp import OutputWarp
-from .base import Scheduler
+from .base import QUIET_ALWAYS, CONTINUE, Decision, Scheduler
 from ._startup import SobolStart
+from ._levels import training_set
 
 __all__ = ["Bayes", "Surrogate"]
 
@@ -188,6 +189,7 @@ class Bayes(Scheduler):
         if not isinstance(warp, bool):
             raise ValueError(f"Bayes: warp must be True or False, got warp={warp!r}")
         self.warp = warp
+        self._pruned = "worst"  # with a pruner, trials pruned below the model's level: "worst" or "omit"
 
     # -- protocol ---------------------------------------------------------------------------
     def setup(self, space: Space, *, mode: Literal["min", "max"], seed: int | None = None) -> None:
@@ -203,12 +205,28 @@ class Bayes(Scheduler):
         self._keys: set[str] = set()
         self._rows: dict[int, np.ndarray] = {}  # encoded params, by trial number
         self._theta: np.ndarray | None = None
+        self._reports: dict[int, dict[int, float]] = {}  # with rungs: trial -> step -> loss
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         self._params[number] = dict(params)
         self._rows[number] = self._enc.encode(params)
         self._running.add(number)
         self._keys.add(self.space.key(params))
+        self._reports.pop(number, None)
+
+    # with a pruner (BOHB-like): the GP is fitted at the highest rung enough trials reached
+    # (``_levels``), so pruned trials teach it too
+    def on_report(self, number: int, step: int, value: float) -> Decision:
+        if self.rungs and number in self._params:
+            self._reports.setdefault(number, {})[step] = self.loss(value)
+        return CONTINUE
+
+    def quiet_reports(self, number: int) -> int:
+        return QUIET_ALWAYS  # it only listens
+
+    def on_restore(self, number: int, step: int, values: dict[int, float]) -> None:
+        if self.rungs and number in self._params:
+            self._reports[number] = {s: self.loss(v) for s, v in values.items()}
 
     def on_complete(self, number: int, value: float | None, state: str) -> None:
         self._running.discard(number)
@@ -216,6 +234,8 @@ class Bayes(Scheduler):
         # an interrupted trial's partial value is left out: the study runs it again
         if state in ("completed", "stopped") and not math.isnan(loss) and number in self._params:
             self._loss[number] = loss
+        else:
+            self._reports.pop(number, None)
 
     def suggest(self) -> dict[str, Any] | None:
         with _one_thread():
@@ -225,11 +245,12 @@ class Bayes(Scheduler):
         i = max(self._issued, len(self._params))
         self._issued = i + 1
         rng = self.suggestion_rng(i)
-        if i < self._n_startup or not self._loss:
+        fit = bool(self._loss) or bool(self.rungs and self._reports and self._training()[0])
+        if i < self._n_startup or not fit:
             params = self._sobol.point(i, self._keys)
             if params is not None:
                 return params
-            if not self._loss:
+            if not fit:
                 return self._random_unseen(rng)
         state = self._fit(rng)
         cands, _ = self._search(state, rng)
@@ -277,11 +298,16 @@ class Bayes(Scheduler):
                 return params
         return None  # pragma: no cover - a continuous space never runs out
 
+    def _training(self) -> tuple[list[int], np.ndarray]:
+        """Trial numbers and losses the GP is fitted to: the finished trials, or with a pruner
+        the trials at the highest rung enough of them reached (``_levels.training_set``)."""
+        need = max(len(self.space) + 2, self._n_startup // 2)
+        return training_set(self.rungs, self._loss, self._reports, need, self._pruned)
+
     def _fit(self, rng: np.random.Generator) -> tuple[Posterior, OutputWarp, float]:
         """Fit the GP to the finished trials, add fantasies; returns (posterior, warp, best)."""
-        numbers = sorted(self._loss)
+        numbers, y = self._training()
         X = np.stack([self._rows[n] for n in numbers])
-        y = np.array([self._loss[n] for n in numbers], dtype=float)
         finite = np.isfinite(y)
         if finite.any():
             lo, hi = y[finite].min(), y[finite].max()
@@ -302,9 +328,9 @@ class Bayes(Scheduler):
         self._theta = theta
         post = Posterior(Xt, yt, torch.from_numpy(theta), cat)
         best = float(ys.min())
-        pending = [self._params[n] for n in sorted(self._running)]
+        pending = sorted(self._running - set(numbers))  # (a running trial may have a value at the level)
         if pending:
-            Xp = torch.from_numpy(np.stack([self._rows[n] for n in sorted(self._running)]))
+            Xp = torch.from_numpy(np.stack([self._rows[n] for n in pending]))
             if self.fantasy == "believer":
                 with torch.no_grad():
                     yp = post.mean_var(Xp)[0]

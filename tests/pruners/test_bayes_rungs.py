@@ -1,0 +1,91 @@
+"""Bayes with a pruner (BOHB-like): the GP is fitted at the highest rung that enough trials
+reached, each trial at its report there, so pruned trials teach it too (``schedulers._levels``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from torchsearch.schedulers import Bayes
+from torchsearch.schedulers._levels import levelled, training_set
+from torchsearch.space import Float, Space
+
+SPACE = Space({"x": Float(0.0, 1.0)})
+
+
+def history(b: Bayes) -> None:
+    """Trials 0-9 (x in [0, 0.4]) were pruned at rung 1 with the best losses seen at rung 1
+    (0.05); trials 10-17 (x in [0.6, 1]) went on to rung 3, where a larger x is better
+    (0.3 + 0.2 (1 - x)), after 0.5 at rung 1. Finished values are the best report (mode min)."""
+    for n, x in enumerate(np.linspace(0.0, 0.4, 10)):
+        b.on_trial_start(n, {"x": float(x)})
+        b.on_report(n, 1, 0.05)
+        b.on_complete(n, 0.05, "stopped")
+    for n, x in enumerate(np.linspace(0.6, 1.0, 8), start=10):
+        b.on_trial_start(n, {"x": float(x)})
+        b.on_report(n, 1, 0.5)
+        b.on_report(n, 2, 0.45)
+        b.on_report(n, 3, 0.3 + 0.2 * (1 - x))
+        b.on_complete(n, 0.3 + 0.2 * (1 - x), "stopped")
+
+
+def make(rungs: list[int] | None) -> Bayes:
+    b = Bayes(n_startup=2, seed=0)
+    b.setup(SPACE, mode="min", seed=0)
+    if rungs is not None:
+        b.set_rungs(rungs)
+    history(b)
+    return b
+
+
+def test_with_rungs_the_gp_sits_at_rung_3_and_ranks_the_pruned_trials_below_the_ones_that_went_on():
+    b = make([1, 3, 9])
+    mean, _, _ = b.surrogate().predict([{"x": 0.2}, {"x": 1.0}])
+    assert mean[0] > mean[1]  # the region pruned at rung 1 is modelled as worse than x = 1 at rung 3
+    assert b.surrogate().next_params["x"] > 0.5
+    assert b.quiet_reports(0) > 10**6  # it only listens: workers need not wait for an answer
+
+
+def test_without_a_pruner_the_gp_fits_the_finished_values_as_before():
+    b = make(None)
+    mean, _, _ = b.surrogate().predict([{"x": 0.2}, {"x": 1.0}])
+    assert mean[0] < mean[1]  # the pruned trials' finished values (0.05) look best
+    assert b._reports == {}  # reports are not even kept
+
+
+def test_training_set_holds_each_trial_at_the_level_and_the_pruned_ones_at_the_worst_loss_there():
+    losses = {0: 0.05, 1: 0.05, 2: 0.4, 3: 0.3}
+    reports = {0: {1: 0.05}, 1: {1: 0.05}, 2: {1: 0.5, 3: 0.4}, 3: {1: 0.6, 3: 0.3}, 4: {1: 0.7, 3: 0.2}}
+    numbers, y = training_set([1, 3, 9], losses, reports, need=3)  # 4 runs and reached rung 3 too
+    assert numbers == [2, 3, 4, 0, 1]
+    np.testing.assert_allclose(y, [0.4, 0.3, 0.2, 0.4, 0.4])
+    numbers, y = training_set([1, 3, 9], losses, reports, need=3, pruned="omit")
+    assert numbers == [2, 3, 4]
+    numbers, y = training_set([1, 3, 9], losses, reports, need=4)  # 3 at rung 3 < 4: rung 1
+    assert numbers == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(y, [0.05, 0.05, 0.5, 0.6, 0.7])
+    numbers, y = training_set(None, losses, reports, need=3)  # no pruner: finished trials as they ended
+    assert numbers == [0, 1, 2, 3]
+    np.testing.assert_allclose(y, [0.05, 0.05, 0.4, 0.3])
+
+
+def test_a_level_past_the_last_rung_uses_the_final_loss_and_a_trial_without_reports_counts_as_full():
+    final = np.array([0.2, 0.1, math.nan, 0.3])
+    reports = {0: {1: 0.5, 3: 0.4, 9: 0.3, 27: 0.2}, 1: {1: 0.4, 3: 0.1}}  # 3: no reports (a warm start)
+    lv = levelled([1, 3, 9], final, reports, need=2)
+    assert lv.level == math.inf
+    np.testing.assert_allclose(lv.y, [0.2, math.nan, math.nan, 0.3])
+    assert lv.below.tolist() == [1]
+
+
+@pytest.mark.parametrize("state", ["failed", "interrupted"])
+def test_a_failed_or_interrupted_trials_reports_are_dropped(state):
+    b = Bayes(n_startup=2, seed=0)
+    b.setup(SPACE, mode="min", seed=0)
+    b.set_rungs([1, 3])
+    b.on_trial_start(0, {"x": 0.5})
+    b.on_report(0, 1, 0.3)
+    b.on_complete(0, None, state)
+    assert 0 not in b._reports
