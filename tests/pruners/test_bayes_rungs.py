@@ -89,3 +89,35 @@ def test_a_failed_or_interrupted_trials_reports_are_dropped(state):
     b.on_report(0, 1, 0.3)
     b.on_complete(0, None, state)
     assert 0 not in b._reports
+
+
+def test_through_tune_the_gp_is_fitted_to_the_pruned_trials_rung_reports():
+    import torchsearch as ts
+    from torchsearch.pruners import ASHA
+    from tests.models import TinyRegression
+
+    study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=Bayes(n_startup=3, seed=0),
+                    pruner=ASHA(promote=False), metric="mse", mode="min", epochs=9, n_trials=8, seed=0,
+                    verbose=False)
+    b = study.scheduler
+    assert b.rungs == [1, 3]
+    numbers, y = b._training()
+    pruned = [t for t in study.trials if t.stop_code == "pruned"]
+    assert pruned
+    at = {n: v for n, v in zip(numbers, y)}
+    reached = {t.number: max(t.metrics["mse"]) for t in study.trials}
+    # the model's level: past the last rung (final values), else rung 3, else rung 1 (3 = d + 2 trials needed)
+    level = next(m for m in (9, 3, 1) if sum(r >= m for r in reached.values()) >= 3 or m == 1)
+
+    def value_at(t):
+        return t.value if level == 9 else t.metrics["mse"][level]
+
+    at_level = [t for t in study.trials if reached[t.number] >= level]
+    assert any(t in pruned for t in at_level) or level > 1
+    worst = max(value_at(t) for t in at_level)
+    for t in study.trials:
+        if reached[t.number] >= level:  # reached the level: its value there, not its final value
+            assert at[t.number] == pytest.approx(value_at(t))
+        else:  # pruned below it: at the worst loss seen at the level
+            assert at[t.number] == pytest.approx(worst)
+    assert len(at) == len(study.trials)
