@@ -81,6 +81,8 @@ class Study:
         pruner: stops (or pauses until promoted) the trials that fall behind their peers:
             ``Median``, ``ASHA`` or ``Hyperband`` from :mod:`torchsearch.pruners`. Trials from
             :meth:`ask` are only stopped (nothing resumes them), with ASHA's ``promote=False`` rule.
+            The study stores its pruner (kind, arguments, rungs): reopened without one, it runs
+            with the stored one rebuilt; a different one is refused (ValueError).
         epochs: the epochs of a full trial (``tune(epochs=...)`` gives it): a pruner's default
             ``max_epochs``.
     """
