@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS studies (
     seed INTEGER,
     created REAL NOT NULL,
     ended REAL,
-    end_reason TEXT
+    end_reason TEXT,
+    pruner TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
