@@ -31,7 +31,7 @@ def ray_pool(cluster):
         yield ex
 
 
-@pytest.fixture(params=["inprocess", "processes", pytest.param("ray", marks=needs_ray)])
+@pytest.fixture(params=["inprocess", "processes", pytest.param("ray", marks=[needs_ray, pytest.mark.ray_cluster])])
 def executor(request):
     if request.param == "inprocess":
         return InProcess()

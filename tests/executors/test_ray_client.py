@@ -37,8 +37,10 @@ def head():
     folder = tempfile.mkdtemp(prefix="tsray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     gcs, client = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # RAY_AUTH_MODE=token: the head and its clients use the token in ~/.ray/auth_token (created when missing);
+    # with it unset, Ray Client sent no token to a head that required one (Ray 2.60) and timed out
     env.update(RAY_TMPDIR=folder, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-               PYTHONPATH=str(ROOT))
+               RAY_AUTH_MODE="token", PYTHONPATH=str(ROOT))
     ray_cli = str(Path(sys.executable).with_name("ray"))
     proc = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={gcs}", f"--ray-client-server-port={client}",
                              "--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false",
@@ -70,6 +72,12 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _client_server_log(folder: str) -> str:
+    """The end of the Ray Client servers' error logs (why a client could not start), for a failure message."""
+    logs = sorted(Path(folder).glob("ray/session_latest/logs/ray_client_server*.err"))
+    return "".join(f"\n--- {p.name}:\n" + p.read_text(errors="replace")[-1500:] for p in logs)
 
 
 SCRIPT = textwrap.dedent("""
@@ -105,7 +113,7 @@ def test_auto_and_ray_client_addresses_join_the_running_cluster_and_run_the_stud
     client_address = f"ray://127.0.0.1:{client}"
     out = subprocess.run([sys.executable, str(script), "auto", client_address], env=env, capture_output=True,
                          text=True, timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, out.stderr[-3000:] + _client_server_log(env["RAY_TMPDIR"])
     result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))[7:])
     auto, remote = result["auto"], result[client_address]
     assert auto["gcs"] == f"127.0.0.1:{gcs}" and not auto["client"]  # "auto" found the head `ray start` made

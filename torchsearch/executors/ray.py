@@ -59,7 +59,11 @@ class Ray(Processes):
     Args:
         address: None starts a local Ray (or uses the one this process already joined with
             ``ray.init``); ``"auto"`` joins the cluster started with ``ray start`` on this
-            machine; ``"ray://host:port"`` joins a remote one.
+            machine (or the one ``RAY_ADDRESS`` names); ``"ray://host:port"`` joins a cluster
+            through Ray Client (its ``--ray-client-server-port``). With Ray Client the
+            coordinator runs in the client process and the actors connect back to it
+            (``ray.util.get_node_ip_address()`` there): the cluster's nodes must reach the
+            client machine, as every node must reach the head otherwise.
         cpus_per_trial: CPUs Ray reserves for each slot (also torch's threads in it, rounded up).
         gpus_per_trial: GPUs per slot; fractions pack slots on a GPU (``0.25``: four per GPU).
         max_concurrent: at most this many trials at once (default: as many as the cluster has
