@@ -49,6 +49,10 @@ _FANTASIES = ("believer", "min", "mean", "max")
 # drift to a bound along an input the GP thinks irrelevant (``_gp.search._revert_indifferent``)
 REVERT_TOL = 0.05
 REVERT_EDGE = 0.5  # only coordinates that end within this of a bound are reverted (0.5: all)
+# EI's threshold: "observed" (the lowest standardised loss) or "mean" (the lowest posterior mean
+# at an observed point: under noise the lowest loss is a lucky draw)
+INCUMBENT = "observed"
+REVERT_TO = "start"  # where a reverted coordinate goes: "start" (of its refinement) or "incumbent"
 _MAX_CENTERS = 100_000  # ordered discrete parameters with more values are searched as floats
 
 
@@ -327,7 +331,11 @@ class Bayes(Scheduler):
         theta = fit_hyperparameters(Xt[idx], yt[idx], cat, init=self._theta)
         self._theta = theta
         post = Posterior(Xt, yt, torch.from_numpy(theta), cat)
-        best = float(ys.min())
+        if INCUMBENT == "mean":
+            with torch.no_grad():
+                best = float(post.mean_var(Xt)[0].min())
+        else:
+            best = float(ys.min())
         pending = sorted(self._running - set(numbers))  # (a running trial may have a value at the level)
         if pending:
             Xp = torch.from_numpy(np.stack([self._rows[n] for n in pending]))
@@ -352,4 +360,5 @@ class Bayes(Scheduler):
         n_obs = len(self._loss)
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
-                        n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE)
+                        n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE,
+                        revert_to=anchors[0] if REVERT_TO == "incumbent" else None)

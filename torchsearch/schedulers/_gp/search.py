@@ -193,7 +193,7 @@ def _subset_moves(cols: Columns, anchors: np.ndarray, rng: np.random.Generator, 
 def maximize(
     acq: Acq, acq_grad: AcqGrad, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 512, n_restarts: int = 5,
     anchors: np.ndarray | None = None, max_iter: int = 15, polish_iter: int = 30, max_combos: int = 32,
-    revert_tol: float = 0.0, revert_edge: float = 0.5,
+    revert_tol: float = 0.0, revert_edge: float = 0.5, revert_to: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate points ``k x d`` (encoded, valid) and their acquisition values, best first.
 
@@ -205,7 +205,8 @@ def maximize(
 
     ``revert_tol > 0``: the winner's float coordinates that the refinement moved to within
     ``revert_edge`` of a bound go back to where they started while the acquisition loses at most
-    ``revert_tol`` (see :func:`_revert_indifferent`; ``revert_edge=0.5`` reverts any move).
+    ``revert_tol`` (see :func:`_revert_indifferent`; ``revert_edge=0.5`` reverts any move);
+    with ``revert_to`` (an encoded point, e.g. the incumbent) they take its values instead.
     """
     d = cols.d
     if cols.n_points() <= n_candidates:
@@ -263,7 +264,8 @@ def maximize(
         if tv[0] > allv[0]:
             allE, allv, origin = np.concatenate([top, allE]), np.concatenate([tv, allv]), origin[[0, *range(len(origin))]]
     if revert_tol > 0 and cols.mask("cont").any():
-        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], origin[0], revert_tol, revert_edge)
+        back = origin[0] if revert_to is None else np.asarray(revert_to, dtype=float)
+        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], back, revert_tol, revert_edge)
         if not np.array_equal(w, allE[0]):
             allE, allv = np.concatenate([w[None], allE]), np.concatenate([[wv], allv])
     return allE, allv
