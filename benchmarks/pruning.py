@@ -39,6 +39,10 @@ def synthetic(args: argparse.Namespace) -> None:
 
     E, N, W = args.epochs, args.n_full, args.workers
     B = N * E // 3
+    if args.report:  # only summarise stored rows
+        rows = [json.loads(line) for line in open(args.report)]
+        report(rows, tuple(dict.fromkeys(r["family"] for r in rows)), B, E, N)
+        return
     rows = []
     curves: dict[tuple[str, str], list[np.ndarray]] = {}
     families = FAMILIES if args.family == "all" else (args.family,)
@@ -102,7 +106,10 @@ def report(rows: list[dict], families: tuple[str, ...], B: int, E: int, N: int) 
             print(f"target: {name} at 1/3 of the epochs vs full Random (N={N}), {fam}: median difference "
                   f"{diff:+.4f} -> {'PASS' if diff >= 0 else 'FAIL'}")
     for fam in families:
-        ours = statistics.median(r["best"] for r in rows if r["method"] == "Random+ASHA (promote)" and r["family"] == fam)
+        mine = [r["best"] for r in rows if r["method"] == "Random+ASHA (promote)" and r["family"] == fam]
+        if not mine:  # (--only without it)
+            continue
+        ours = statistics.median(mine)
         for peer in ("Optuna TPE+SuccessiveHalving", "Ray ASHAScheduler"):
             theirs = [r["best"] for r in rows if r["method"] == peer and r["family"] == fam]
             if theirs:
@@ -153,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--only", default=None, help="comma-separated method names (no plot; rows to pruning_synthetic_extra.jsonl)")
     s.add_argument("--out", default=None, help="where the rows go (default: pruning_synthetic.jsonl, or "
                    "pruning_synthetic_extra.jsonl with --only)")
+    s.add_argument("--report", default=None, help="only summarise the rows in this file")
     r = sub.add_parser("real", help="part (a): a real training task")
     r.add_argument("rest", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
