@@ -53,6 +53,7 @@ REVERT_EDGE = 0.5  # only coordinates that end within this of a bound are revert
 # at an observed point: under noise the lowest loss is a lucky draw)
 INCUMBENT = "observed"
 REVERT_TO = "start"  # where a reverted coordinate goes: "start" (of its refinement) or "incumbent"
+REVERT_MIN_LS = 0.0  # only inputs whose fitted lengthscale (unit cube) is at least this are reverted
 _MAX_CENTERS = 100_000  # ordered discrete parameters with more values are searched as floats
 
 
@@ -361,4 +362,5 @@ class Bayes(Scheduler):
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
                         n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE,
-                        revert_to=anchors[0] if REVERT_TO == "incumbent" else None)
+                        revert_to=anchors[0] if REVERT_TO == "incumbent" else None,
+                        revert_cols=(post.inv_ls.numpy() <= 1.0 / REVERT_MIN_LS) if REVERT_MIN_LS > 0 else None)

@@ -166,3 +166,32 @@ def test_revert_edge_limits_the_revert_to_coordinates_that_ended_at_a_bound():
     E, _ = maximize(tilt, tilt_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05,
                     revert_edge=0.01)
     assert E[0][1] < 0.99
+
+
+def _tilted(x):
+    # peaked in x0 at 0.3, almost flat in x1 with a tilt towards the bound x1 = 1
+    return -50.0 * (x[:, 0] - 0.3).square() + 0.01 * x[:, 1]
+
+
+def _tilted_grad(x):
+    g = torch.zeros_like(x)
+    g[:, 0] = -100.0 * (x[:, 0] - 0.3)
+    g[:, 1] = 0.01
+    return _tilted(x), g
+
+
+def test_revert_to_puts_an_indifferent_coordinate_at_the_given_points_value():
+    cols = Columns(["cont", "cont"], [None, None], [0, 0])
+    incumbent = np.array([0.31, 0.42])
+    E, v = maximize(_tilted, _tilted_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05,
+                    revert_edge=0.01, revert_to=incumbent)
+    assert E[0][1] == 0.42  # the incumbent's x1, not the bound and not a quasi-random start
+    assert abs(E[0][0] - 0.3) < 0.02  # the rewarded coordinate keeps its refined value
+    assert v[0] >= _tilted(torch.tensor([[0.3, 1.0]], dtype=torch.float64)).item() - 0.05
+
+
+def test_revert_cols_leaves_the_other_columns_where_the_refinement_put_them():
+    cols = Columns(["cont", "cont"], [None, None], [0, 0])
+    E, _ = maximize(_tilted, _tilted_grad, cols, np.random.default_rng(0), n_candidates=64, revert_tol=0.05,
+                    revert_cols=np.array([True, False]))
+    assert E[0][1] == 1.0  # x1 may not be reverted: it stays at the bound

@@ -194,6 +194,7 @@ def maximize(
     acq: Acq, acq_grad: AcqGrad, cols: Columns, rng: np.random.Generator, *, n_candidates: int = 512, n_restarts: int = 5,
     anchors: np.ndarray | None = None, max_iter: int = 15, polish_iter: int = 30, max_combos: int = 32,
     revert_tol: float = 0.0, revert_edge: float = 0.5, revert_to: np.ndarray | None = None,
+    revert_cols: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate points ``k x d`` (encoded, valid) and their acquisition values, best first.
 
@@ -206,7 +207,8 @@ def maximize(
     ``revert_tol > 0``: the winner's float coordinates that the refinement moved to within
     ``revert_edge`` of a bound go back to where they started while the acquisition loses at most
     ``revert_tol`` (see :func:`_revert_indifferent`; ``revert_edge=0.5`` reverts any move);
-    with ``revert_to`` (an encoded point, e.g. the incumbent) they take its values instead.
+    with ``revert_to`` (an encoded point, e.g. the incumbent) they take its values instead;
+    ``revert_cols`` (bool, ``d``) limits the revert to those columns.
     """
     d = cols.d
     if cols.n_points() <= n_candidates:
@@ -265,14 +267,14 @@ def maximize(
             allE, allv, origin = np.concatenate([top, allE]), np.concatenate([tv, allv]), origin[[0, *range(len(origin))]]
     if revert_tol > 0 and cols.mask("cont").any():
         back = origin[0] if revert_to is None else np.asarray(revert_to, dtype=float)
-        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], back, revert_tol, revert_edge)
+        w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], back, revert_tol, revert_edge, revert_cols)
         if not np.array_equal(w, allE[0]):
             allE, allv = np.concatenate([w[None], allE]), np.concatenate([[wv], allv])
     return allE, allv
 
 
 def _revert_indifferent(acq: Acq, cols: Columns, w: np.ndarray, wv: float, start: np.ndarray,
-                        tol: float, edge: float = 0.5) -> tuple[np.ndarray, float]:
+                        tol: float, edge: float = 0.5, only: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Undo the refinement's moves of float coordinates that the acquisition barely rewards.
 
     Along an input the model thinks irrelevant (a long lengthscale), the posterior variance
@@ -285,7 +287,8 @@ def _revert_indifferent(acq: Acq, cols: Columns, w: np.ndarray, wv: float, start
     a bound are candidates (``edge=0.5``: every moved coordinate).
     """
     at_edge = np.minimum(w, 1.0 - w) <= edge
-    cont = np.flatnonzero(cols.mask("cont") & (np.abs(w - start) > 1e-9) & at_edge)
+    eligible = cols.mask("cont") if only is None else cols.mask("cont") & only
+    cont = np.flatnonzero(eligible & (np.abs(w - start) > 1e-9) & at_edge)
     cur, cur_v = w.copy(), float(wv)
     while len(cont):
         trial = np.repeat(cur[None], len(cont), axis=0)
