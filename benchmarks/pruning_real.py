@@ -127,6 +127,10 @@ def run_ray(kind: str, E: int, budget: int, seed: int) -> dict:
         def step(self):
             return {"accuracy": train_epoch(self.m)}
 
+        def reset_config(self, new_config):  # reuse_actors=True: the actor takes the next trial
+            self.setup(new_config)
+            return True
+
         def save_checkpoint(self, d):
             torch.save({"model": self.m.model.state_dict(), "opt": self.m.optimizer.state_dict()}, os.path.join(d, "s.pt"))
 
