@@ -282,9 +282,11 @@ def _revert_indifferent(acq: Acq, cols: Columns, w: np.ndarray, wv: float, start
     almost nothing: on Levy6 half the suggested coordinates sat within 0.01 of a bound. Such a
     move is reverted (greedily, the cheapest first) while the total loss of log-acquisition
     stays within ``tol`` (``maximize(revert_tol=...)``: in the acquisition's units, so meant
-    for a log-acquisition, where it is a relative loss); the coordinate keeps its start's value (a quasi-random draw or
-    a perturbed incumbent) instead of the bound. Only coordinates that ended within ``edge`` of
-    a bound are candidates (``edge=0.5``: every moved coordinate).
+    for a log-acquisition, where it is a relative loss); the coordinate takes the value it has
+    in ``start`` (``maximize`` passes where the refinement started, a quasi-random draw or a
+    perturbed incumbent, or its ``revert_to``) instead of the bound. Only coordinates that ended
+    within ``edge`` of a bound (``edge=0.5``: every moved coordinate) and, with ``only``, in
+    those columns are candidates.
     """
     at_edge = np.minimum(w, 1.0 - w) <= edge
     eligible = cols.mask("cont") if only is None else cols.mask("cont") & only
