@@ -223,3 +223,35 @@ def test_only_completed_and_stopped_trials_are_modelled():
         sch.on_trial_start(i, {"x1": float(i), "x2": 1.0})
         sch.on_complete(i, 5.0 + i, state)
     assert [v for _, v in sch.surrogate().observations] == [5.0, 6.0]
+
+
+@pytest.mark.parametrize("incumbent", ["observed", "mean"])
+def test_ei_threshold_is_the_lowest_observation_or_the_lowest_posterior_mean_of_one(monkeypatch, incumbent):
+    # a smooth bowl observed with noise (every point three times, so the GP must fit the noise;
+    # it cannot interpolate), and one lucky draw far below the trend: with
+    # INCUMBENT="mean" EI improves on what the model believes the best point is worth, not on
+    # the lucky draw (under noise the lowest loss is mostly luck)
+    import torch
+
+    from torchsearch.schedulers import bayes as bayes_mod
+
+    monkeypatch.setattr(bayes_mod, "INCUMBENT", incumbent)
+    rng = np.random.default_rng(0)
+    b = Bayes(seed=0, n_startup=1, warp=False)
+    b.setup(Space({"x": ts.Float(0.0, 1.0)}), mode="min")
+    xs = np.repeat(np.linspace(0.05, 0.95, 10), 3)  # each point three times: the noise shows
+    for i, x in enumerate(xs):
+        y = (x - 0.5) ** 2 + 0.02 * rng.normal()
+        if i == 22:
+            y -= 0.3  # the lucky draw
+        b.on_trial_start(i, {"x": float(x)})
+        b.on_complete(i, float(y), "completed")
+    post, _, best = b._fit(np.random.default_rng(0))
+    with torch.no_grad():
+        lowest_mean = float(post.mean_var(post.X)[0].min())
+    lowest_obs = float(post.y.min())
+    if incumbent == "mean":
+        assert best == pytest.approx(lowest_mean)
+        assert best > lowest_obs + 0.1  # the lucky draw is not the threshold
+    else:
+        assert best == pytest.approx(lowest_obs)

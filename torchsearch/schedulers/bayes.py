@@ -368,5 +368,5 @@ class Bayes(Scheduler):
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
                         n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE,
-                        revert_to=anchors[0] if REVERT_TO == "incumbent" else None,
+                        revert_to=anchors[0] if REVERT_TO == "incumbent" and len(anchors) else None,
                         revert_cols=(post.inv_ls.numpy() <= 1.0 / REVERT_MIN_LS) if REVERT_MIN_LS > 0 else None)
