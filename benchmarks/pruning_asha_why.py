@@ -47,7 +47,7 @@ def real_correlations(path: Path, E: int) -> tuple[list[float], int]:
     rows = [json.loads(line) for line in path.open()]
     curves = []
     for r in rows:
-        if r["method"] in ("Random (full, 3x)", "Random (full)") and r["E"] == E:
+        if r["method"] == "Random (full, 3x)" and r["E"] == E:
             v = r["values"]
             curves += [v[i:i + E] for i in range(0, len(v) - E + 1, E)]
     c = np.array(curves)
