@@ -5,7 +5,8 @@ down afterwards; the studies run in a subprocess (this process is joined to the 
 cluster). With Ray Client the coordinator is the client process: the actors connect back to it,
 so it must be reachable from the cluster's nodes (here it is: one machine). Ray Client's proxy
 failed to start a client's server now and then when the machine was busy ("Starting Ray client
-server failed", its log empty; 2 runs in 6 here): the script connects once more in that case."""
+server failed", its log empty; 2 runs in 6 here, and once more in a full run under load): the
+script connects up to twice more in that case."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def _client_server_log(folder: str) -> str:
 
 
 SCRIPT = textwrap.dedent("""
-    import json, os, sys
+    import json, os, sys, time
     import ray
     import torchsearch as ts
     from torchsearch.executors import Ray
@@ -94,17 +95,18 @@ SCRIPT = textwrap.dedent("""
 
     out = {}
     for address in sys.argv[1:]:
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             study = ts.Study(space={"x": ts.Choice([0, 1, 2, 3])}, scheduler=Grid(), metric="value", mode="min",
                              verbose=False)
             try:
                 study.run(job, executor=Ray(address=address))
                 break
             except ConnectionAbortedError as e:  # Ray Client's proxy could not start this client's server
-                if attempt == 2 or "Starting Ray client server failed" not in str(e):
+                if attempt == 3 or "Starting Ray client server failed" not in str(e):
                     raise
                 print(f"connecting again after: {e}", file=sys.stderr)
                 ray.shutdown()
+                time.sleep(2)
         out[address] = {"states": [t.state for t in study.trials], "values": sorted(t.value for t in study.trials),
                         "pids": sorted({int(t.metrics["pid"][0]) for t in study.trials}),
                         "gcs": ray.get_runtime_context().gcs_address if not address.startswith("ray://") else None,
