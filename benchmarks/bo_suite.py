@@ -298,7 +298,19 @@ def summary(med: dict[tuple[str, str], float], problems: list[str], ours: str) -
         out.append(f"{'PASS' if best_ok >= 0.6 * n_best else 'FAIL'}: median <= the best peer's on >= 60% of "
                    f"problems ({best_ok}/{n_best} = {100 * best_ok / n_best:.0f}%; peers: "
                    f"{', '.join(LABELS[m] for m in ext)})")
+    out += tpe_target(med, problems)
     return out
+
+
+def tpe_target(med: dict[tuple[str, str], float], problems: list[str]) -> list[str]:
+    """Issue 12, item 5: our TPE's median regret <= Optuna TPE's (or tied) on at least 70% of the problems."""
+    both = [p for p in problems if (p, "ts_tpe") in med and (p, "tpe") in med]
+    if not both:
+        return []
+    ok = [p for p in both if med[(p, "ts_tpe")] <= med[(p, "tpe")] or _tie(med[(p, "ts_tpe")], med[(p, "tpe")])]
+    worse = [f"{p} ({_fmt(med[(p, 'ts_tpe')])} vs {_fmt(med[(p, 'tpe')])})" for p in both if p not in ok]
+    return [f"{'PASS' if len(ok) >= 0.7 * len(both) else 'FAIL'}: ts TPE's median <= Optuna TPE's on >= 70% of "
+            f"problems ({len(ok)}/{len(both)} = {100 * len(ok) / len(both):.0f}%){'; worse on ' + ', '.join(worse) if worse else ''}"]
 
 
 def timing_targets(tim: list[dict[str, Any]]) -> list[str]:
