@@ -121,3 +121,34 @@ def test_through_tune_the_gp_is_fitted_to_the_pruned_trials_rung_reports():
         else:  # pruned below it: at the worst loss seen at the level
             assert at[t.number] == pytest.approx(worst)
     assert len(at) == len(study.trials)
+
+
+def test_with_rungs_the_search_starts_from_the_best_trials_at_the_level_not_from_the_finished_count(monkeypatch):
+    """Ten trials paused at rung 1 (none finished but one): the local search's anchors and the
+    revert target are the best of the rows the GP was fitted on (trial 5 here), not the first
+    ``len(finished)`` rows of the posterior."""
+    import torchsearch.schedulers.bayes as bayes_mod
+
+    seen = {}
+    real = bayes_mod.maximize
+
+    def spy(*args, **kwargs):
+        seen["anchors"] = kwargs["anchors"]
+        seen["revert_to"] = kwargs["revert_to"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bayes_mod, "maximize", spy)
+    b = Bayes(n_startup=2, seed=0)
+    b.setup(SPACE, mode="min", seed=0)
+    b.set_rungs([1, 3, 9])
+    xs = np.linspace(0.05, 0.95, 10)
+    for n, x in enumerate(xs):
+        b.on_trial_start(n, {"x": float(x)})
+        b.on_report(n, 1, 0.1 if n == 5 else 0.5 + 0.01 * n)  # trial 5 is the best at rung 1; all pause there
+    b.on_trial_start(10, {"x": 0.5})
+    b.on_report(10, 1, 0.9)
+    b.on_complete(10, 0.9, "stopped")  # the only finished trial
+    b.suggest()
+    assert len(seen["anchors"]) == 5
+    assert seen["anchors"][0][0] == pytest.approx(xs[5])
+    assert seen["revert_to"][0] == pytest.approx(xs[5])

@@ -17,6 +17,12 @@ One suggestion:
 4. maximise LogEI over the space and return the best candidate that is not a finished or
    running trial.
 
+With a pruner (``set_rungs``), step 2 fits at a rung rather than on finished trials only, as
+BOHB does (``_levels.training_set``, shared with TPE): the highest rung that
+``max(d + 2, n_startup // 2)`` trials have reached, each trial at its report there, and trials
+pruned below that rung at the worst loss seen at it. The GP starts as soon as a rung has values,
+so paused and pruned trials teach it before any trial finishes. Without a pruner nothing changes.
+
 Every random draw comes from a generator seeded by ``(seed, suggestion index)``, so the same
 seed and the same history give the same suggestion, and a resumed study goes on as before.
 """
@@ -318,6 +324,7 @@ class Bayes(Scheduler):
     def _fit(self, rng: np.random.Generator) -> tuple[Posterior, OutputWarp, float]:
         """Fit the GP to the finished trials, add fantasies; returns (posterior, warp, best)."""
         numbers, y = self._training()
+        self._n_fit = len(numbers)  # the posterior's first rows are these; fantasies follow
         X = np.stack([self._rows[n] for n in numbers])
         finite = np.isfinite(y)
         if finite.any():
@@ -364,7 +371,7 @@ class Bayes(Scheduler):
             return log_ei(m, v, best)
 
         acq_grad = log_ei_with_grad(post, best)  # numpy: the refinement's small batches
-        n_obs = len(self._loss)
+        n_obs = self._n_fit  # the observed rows (with a pruner: the rung's, not len(self._loss))
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
                         n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE,
