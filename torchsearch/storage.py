@@ -20,6 +20,7 @@ from typing import Any
 
 from ._checkpoints import FILE_MAGIC, from_bytes, read_file, to_bytes, write_file  # noqa: F401 - FILE_MAGIC re-exported
 from ._handwork import HandWork
+from ._leaserows import LeaseRows
 from ._record import Trial
 from ._dbfile import open_reader, open_writer
 from ._schema import ADDED_COLUMNS, DB_NAME, SCHEMA_SQL, SCHEMA_VERSION
@@ -40,7 +41,7 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-class Storage(HandWork):
+class Storage(HandWork, LeaseRows):
     """One study folder (or memory). Methods are the coordinator's (notes and queued trials,
     from :class:`~torchsearch._handwork.HandWork`, are anyone's); readers use ``readonly=True``."""
 
@@ -376,46 +377,3 @@ class Storage(HandWork):
             (self.path / "checkpoints" / f"{key}.pt").unlink(missing_ok=True)
         except OSError:
             pass
-
-    # -- lease (one coordinator per study, see torchsearch._lease) ---------------------------
-    _LEASE_COLS = ("host", "pid", "pid_started", "token", "since", "heartbeat")
-
-    def lease(self, study_id: int) -> dict[str, Any] | None:
-        """The lease row of a study (``host, pid, pid_started, token, since, heartbeat``), or None
-        (never taken, released, or a database older than leases opened read-only)."""
-        try:
-            row = self._q(f"SELECT {', '.join(self._LEASE_COLS)} FROM leases WHERE study_id = ?",
-                          (study_id,)).fetchone()
-        except StorageError:
-            return None
-        return None if row is None else dict(zip(self._LEASE_COLS, row))
-
-    def take_lease(self, study_id: int, token: str, *, host: str, pid: int, pid_started: str | None,
-                   live: Any) -> dict[str, Any] | None:
-        """Take study ``study_id``'s lease for ``token`` unless another owner's is ``live(row)``:
-        None when taken, else the live owner's row. One transaction: two coordinators racing for
-        it cannot both win."""
-        self.commit()
-        try:
-            self._con.execute("BEGIN IMMEDIATE")
-            row = self._con.execute(f"SELECT {', '.join(self._LEASE_COLS)} FROM leases WHERE study_id = ?",
-                                    (study_id,)).fetchone()
-            owner = None if row is None else dict(zip(self._LEASE_COLS, row))
-            if owner is not None and (owner["host"], owner["pid"]) != (host, pid) and live(owner):
-                self._con.execute("ROLLBACK")
-                return owner
-            now = time.time()
-            self._con.execute(
-                "INSERT OR REPLACE INTO leases (study_id, host, pid, pid_started, token, since, heartbeat) "
-                "VALUES (?,?,?,?,?,?,?)", (study_id, host, pid, pid_started, token, now, now))
-            self._con.execute("COMMIT")
-        except sqlite3.Error as e:
-            if self._con.in_transaction:
-                self._con.execute("ROLLBACK")
-            raise StorageError(f"storage: cannot take the lease of study {study_id}: {e}") from e
-        return None
-
-    def release_lease(self, study_id: int, token: str) -> None:
-        """Give the lease back (only if ``token`` still holds it)."""
-        self._q("DELETE FROM leases WHERE study_id = ? AND token = ?", (study_id, token))
-        self.commit()
