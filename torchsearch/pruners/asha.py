@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..schedulers.base import CONTINUE, QUIET_ALWAYS, Decision
-from ._rungs import Ladder, milestones
+from ._rungs import CUTOFFS, Ladder, milestones
 from .base import PRUNED, RUNG, Pruner, check_int, quiet_until
 
 __all__ = ["ASHA"]
@@ -51,10 +51,16 @@ class ASHA(Pruner):
             ``min_epochs``.
         promote: pause at rungs and promote (True, the paper's ASHA), or stop at the rung the
             trials outside its top (False, as Optuna and Ray Tune do).
+        cutoff: who is in a rung's top. ``"top"`` (the paper's rule, and Optuna's): the best
+            ``n // reduction`` of the ``n`` trials recorded at the rung, the trial counted.
+            ``"quantile"`` (Ray Tune's ``ASHAScheduler``): a trial at least as good as the
+            ``1 - 1/reduction`` quantile (interpolated) of the *other* trials' values at the
+            rung; a trial alone at its rung goes on. Milder while a rung is thin (of 5 trials it
+            keeps 2, ``"top"`` keeps 1); the same share once rungs are full.
     """
 
     def __init__(self, min_epochs: int = 1, reduction: int = 3, max_epochs: int | None = None, *,
-                 promote: bool = True) -> None:
+                 promote: bool = True, cutoff: str = "top") -> None:
         name = type(self).__name__
         check_int(name, "min_epochs", min_epochs, 1)
         check_int(name, "reduction", reduction, 2)
@@ -65,8 +71,10 @@ class ASHA(Pruner):
                                  f"got max_epochs={max_epochs!r}")
         if not isinstance(promote, bool):
             raise ValueError(f"{name}: promote must be True or False, got promote={promote!r}")
+        if cutoff not in CUTOFFS:
+            raise ValueError(f"{name}: cutoff must be one of {', '.join(map(repr, CUTOFFS))}, got cutoff={cutoff!r}")
         super().__init__(max_epochs=max_epochs)
-        self.min_epochs, self.reduction, self.promote = min_epochs, reduction, promote
+        self.min_epochs, self.reduction, self.promote, self.cutoff = min_epochs, reduction, promote, cutoff
 
     @property
     def needs_max_epochs(self) -> bool:
@@ -82,7 +90,8 @@ class ASHA(Pruner):
         if self.max_epochs <= self.min_epochs:  # type: ignore[operator]
             raise ValueError(f"ASHA: max_epochs must be greater than min_epochs={self.min_epochs}, "
                              f"got max_epochs={self.max_epochs!r}")
-        return [Ladder(milestones(self.min_epochs, self.reduction, self.max_epochs), self.reduction)]  # type: ignore[arg-type]
+        return [Ladder(milestones(self.min_epochs, self.reduction, self.max_epochs), self.reduction,  # type: ignore[arg-type]
+                       self.cutoff)]
 
     def _ladder_of(self, number: int) -> int:
         return 0
@@ -115,7 +124,7 @@ class ASHA(Pruner):
         if not self.promote or not can_pause:  # (a trial nothing can resume is judged as if promote=False)
             for k in crossed:
                 if not lad.in_top(k, number, last=True):
-                    return Decision.stop(PRUNED, self._below(t.ladder, k, loss, step))
+                    return Decision.stop(PRUNED, self._below(t.ladder, k, loss, step, number))
             return CONTINUE
         k = crossed[-1]
         for j in crossed[:-1]:
@@ -126,7 +135,7 @@ class ASHA(Pruner):
             return CONTINUE
         return Decision("pause", code=RUNG, checkpoint=True,
                         reason=f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at epoch {step} reached "
-                               f"rung {lad.rungs[k]}; waits for promotion (top 1/{self.reduction} of the rung)")
+                               f"rung {lad.rungs[k]}; waits for promotion ({self._top_words()} of the rung)")
 
     @staticmethod
     def _climb(t: _Track, lad: Ladder, number: int, step: int, loss: float) -> list[int]:
@@ -138,12 +147,30 @@ class ASHA(Pruner):
             t.next += 1
         return crossed
 
-    def _below(self, ladder: int, k: int, loss: float, step: int) -> str:
+    def _top_words(self) -> str:
+        if self.cutoff == "quantile":
+            return f"as good as the {self._q()} quantile of the others"
+        return f"top 1/{self.reduction}"
+
+    def _q(self) -> str:
+        """The quantile of the others' values a trial must reach, as reported (higher is better: 1 - 1/reduction)."""
+        return f"{1 - 1 / self.reduction if self.mode == 'max' else 1 / self.reduction:.2f}"
+
+    def _short(self, ladder: int, k: int, loss: float, number: int) -> str:
+        """Why ``loss`` at rung ``k`` is not in the top: the rule, the cutoff, the rung's size."""
         lad = self._ladders[ladder]
+        n = len(lad.records[k])
+        if self.cutoff == "quantile":
+            side = "below" if self.mode == "max" else "above"
+            return (f"{side} the {self._q()} quantile of the other {n - 1} trials at rung {lad.rungs[k]} "
+                    f"({self.shown(lad.cutoff(k, True, number))})")
         side = "below the top" if self.mode == "max" else "above the best"
-        return (f"{self._label(ladder)}: {self.metric} {self.shown(loss)} at epoch {step} is {side} "
-                f"1/{self.reduction} of rung {lad.rungs[k]} ({self.shown(lad.cutoff(k, last=True))}; "
-                f"{len(lad.records[k])} trials)")
+        return (f"{side} 1/{self.reduction} of rung {lad.rungs[k]} ({self.shown(lad.cutoff(k, last=True))}; "
+                f"{n} trials)")
+
+    def _below(self, ladder: int, k: int, loss: float, step: int, number: int) -> str:
+        return (f"{self._label(ladder)}: {self.metric} {self.shown(loss)} at epoch {step} is "
+                f"{self._short(ladder, k, loss, number)}")
 
     def quiet_reports(self, number: int) -> int:
         t = self._tracks.get(number)
@@ -190,6 +217,9 @@ class ASHA(Pruner):
         if lad.in_top(k, number, last=True):
             why = (f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at rung {m}; the study ended before "
                    "its promotion")
+        elif self.cutoff == "quantile":
+            why = (f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at rung {m} is "
+                   f"{self._short(t.ladder, k, loss, number)}: never promoted")
         else:
             side = "below the top" if self.mode == "max" else "above the best"
             why = (f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at rung {m} is {side} 1/{self.reduction} "
@@ -239,9 +269,13 @@ class ASHA(Pruner):
         return list(self._ladders[self._tracks[number].ladder].rungs)
 
     def arguments(self) -> dict[str, Any]:
-        return {"min_epochs": self.min_epochs, "reduction": self.reduction, "max_epochs": self.max_epochs,
+        args = {"min_epochs": self.min_epochs, "reduction": self.reduction, "max_epochs": self.max_epochs,
                 "promote": self.promote}
+        if self.cutoff != "top":  # (studies stored before the option have no key: "top")
+            args["cutoff"] = self.cutoff
+        return args
 
     def describe(self) -> str:
         return (f"{type(self).__name__}(min_epochs={self.min_epochs}, reduction={self.reduction}, "
-                f"max_epochs={self.max_epochs}, promote={self.promote})")
+                f"max_epochs={self.max_epochs}, promote={self.promote}"
+                + (f", cutoff={self.cutoff!r})" if self.cutoff != "top" else ")"))

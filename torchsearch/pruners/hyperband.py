@@ -48,8 +48,8 @@ class Hyperband(ASHA):
         while self.min_epochs * self.reduction ** (s_max + 1) <= top:
             s_max += 1
         self.s_max = s_max
-        ladders = [Ladder(milestones(self.min_epochs * self.reduction**b, self.reduction, top), self.reduction)
-                   for b in range(s_max + 1)]
+        ladders = [Ladder(milestones(self.min_epochs * self.reduction**b, self.reduction, top), self.reduction,
+                          self.cutoff) for b in range(s_max + 1)]
         weights = [math.ceil((s_max + 1) / (s + 1) * self.reduction**s) for s in (s_max - b for b in range(s_max + 1))]
         self.weights = weights
         self._sequence = bracket_sequence(weights)
