@@ -299,6 +299,23 @@ def test_a_state_the_coordinator_does_not_hold_yet_is_never_copied():
     assert report(s2, 1, 1, 0.1).donor == 0
 
 
+
+def test_a_bottom_member_whose_donors_state_arrives_after_its_report_exploits_on_resume():
+    # On two workers a member often reports just after its better peer, whose state reaches the
+    # coordinator a moment later: it must be ranked again when it resumes, not pass its turn
+    # (before, a population of four on two workers went 8 epochs without an exploit 1 run in 3).
+    s = make(population=3, interval=1, resample_probability=0.0)
+    start(s, 2)  # the third member waits for a slot
+    assert s.on_report(0, 1, 0.9).action == "pause"  # alone at step 1; its state is on its way
+    d = s.on_report(1, 1, 0.1)  # the worse at step 1, but trial 0's state is not held yet
+    assert d.action == "pause" and d.donor is None
+    s.on_kept(0, 1)
+    s.on_kept(1, 1)
+    again = s.on_resume(1)
+    assert again is not None and again.action == "exploit" and again.donor == 0
+    assert again.operations[0] == "copy trial 0 (step 1)"
+
+
 # -- ties are never "bottom" against an equal donor (issue 13, item 6b) -------------------------
 @pytest.mark.parametrize("seed", range(5))
 def test_a_population_that_ties_entirely_never_exploits(seed):

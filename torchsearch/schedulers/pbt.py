@@ -231,7 +231,8 @@ class PBT(Scheduler):
 
     def _choose(self, number: int, step: int) -> tuple[int, dict[str, Any], list[str]] | str | None:
         """Exploit ``(donor, new params, operations)``, None (no exploit), or ``"defer"`` when
-        too few members have reached ``step`` to rank it (at least 2, and half the live ones).
+        too few members have reached ``step`` to rank it (at least 2, and half the live ones),
+        or when it is in the bottom but no better top member's state at ``step`` is kept yet.
 
         A donor is a top member, strictly better than ``number`` at ``step``, whose state the
         coordinator holds at ``step`` or later (never behind: the member takes its step)."""
@@ -241,10 +242,14 @@ class PBT(Scheduler):
             return "defer"
         if number not in bottom:
             return None
-        donors = [d for d in top if d != number and values[d] < values[number]
-                  and self._members[d].kept_step is not None and self._members[d].kept_step >= step]  # type: ignore[operator]
+        better = [d for d in top if d != number and values[d] < values[number]]
+        donors = [d for d in better
+                  if self._members[d].kept_step is not None and self._members[d].kept_step >= step]  # type: ignore[operator]
         if not donors:
-            return None
+            # A better member whose state at ``step`` is not kept yet (its report came before
+            # its state): rank again on resume, by when it usually is. Without this a member
+            # that reports just after its better peer never finds a donor.
+            return "defer" if better else None
         donor = donors[int(self.rng.integers(len(donors)))]
         d = self._members[donor]
         new, ops = self.explore(d.kept_params or d.params)
