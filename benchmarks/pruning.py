@@ -95,27 +95,12 @@ def report(rows: list[dict], families: tuple[str, ...], B: int, E: int, N: int) 
         full = statistics.median(r["full"] for r in mine)
         wall = statistics.median(r["wall_s"] for r in mine) * 1000
         print(f"{name:36s}" + "".join(f"{c:>22s}" for c in cells) + f"{trials:8.0f}{full:6.0f}{wall:8.1f}")
-    # the targets
+    # the targets: both readings of "median over seeds" (pruning_targets; the verdict is the paired one)
+    from pruning_targets import target_lines
+
     print()
-    for fam in families:
-        for name in ("Random+ASHA (promote)", "Random+ASHA (stop)", "Random+Hyperband"):
-            mine = {r["seed"]: r["best"] for r in rows if r["method"] == name and r["family"] == fam}
-            if not mine:
-                continue
-            diff = statistics.median(mine[s] - ref[(fam, s)] for s in mine)
-            print(f"target: {name} at 1/3 of the epochs vs full Random (N={N}), {fam}: median difference "
-                  f"{diff:+.4f} -> {'PASS' if diff >= 0 else 'FAIL'}")
-    for fam in families:
-        mine = [r["best"] for r in rows if r["method"] == "Random+ASHA (promote)" and r["family"] == fam]
-        if not mine:  # (--only without it)
-            continue
-        ours = statistics.median(mine)
-        for peer in ("Optuna TPE+SuccessiveHalving", "Ray ASHAScheduler"):
-            theirs = [r["best"] for r in rows if r["method"] == peer and r["family"] == fam]
-            if theirs:
-                m = statistics.median(theirs)
-                print(f"target: our Random+ASHA (promote) {ours:.4f} >= {peer} {m:.4f} ({fam}) -> "
-                      f"{'PASS' if ours >= m else 'FAIL'}")
+    for t in target_lines(rows, families, N):
+        print(t)
 
 
 def plot(curves: dict[tuple[str, str], list[np.ndarray]], families: tuple[str, ...], B: int, path: Path) -> None:

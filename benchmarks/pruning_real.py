@@ -208,6 +208,10 @@ def methods(E: int, seed: int, with_ray: bool) -> dict:
         "Random+ASHA (promote)": lambda b: run_ours(Random(seed=seed), ASHA(), E, b, seed),
         "Random+ASHA (stop)": lambda b: run_ours(Random(seed=seed), ASHA(promote=False), E, b, seed),
         "Random+Hyperband": lambda b: run_ours(Random(seed=seed), Hyperband(), E, b, seed),
+        "Random+ASHA (promote) quantile": lambda b: run_ours(Random(seed=seed), ASHA(cutoff="quantile"), E, b, seed),
+        "Random+ASHA (stop) quantile": lambda b: run_ours(Random(seed=seed), ASHA(promote=False, cutoff="quantile"),
+                                                          E, b, seed),
+        "Random+Hyperband quantile": lambda b: run_ours(Random(seed=seed), Hyperband(cutoff="quantile"), E, b, seed),
         "TPE+Hyperband": lambda b: run_ours(TPE(seed=seed), Hyperband(), E, b, seed),
         "Bayes+Hyperband": lambda b: run_ours(Bayes(seed=seed), Hyperband(), E, b, seed),
         "Bayes+Hyperband not told the rungs": lambda b: run_ours(DeafBayes(seed=seed), Hyperband(), E, b, seed),
@@ -278,7 +282,13 @@ def report(path: str, B: int, E: int, N: int) -> None:
         print(f"{name:32s}{statistics.median(bests):12.4f}{min(bests):8.4f}{max(bests):8.4f}{hit:4d}/{len(mine):<2d}"
               f"{statistics.median(r['trials'] for r in mine):8.0f}{statistics.median(r['full'] for r in mine):6.0f}"
               f"{statistics.median(r['epochs'] for r in mine):8.0f}{statistics.median(r['wall_s'] for r in mine):8.1f}")
-    plot(rows, names, B, HERE / "pruning_real.png")
+    from pruning_targets import target_lines
+
+    print()
+    for t in target_lines(rows, [None], N):
+        print(t)
+    png = Path(path).with_suffix(".png")
+    plot(rows, names, B, png if Path(path).parent == HERE else HERE / "pruning_real.png")
 
 
 def plot(rows: list[dict], names: list[str], B: int, path: Path) -> None:

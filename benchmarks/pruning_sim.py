@@ -321,6 +321,10 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         b._pruned = pruned  # what the GP does with trials pruned below its level (see schedulers._levels)
         return b
 
+    def fidelity_bayes() -> Any:  # the epoch as a GP input (pruning_fidelity), not a model per rung
+        from pruning_fidelity import FidelityBayes
+        return FidelityBayes(seed=seed)
+
     def ray_hb(f, b, w):
         from ray.tune.schedulers import HyperBandScheduler
         s = HyperBandScheduler(time_attr="training_iteration", metric="accuracy", mode="max", max_t=E,
@@ -333,6 +337,9 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "Random+ASHA (promote)": ours(lambda: Random(seed=seed), lambda: ASHA()),
         "Random+ASHA (stop)": ours(lambda: Random(seed=seed), lambda: ASHA(promote=False)),
         "Random+Hyperband": ours(lambda: Random(seed=seed), lambda: Hyperband()),
+        "Random+ASHA (promote) quantile": ours(lambda: Random(seed=seed), lambda: ASHA(cutoff="quantile")),
+        "Random+ASHA (stop) quantile": ours(lambda: Random(seed=seed), lambda: ASHA(promote=False, cutoff="quantile")),
+        "Random+Hyperband quantile": ours(lambda: Random(seed=seed), lambda: Hyperband(cutoff="quantile")),
         "Random+ASHA (promote) from epoch 3": ours(lambda: Random(seed=seed), lambda: ASHA(min_epochs=3)),
         "Random+ASHA (promote) last 27 epochs promote": lambda f, b, w: run_ours(
             f, b, Random(seed=seed), ASHA(), workers=w, seed=seed, end_aware=f.max_epochs),
@@ -344,6 +351,7 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "TPE+ASHA (promote) not told the rungs": ours(lambda: TPE(seed=seed), lambda: ASHA(), rungs=False),
         "Bayes+Hyperband": ours(bayes, lambda: Hyperband()),
         "Bayes+Hyperband not told the rungs": ours(bayes, lambda: Hyperband(), rungs=False),
+        "Bayes+Hyperband epoch as input": ours(fidelity_bayes, lambda: Hyperband()),
         "Optuna TPE+SuccessiveHalving": optuna_("sh"),
         "Optuna TPE+Hyperband": optuna_("hb"),
         "Ray ASHAScheduler": ray_("asha"),

@@ -92,3 +92,47 @@ def training_set(rungs: Sequence[int] | None, losses: Mapping[int, float],
         rows = np.concatenate([rows, lv.below])
         y = np.concatenate([y, np.full(len(lv.below), worst)])
     return [numbers[int(r)] for r in rows], y
+
+
+def fidelity_set(rungs: Sequence[int] | None, losses: Mapping[int, float],
+                 reports: Mapping[int, Mapping[int, float]]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The epoch as a model input (the alternative to a model per rung): ``(numbers, s, y)``,
+    one row per trial and rung it reached, and one more at its last step for a trial that
+    finished past its highest rung. ``y``: the trial's best loss up to that step (the rung's
+    step, or the last one; a finished trial's last row has its final loss); ``s``: the step
+    as a fidelity in ``[0, 1]``, ``log(step) / log(top)``, where ``top`` is the furthest step
+    reported when a trial went past the last rung, else ``reduction`` times the last rung (the
+    rungs' own ratio; twice the last rung when there is one rung). A finished trial without
+    reports (warm start, a bare tell) has one row at ``s = 1``. Rows are grouped by trial,
+    in trial order."""
+    rungs = sorted(rungs or ())
+    furthest = max((max(rep) for rep in reports.values() if rep), default=0)
+    if rungs and furthest <= rungs[-1]:
+        ratio = rungs[-1] / rungs[-2] if len(rungs) > 1 else 2.0
+        top = max(rungs[-1] * ratio, 2.0)
+    else:
+        top = max(furthest, 2.0)
+    numbers: list[int] = []
+    s: list[float] = []
+    y: list[float] = []
+    for n in sorted(set(losses) | set(reports)):
+        rep = reports.get(n) or {}
+        steps = sorted(rep)
+        best, i = math.inf, 0
+        last_rung = None
+        for m in rungs:
+            while i < len(steps) and steps[i] < m:
+                best = min(best, rep[steps[i]])
+                i += 1
+            if i == len(steps):
+                break
+            at = steps[i]
+            numbers.append(n)
+            s.append(math.log(at) / math.log(top))
+            y.append(min(best, rep[at]))
+            last_rung = at
+        if n in losses and (not steps or steps[-1] != last_rung):
+            numbers.append(n)
+            s.append(1.0 if not steps else min(1.0, math.log(max(steps[-1], 1)) / math.log(top)))
+            y.append(losses[n])
+    return numbers, np.array(s, dtype=float), np.array(y, dtype=float)
