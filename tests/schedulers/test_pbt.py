@@ -267,7 +267,7 @@ def test_a_member_that_copies_a_donor_ahead_of_it_goes_on_from_the_donors_step()
     # trial 1 now holds trial 0's weights at step 3, with their history: it is ranked at step 3
     # with trial 0's value there, and its next evaluation is step 4
     values, _, _ = s._rank(3)
-    assert values == {0: s.loss(0.9), 1: s.loss(0.9)}  # trial 2 (at step 1) is not ranked at step 3
+    assert values == {n: s.loss(0.9) for n in (0, 1, 2)}  # (trial 2 copied trial 0 at step 1 too)
     assert report(s, 1, 4, 0.95).action == "continue"
 
 
