@@ -17,7 +17,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import torchsearch as ts
-from torchsearch.schedulers import PBT, Bayes, Grid, Random
 
 _DATA: dict[str, torch.Tensor] = {}
 
@@ -75,6 +74,10 @@ SPACE = {
 
 
 def make_scheduler(name: str, seed: int):
+    # imported here, not at the top: a worker or Ray actor that imports this module for DigitsMLP
+    # does not load the schedulers (Bayes brings scipy's statistics, ~1 s per process)
+    from torchsearch.schedulers import PBT, Bayes, Grid, Random
+
     if name == "random":
         return Random(seed=seed)
     if name == "sobol":
