@@ -287,8 +287,8 @@ def report(path: str, B: int, E: int, N: int) -> None:
     print()
     for t in target_lines(rows, [None], N):
         print(t)
-    png = Path(path).with_suffix(".png")
-    plot(rows, names, B, png if Path(path).parent == HERE else HERE / "pruning_real.png")
+    default = Path(path).resolve() == (HERE / "pruning_real.jsonl").resolve()
+    plot(rows, names, B, HERE / "pruning_real.png" if default else Path(path).with_suffix(".png"))  # (another --out: beside it)
 
 
 def plot(rows: list[dict], names: list[str], B: int, path: Path) -> None:
