@@ -1,4 +1,5 @@
-"""The coordinator: the running trials of one study, the launch loop, budgets and timeouts.
+"""The coordinator: the running trials of one study, budgets and timeouts (its launch loop is
+:class:`~torchsearch._launch.LaunchLoop`).
 
 A :class:`Coordinator` belongs to a :class:`~torchsearch.Study` and is the
 :class:`~torchsearch.executors.base.TrialHost` every executor talks to: an executor asks it how
@@ -24,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._active import ActiveTrial
-from ._best import kept_best
-from ._bookkeeping import epochs_trained, keep_weights_if_best, progress_line, take_back
+from ._bookkeeping import keep_weights_if_best, progress_line, take_back
 from ._enqueue import fill
 from ._jobs import trial_seed
+from ._launch import LaunchLoop
 from ._population import Population
 from ._record import FINISHED_STATES, Trial
-from .exceptions import TorchSearchError, TrialError
+from .exceptions import TrialError
 from .executors.base import Launch
 from .schedulers.base import Decision
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Coordinator"]
 
 
-class Coordinator:
+class Coordinator(LaunchLoop):
     """The running side of a study (see the module docstring)."""
 
     def __init__(self, study: Study) -> None:
@@ -357,95 +358,3 @@ class Coordinator:
     def _progress(self, t: Trial) -> None:
         print(progress_line(self.storage, self.study_id, self.name, self.metric, self.mode, t, self.n_finished(),
                             time.monotonic() - self._started), file=sys.stderr, flush=True)
-
-    # -- the launch loop -------------------------------------------------------------------------
-    def run(self, job: Callable[[Any], Any], executor: Any, *, n_trials: int | None, time_budget: float | None,
-            epoch_budget: int | None, trial_timeout: float | None, lease: Any) -> str:
-        """Launch trials on ``executor`` until ``n_trials`` have finished, a budget is spent, or
-        the scheduler has nothing more to suggest; return why it ended (see ``Study.run``).
-        On an error or Ctrl+C, running trials are interrupted (see :meth:`interrupt`) and the
-        error propagates."""
-        start = self.clock()
-        deadline = None if time_budget is None else start + time_budget
-        self._time_budget, self._deadline, self._epoch_budget = time_budget, deadline, epoch_budget
-        self._grace = 0.0 if time_budget is None else max(2.0, min(30.0, 0.05 * time_budget))
-        self._trial_timeout = None if trial_timeout is None else float(trial_timeout)
-        if epoch_budget is not None:
-            self.epochs_used = self._epochs_trained()
-        reason = None
-        exhausted = False  # the scheduler had nothing more to suggest
-        failure: BaseException | None = None
-        executor.open(self)
-        try:
-            self._in_run = True
-            while True:
-                if lease.lost:
-                    raise TorchSearchError(f"{self.study._what()}: {lease.lost} while this process ran it")
-                while executor.free_slots() > 0:
-                    if deadline is not None and self.clock() >= deadline:
-                        reason = f"time budget of {time_budget:g}s exhausted"
-                        break
-                    if epoch_budget is not None and self.epochs_used >= epoch_budget:
-                        reason = f"epoch budget of {epoch_budget} epochs exhausted"
-                        break
-                    trial = None
-                    full = n_trials is not None and self.n_finished() + len(self.active) >= n_trials \
-                        and not self.storage.queued(self.study_id)  # (trials queued by hand run past n_trials)
-                    if self.pruning is not None:  # a promotion first (ASHA), else a new trial
-                        trial = self.pruning.promote(self.population, last=full or exhausted)
-                    if trial is not None:
-                        pass
-                    elif full:
-                        reason = reason or f"n_trials={n_trials} reached"
-                    else:
-                        trial = self.next_trial()
-                        if trial is None:
-                            reason = reason or "the scheduler has nothing more to suggest"
-                            exhausted = True
-                    if trial is None and self.pruning is not None and exhausted:
-                        trial = self.pruning.promote(self.population, last=True)
-                    elif trial is None and self.pruning is None:  # new trials first, then paused ones (PBT), FIFO
-                        trial = self.population.resume_next()
-                    if trial is None:
-                        break
-                    trial.alive()  # (trial_timeout counts from here)
-                    executor.submit(trial, job)
-                if executor.n_running() == 0:
-                    break
-                executor.wait()
-            for number in self.population.paused():  # still paused when the study ends
-                active = self.active[number]
-                if self.pruning is not None:  # paused at a rung, never promoted
-                    unpromoted = self.pruning.unpromoted(number)
-                    active.stop(unpromoted.code, unpromoted.reason)
-                else:
-                    active.stop("study_end", f"paused when the study ended ({reason or 'done'})")
-                kept = self.population.state(number)
-                best_weights, best_step = kept_best(kept)
-                self.finish(active, weights=kept["module"], best_weights=best_weights, best_step=best_step)
-        except BaseException as e:
-            failure = e
-            raise
-        finally:
-            self._in_run = False
-            self._time_budget = self._deadline = self._epoch_budget = self._trial_timeout = None
-            try:
-                executor.close()  # (a second Ctrl+C here skips the rest of the clean-up, but not what follows)
-                if failure is not None:
-                    why = ("the study was interrupted (Ctrl+C) while the trial ran" if isinstance(failure, KeyboardInterrupt)
-                           else f"the study stopped on an error while the trial ran ({type(failure).__name__}: "
-                                f"{failure})")
-                    for active in list(self.active.values()):
-                        self.interrupt(active, why)
-                self.population.close()
-            finally:
-                if failure is not None:
-                    self.study._ended(("interrupted (Ctrl+C)" if isinstance(failure, KeyboardInterrupt)
-                                       else f"stopped on an error ({type(failure).__name__})")
-                                      + ": run the same command to resume")
-        if n_trials is not None and self.n_finished() >= n_trials:
-            reason = f"n_trials={n_trials} reached"
-        return reason or "done"
-
-    def _epochs_trained(self) -> int:
-        return epochs_trained(self.storage, self.study_id)
