@@ -77,7 +77,7 @@ def test_paper_rule_promotes_its_top_only():
 
 
 def test_quantile_rule_is_ray_tunes_asha_decision_for_decision():
-    async_hyperband = pytest.importorskip("ray.tune.schedulers.async_hyperband")
+    async_hyperband = pytest.importorskip("ray.tune.schedulers.async_hyperband", exc_type=ImportError)  # (ray without [tune] raises ImportError)
     rng = np.random.default_rng(3)
     for trial in range(3):
         bracket = async_hyperband._Bracket(1, 27, 3, 0)
