@@ -1,7 +1,8 @@
 """One executor conformance suite: the same studies on InProcess, Processes and Ray give the same
-kind of record (reports, stops, budgets, failures, seeds, PBT pauses/resumes/exploits, resume
-after an interruption). Ray runs on the session's two-node loopback cluster (conftest.py) and is
-skipped, with the reason, where Ray is not installed."""
+kind of record (reports, stops, budgets, failures, seeds, PBT pauses/resumes/exploits, and on
+Ray the kept states through its object store; resume after an interruption). Ray runs on the
+session's two-node loopback cluster (conftest.py) and is skipped, with the reason, where Ray is
+not installed."""
 
 from __future__ import annotations
 
@@ -110,6 +111,8 @@ def test_a_seeded_study_trains_the_same_whatever_executor_runs_it(executor):
 
 
 def test_pbt_pauses_resumes_and_exploits_and_each_epoch_is_trained_once(tmp_path, executor):
+    store = getattr(executor, "_store", None)  # Ray: kept states sent to actors go through its object store
+    puts = None if store is None else store.puts
     s = ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=4, interval=1, quantile=0.5, seed=0), metric="mse",
                 mode="min", epochs=8, seed=0, storage=str(tmp_path), executor=executor, verbose=False)
     trials = s.trials
@@ -121,6 +124,9 @@ def test_pbt_pauses_resumes_and_exploits_and_each_epoch_is_trained_once(tmp_path
         assert sorted(t.metrics["mse"]) == [st for st in range(1, 9) if st not in skipped]
     resumes = s._coordinator.population.resumes
     assert resumes["held"] + resumes["sent"] >= 4  # members paused and resumed (4 of them on at most 2 slots)
+    if store is not None:  # every state sent to an actor (a resume elsewhere, a donor's) was put there, once:
+        # an exploit always sends one (the donor's state, or the merged state it resumes from)
+        assert 0 < store.puts - puts <= resumes["sent"] + len(rows)
     assert s.load_module(DropoutRegression) is not None
 
 

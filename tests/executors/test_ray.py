@@ -1,5 +1,6 @@
 """Ray: long-lived actors on the session's two-node local cluster (conftest.py, loopback only),
-reused across trials and studies; a killed actor; PBT states through the object store. (Node
+reused across trials and studies; a killed actor; the object store's one put per kept state.
+(PBT on Ray, its states through the object store: the conformance suite, test_conformance.py; node
 loss, retries, Ctrl+C and a killed coordinator: test_ray_faults.py; fractional GPUs:
 test_ray_gpus.py; joining with "auto" and "ray://": test_ray_client.py.)"""
 
@@ -15,8 +16,8 @@ import pytest
 
 import torchsearch as ts
 from torchsearch.executors.ray import Ray, _Store
-from torchsearch.schedulers import PBT, Grid
-from tests.pbt_models import DropoutRegression, MisbehavingJob, RendezvousJob
+from torchsearch.schedulers import Grid
+from tests.pbt_models import MisbehavingJob, RendezvousJob
 
 try:
     import ray
@@ -117,26 +118,6 @@ def test_a_killed_actor_fails_only_its_trial_with_the_reason_and_the_study_finis
     assert "while running trial 1" in by_x[1].error
     assert by_x[2].state == "failed" and by_x[2].error == "ValueError: bad luck on purpose"
     assert by_x[0].state == by_x[3].state == "completed"
-
-
-@needs_ray
-def test_pbt_on_two_nodes_exploits_pauses_and_resumes_through_the_object_store(tmp_path, pool):
-    space = {"lr": ts.Float(1e-3, 0.3, log=True), "momentum": ts.Float(0.0, 0.95), "dropout": ts.Float(0.0, 0.5)}
-    puts = pool._store.puts
-    study = ts.tune(DropoutRegression, space, scheduler=PBT(population=4, interval=1, quantile=0.5, seed=0), metric="mse",
-                    mode="min", epochs=8, seed=0, storage=str(tmp_path), executor=pool, verbose=False)
-    trials = study.trials
-    assert [t.state for t in trials] == ["completed"] * 4
-    rows = study.lineage()
-    assert rows, "some trial exploited another"  # (quantile=0.5: with 0.25, one member in four, some runs had none)
-    for t in trials:  # every epoch it trained, once (a copy goes on from the donor's step)
-        skipped = {s for r in rows if r["trial"] == t.number for s in range(r["step"] + 1, r["donor_step"] + 1)}
-        assert sorted(t.metrics["mse"]) == [s for s in range(1, 9) if s not in skipped]
-    resumes = study._coordinator.population.resumes
-    assert resumes["held"] + resumes["sent"] >= 8
-    # every state sent to an actor (a resume elsewhere, a donor's) went through the object store
-    assert 0 < pool._store.puts - puts <= resumes["sent"] + len(rows)
-    assert study.load_module(DropoutRegression) is not None
 
 
 @needs_ray
