@@ -255,3 +255,78 @@ def test_ei_threshold_is_the_lowest_observation_or_the_lowest_posterior_mean_of_
         assert best > lowest_obs + 0.1  # the lucky draw is not the threshold
     else:
         assert best == pytest.approx(lowest_obs)
+
+
+def _bowl_scheduler(noise_sd: float, seed: int = 0) -> Bayes:
+    """A 1-D bowl, each point observed three times (with noise_sd: the noise shows)."""
+    rng = np.random.default_rng(seed)
+    b = Bayes(seed=0, n_startup=1, warp=False)
+    b.setup(Space({"x": ts.Float(0.0, 1.0)}), mode="min")
+    for i, x in enumerate(np.repeat(np.linspace(0.05, 0.95, 10), 3)):
+        b.on_trial_start(i, {"x": float(x)})
+        b.on_complete(i, float((x - 0.5) ** 2 + noise_sd * rng.normal()), "completed")
+    return b
+
+
+@pytest.mark.parametrize("noise_sd", [0.0, 0.02])
+def test_auto_ei_threshold_is_the_posterior_mean_only_when_the_fitted_noise_is_not_negligible(monkeypatch, noise_sd):
+    import torch
+
+    from torchsearch.schedulers import bayes as bayes_mod
+
+    monkeypatch.setattr(bayes_mod, "INCUMBENT", "auto")
+    b = _bowl_scheduler(noise_sd)
+    post, _, best = b._fit(np.random.default_rng(0))
+    noise = float(post.noise)
+    with torch.no_grad():
+        lowest_mean = float(post.mean_var(post.X)[0].min())
+    if noise_sd > 0:
+        assert noise > bayes_mod.NOISE_NEGLIGIBLE
+        assert best == pytest.approx(lowest_mean) and best > float(post.y.min()) + 0.05
+    else:
+        assert noise < bayes_mod.NOISE_NEGLIGIBLE
+        assert best == float(post.y.min())
+
+
+@pytest.mark.parametrize("noise_sd", [0.0, 0.02])
+def test_loo_noise_selection_uses_the_fit_that_predicts_left_out_points_better(monkeypatch, noise_sd):
+    import torch
+
+    from torchsearch.schedulers import bayes as bayes_mod
+    from torchsearch.schedulers._gp.gp import Posterior
+
+    monkeypatch.setattr(bayes_mod, "NOISE_SELECT", "loo")
+    b = _bowl_scheduler(noise_sd)
+    post, _, _ = b._fit(np.random.default_rng(0))
+    low, noisy = b._theta, b._theta_noisy
+    assert noisy is not None and noisy[-1] > low[-1]  # the second fit, under the noisier prior
+    loo = [Posterior(post.X, post.y, torch.from_numpy(t), post.cat).loo_mse() for t in (low, noisy)]
+    chosen = noisy if loo[1] < loo[0] else low
+    np.testing.assert_allclose(post.theta.numpy(), chosen)
+    if noise_sd > 0:
+        assert float(post.noise) > 1e-3  # the noise is learnt
+    else:
+        assert float(post.noise) < 1e-4  # exact values: near-interpolation
+
+
+def test_revert_target_is_the_incumbent_jittered_inside_the_box_in_float_columns_only(monkeypatch):
+    # REVERT_JITTER: a bound coordinate put back to the incumbent's value gets a small normal
+    # jitter, kept 2 * REVERT_EDGE inside the box, so an input the revert keeps resetting still
+    # varies (without it, mixed_log copied one lr value into 20 suggestions in a row and never
+    # learnt that lr matters); integers and categories keep the incumbent's value
+    from torchsearch.schedulers import bayes as bayes_mod
+
+    b = Bayes(seed=0)
+    b.setup(MIXED, mode="min")
+    anchors = np.stack([b._enc.encode(MIXED.sample(np.random.default_rng(i))) for i in range(3)])
+    cont = b._enc.cols.mask("cont")
+    anchors[0, np.flatnonzero(cont)[0]] = 0.0  # the incumbent at a bound in one float column
+    monkeypatch.setattr(bayes_mod, "REVERT_JITTER", 0.0)
+    np.testing.assert_array_equal(b._revert_target(anchors, np.random.default_rng(0)), anchors[0])
+    monkeypatch.setattr(bayes_mod, "REVERT_JITTER", 0.05)
+    targets = np.stack([b._revert_target(anchors, np.random.default_rng(s)) for s in range(50)])
+    np.testing.assert_array_equal(targets[:, ~cont], np.repeat(anchors[:1, ~cont], 50, axis=0))
+    edge = 2 * bayes_mod.REVERT_EDGE
+    assert targets[:, cont].min() >= edge and targets[:, cont].max() <= 1 - edge
+    spread = np.abs(targets[:, cont] - np.clip(anchors[0, cont], edge, 1 - edge))
+    assert 0.0 < np.median(spread) < 0.1  # near the incumbent, not at it

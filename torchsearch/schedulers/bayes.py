@@ -40,7 +40,7 @@ import torch
 from ..space import Choice, Float, Space
 from ._gp.acquisition import ei, log_ei
 from ._gp.fast import log_ei_with_grad
-from ._gp.gp import Posterior, fit_hyperparameters
+from ._gp.gp import NOISY_PRIOR, Posterior, fit_hyperparameters
 from ._gp.search import Columns, maximize
 from ._gp.warp import OutputWarp
 from .base import QUIET_ALWAYS, CONTINUE, Decision, Scheduler
@@ -60,10 +60,22 @@ REVERT_TOL = 0.05
 # third session): noisy Branin 0.041 -> 0.021, noisy Styblinski-Tang5 25 -> 17, geometric mean
 # ratio 0.85; at or below GPSampler's median on 19 problems instead of 17
 REVERT_EDGE = 0.01
-# EI's threshold: "observed" (the lowest standardised loss) or "mean" (the lowest posterior mean
-# at an observed point: under noise the lowest loss is a lucky draw)
+# EI's threshold: "observed" (the lowest standardised loss), "mean" (the lowest posterior mean
+# at an observed point: under noise the lowest loss is a lucky draw), or "auto" (the mean when
+# the fitted noise variance exceeds NOISE_NEGLIGIBLE of the standardised losses' variance, 1)
 INCUMBENT = "observed"
+NOISE_NEGLIGIBLE = 1e-3
+# the noise model: "map" (one MAP fit under the near-interpolation noise prior of ``_gp.gp``) or
+# "loo" (also a fit under BoTorch's noise prior, log-normal median e^-4; the one whose posterior
+# mean predicts each left-out observation better, by mean squared error, is used)
+NOISE_SELECT = "map"
+# "incumbent_inside": as "incumbent", but a coordinate where the incumbent itself lies within
+# REVERT_EDGE of a bound goes back to its start (else a bound value, once the incumbent's, is
+# copied into every suggestion and the GP never sees that input vary)
 REVERT_TO = "incumbent"
+# sd (unit cube) of a normal jitter added to the incumbent's value in a revert (0: the value
+# itself), so that an input the revert keeps resetting still varies a little and the GP can learn it
+REVERT_JITTER = 0.0
 # screened and not adopted (see RESULTS.md, third session):
 REVERT_MIN_LS = 0.0  # only inputs whose fitted lengthscale (unit cube) is at least this are reverted
 _MAX_CENTERS = 100_000  # ordered discrete parameters with more values are searched as floats
@@ -222,6 +234,7 @@ class Bayes(Scheduler):
         self._keys: set[str] = set()
         self._rows: dict[int, np.ndarray] = {}  # encoded params, by trial number
         self._theta: np.ndarray | None = None
+        self._theta_noisy: np.ndarray | None = None
         self._reports: dict[int, dict[int, float]] = {}  # with rungs: trial -> step -> loss
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
@@ -285,10 +298,10 @@ class Bayes(Scheduler):
         if not self._loss:
             raise ValueError("Bayes.surrogate: needs at least one finished trial with a finite value, got none")
         i = max(self._issued, len(self._params))
-        theta = self._theta
+        theta, noisy = self._theta, self._theta_noisy
         with _one_thread():
             state = self._fit(self.suggestion_rng(i))
-            self._theta = theta  # keep the warm start as it was: a query has no side effects
+            self._theta, self._theta_noisy = theta, noisy  # keep the warm starts: a query has no side effects
             cands, _ = self._search(state, self.suggestion_rng(i))
         post, warp, best = state
         sign = 1.0 if self.mode == "min" else -1.0
@@ -344,8 +357,15 @@ class Bayes(Scheduler):
             idx = np.sort(np.concatenate([order[:n_best], rest]))
         theta = fit_hyperparameters(Xt[idx], yt[idx], cat, init=self._theta)
         self._theta = theta
+        if NOISE_SELECT == "loo":
+            noisy = fit_hyperparameters(Xt[idx], yt[idx], cat, init=self._theta_noisy, noise_prior=NOISY_PRIOR)
+            self._theta_noisy = noisy
+            loo = [Posterior(Xt[idx], yt[idx], torch.from_numpy(t), cat).loo_mse() for t in (theta, noisy)]
+            if loo[1] < loo[0]:
+                theta = noisy
         post = Posterior(Xt, yt, torch.from_numpy(theta), cat)
-        if INCUMBENT == "mean":
+        d = X.shape[1]
+        if INCUMBENT == "mean" or (INCUMBENT == "auto" and math.exp(theta[d + 1]) > NOISE_NEGLIGIBLE):
             with torch.no_grad():
                 best = float(post.mean_var(Xt)[0].min())
         else:
@@ -362,6 +382,19 @@ class Bayes(Scheduler):
             post = post.condition(Xp, yp)
         return post, warp, best
 
+    def _revert_target(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        if REVERT_TO not in ("incumbent", "incumbent_inside") or not len(anchors):
+            return None
+        target = anchors[0].astype(float)
+        if REVERT_JITTER > 0:
+            cont = self._enc.cols.mask("cont")
+            moved = target[cont] + REVERT_JITTER * rng.standard_normal(int(cont.sum()))
+            target[cont] = np.clip(moved, 2 * REVERT_EDGE, 1.0 - 2 * REVERT_EDGE)
+        if REVERT_TO == "incumbent_inside":
+            cont = self._enc.cols.mask("cont")
+            target[cont & (np.minimum(target, 1.0 - target) <= REVERT_EDGE)] = np.nan
+        return target
+
     def _search(self, state: tuple[Posterior, OutputWarp, float],
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         post, _, best = state
@@ -375,5 +408,5 @@ class Bayes(Scheduler):
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
                         n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE,
-                        revert_to=anchors[0] if REVERT_TO == "incumbent" and len(anchors) else None,
+                        revert_to=self._revert_target(anchors, rng),
                         revert_cols=(post.inv_ls.numpy() <= 1.0 / REVERT_MIN_LS) if REVERT_MIN_LS > 0 else None)

@@ -156,3 +156,67 @@ def test_output_warp_leaves_losses_without_outliers_linear():
     w = OutputWarp(y)
     assert w.lam == 1.0
     np.testing.assert_allclose(w(y), (y - y.mean()) / y.std(), atol=1e-12)
+
+
+@pytest.mark.parametrize("log_noise", [math.log(1e-7), math.log(3e-4), -4.0, math.log(0.2)])
+def test_noise_mixture_prior_value_and_gradient_match_the_formula(tiny, monkeypatch, log_noise):
+    # the two-component noise prior (near-interpolation, or BoTorch's log-normal noise): the
+    # value is -log of the mixture density (up to the single prior's constant), the gradient its
+    # derivative; checked against autograd of the textbook formula at both modes and between
+    from torchsearch.schedulers._gp import gp as gp_mod
+
+    monkeypatch.setattr(gp_mod, "_NOISY_WEIGHT", 0.3)
+    X, y, cat, _, _, _, theta = tiny
+    theta = theta.copy()
+    theta[-1] = log_noise
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    d = X.shape[1]
+    th = torch.tensor(theta, requires_grad=True)
+    mu, sd = _prior_tensors(d, Xt.dtype, Xt.device)
+    v_single = neg_log_posterior(th, Xt, yt, ct)
+    t = th[d + 1]
+    comps = [(0.7, *gp_mod._NOISE_PRIOR), (0.3, *gp_mod._NOISY_PRIOR)]
+    mix = torch.logsumexp(torch.stack([math.log(w) - math.log(s) - 0.5 * ((t - m) / s) ** 2 for w, m, s in comps]), 0)
+    v_ref = v_single - 0.5 * ((t - mu[d + 1]) / sd[d + 1]) ** 2 - mix - math.log(gp_mod._NOISE_PRIOR[1])
+    (g_ref,) = torch.autograd.grad(v_ref, th)
+    v, g = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt)
+    assert v == pytest.approx(float(v_ref.detach()), rel=1e-10)
+    np.testing.assert_allclose(g.numpy(), g_ref.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_noise_mixture_with_zero_weight_is_the_single_prior(tiny, monkeypatch):
+    from torchsearch.schedulers._gp import gp as gp_mod
+
+    monkeypatch.setattr(gp_mod, "_NOISY_WEIGHT", 0.0)
+    X, y, cat, _, _, _, theta = tiny
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    ref = float(neg_log_posterior(torch.tensor(theta), Xt, yt, ct))
+    assert neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt)[0] == pytest.approx(ref, rel=1e-12)
+
+
+def test_loo_mse_matches_refitting_without_each_point(tiny):
+    # the closed form [K^-1 y]_i / [K^-1]_ii against n posteriors, each without one observation
+    X, y, cat, _, _, _, theta = tiny
+    Xt, yt, ct, th = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat), torch.from_numpy(theta)
+    errs = []
+    for i in range(len(X)):
+        keep = [j for j in range(len(X)) if j != i]
+        mean, _ = Posterior(Xt[keep], yt[keep], th, ct).mean_var(Xt[i:i + 1])
+        errs.append(float(yt[i] - mean[0]))
+    assert Posterior(Xt, yt, th, ct).loo_mse() == pytest.approx(float(np.mean(np.square(errs))), rel=1e-8)
+
+
+def test_fit_under_another_noise_prior_uses_that_prior(tiny):
+    # noise_prior replaces the noise variance's prior (value and gradient), nothing else
+    X, y, cat, _, _, _, theta = tiny
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    D = pair_terms(Xt, ct)
+    d = X.shape[1]
+    base, gb = neg_log_posterior_and_grad(torch.tensor(theta), D, yt)
+    other, go = neg_log_posterior_and_grad(torch.tensor(theta), D, yt, noise_prior=(-4.0, 1.0))
+    mu, sd = _prior_tensors(d, Xt.dtype, Xt.device)
+    t = theta[d + 1]
+    expected = base - 0.5 * ((t - float(mu[d + 1])) / float(sd[d + 1])) ** 2 + 0.5 * (t + 4.0) ** 2
+    assert other == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(go[:d + 1].numpy(), gb[:d + 1].numpy(), rtol=1e-12)
+    assert float(go[d + 1] - gb[d + 1]) == pytest.approx((t + 4.0) - (t - float(mu[d + 1])) / float(sd[d + 1]) ** 2)
