@@ -3,13 +3,22 @@ machine) and ``Ray(address="ray://host:port")`` (Ray Client). A head is started 
 --head`` (loopback only, its own RAY_TMPDIR so that "auto" finds this one and no other) and torn
 down afterwards; the studies run in a subprocess (this process is joined to the session's
 cluster). With Ray Client the coordinator is the client process: the actors connect back to it,
-so it must be reachable from the cluster's nodes (here it is: one machine). Ray Client's proxy
-failed to start a client's server now and then when the machine was busy ("Starting Ray client
-server failed", its log empty; 2 runs in 6 here, and once more in a full run under load): the
-script connects up to twice more in that case."""
+so it must be reachable from the cluster's nodes (here it is: one machine).
+
+Ray Client's proxy starts a server per client on the first free port of a fixed range (23000 on:
+Ray 2.60's MIN_SPECIFIC_SERVER_PORT, not configurable), and gRPC binds it with SO_REUSEPORT: two
+clusters' proxies on one machine, each with a client at the same time (this test run by two
+suites at once, as on a shared machine), both take 23000, and a client reaches the other
+cluster's server: reproduced with two heads side by side ("Call to `ray.init()` on the server
+failed with: Maybe you called ray.init twice", 1 connection in 8), and the "Starting Ray client
+server failed" seen before in full runs on the busy machine is taken to be the same collision.
+So the test holds a lock file (``/tmp/torchsearch-ray-client.lock``, the same for every copy of
+the suite) from the head's start to its end, and the script still connects up to twice more
+after either message."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -34,9 +43,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_LOCK = "/tmp/torchsearch-ray-client.lock"  # one Ray Client test at a time on this machine (see above)
+
+
 @pytest.fixture(scope="module")
 def head():
-    """``ray start --head --block`` in a session of its own; yields (gcs port, client port, env)."""
+    """``ray start --head --block`` in a session of its own, under the machine-wide lock; yields
+    (gcs port, client port, env)."""
+    with open(_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        yield from _head()
+
+
+def _head():
     folder = tempfile.mkdtemp(prefix="tsray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     gcs, client = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -101,8 +120,9 @@ SCRIPT = textwrap.dedent("""
             try:
                 study.run(job, executor=Ray(address=address))
                 break
-            except ConnectionAbortedError as e:  # Ray Client's proxy could not start this client's server
-                if attempt == 3 or "Starting Ray client server failed" not in str(e):
+            except ConnectionAbortedError as e:  # a collision with another cluster's Ray Client (module docstring)
+                if attempt == 3 or not any(m in str(e) for m in ("Starting Ray client server failed",
+                                                                  "Maybe you called ray.init twice")):
                     raise
                 print(f"connecting again after: {e}", file=sys.stderr)
                 ray.shutdown()
