@@ -10,7 +10,7 @@ Ray 2.60's MIN_SPECIFIC_SERVER_PORT, not configurable), and gRPC binds it with S
 clusters' proxies on one machine, each with a client at the same time (this test run by two
 suites at once, as on a shared machine), both take 23000, and a client reaches the other
 cluster's server: reproduced with two heads side by side ("Call to `ray.init()` on the server
-failed with: Maybe you called ray.init twice", 1 connection in 8), and the "Starting Ray client
+failed with: Maybe you called ray.init twice", 1 connection in 12), and the "Starting Ray client
 server failed" seen before in full runs on the busy machine is taken to be the same collision.
 So the test holds a lock file (``/tmp/torchsearch-ray-client.lock``, the same for every copy of
 the suite) from the head's start to its end, and the script still connects up to twice more
