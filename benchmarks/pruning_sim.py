@@ -316,14 +316,12 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
             return run_ray(f, b, s, workers=w, seed=seed, draw=draw)
         return run
 
-    def bayes(pruned: str = "worst") -> Any:
+    def bayes(pruned: str = "worst", model: str | None = None) -> Any:
         b = Bayes(seed=seed)
         b._pruned = pruned  # what the GP does with trials pruned below its level (see schedulers._levels)
+        if model is not None:  # with a pruner: "input" (the epoch as a GP input, the default) or "level"
+            b._rung_model = model
         return b
-
-    def fidelity_bayes() -> Any:  # the epoch as a GP input (pruning_fidelity), not a model per rung
-        from pruning_fidelity import FidelityBayes
-        return FidelityBayes(seed=seed)
 
     def ray_hb(f, b, w):
         from ray.tune.schedulers import HyperBandScheduler
@@ -351,7 +349,8 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         "TPE+ASHA (promote) not told the rungs": ours(lambda: TPE(seed=seed), lambda: ASHA(), rungs=False),
         "Bayes+Hyperband": ours(bayes, lambda: Hyperband()),
         "Bayes+Hyperband not told the rungs": ours(bayes, lambda: Hyperband(), rungs=False),
-        "Bayes+Hyperband epoch as input": ours(fidelity_bayes, lambda: Hyperband()),
+        "Bayes+Hyperband epoch as input": ours(lambda: bayes(model="input"), lambda: Hyperband()),
+        "Bayes+Hyperband model at a rung": ours(lambda: bayes(model="level"), lambda: Hyperband()),
         "Optuna TPE+SuccessiveHalving": optuna_("sh"),
         "Optuna TPE+Hyperband": optuna_("hb"),
         "Ray ASHAScheduler": ray_("asha"),

@@ -1,5 +1,7 @@
-"""Bayes with a pruner (BOHB-like): the GP is fitted at the highest rung that enough trials
-reached, each trial at its report there, so pruned trials teach it too (``schedulers._levels``)."""
+"""Bayes with a pruner learns from the rungs (``schedulers._levels``): by default the epoch is a
+GP input (a row per trial and rung, EI at full fidelity); ``_rung_model = "level"`` fits the GP
+at the highest rung that enough trials reached, each trial at its report there (BOHB-like). Either
+way pruned trials teach it too."""
 
 from __future__ import annotations
 
@@ -31,8 +33,9 @@ def history(b: Bayes) -> None:
         b.on_complete(n, 0.3 + 0.2 * (1 - x), "stopped")
 
 
-def make(rungs: list[int] | None) -> Bayes:
+def make(rungs: list[int] | None, model: str = "level") -> Bayes:
     b = Bayes(n_startup=2, seed=0)
+    b._rung_model = model
     b.setup(SPACE, mode="min", seed=0)
     if rungs is not None:
         b.set_rungs(rungs)
@@ -96,7 +99,9 @@ def test_through_tune_the_gp_is_fitted_to_the_pruned_trials_rung_reports():
     from torchsearch.pruners import ASHA
     from tests.models import TinyRegression
 
-    study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=Bayes(n_startup=3, seed=0),
+    level = Bayes(n_startup=3, seed=0)
+    level._rung_model = "level"
+    study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=level,
                     pruner=ASHA(promote=False), metric="mse", mode="min", epochs=9, n_trials=8, seed=0,
                     verbose=False)
     b = study.scheduler
@@ -139,6 +144,7 @@ def test_with_rungs_the_search_starts_from_the_best_trials_at_the_level_not_from
 
     monkeypatch.setattr(bayes_mod, "maximize", spy)
     b = Bayes(n_startup=2, seed=0)
+    b._rung_model = "level"
     b.setup(SPACE, mode="min", seed=0)
     b.set_rungs([1, 3, 9])
     xs = np.linspace(0.05, 0.95, 10)
@@ -152,3 +158,64 @@ def test_with_rungs_the_search_starts_from_the_best_trials_at_the_level_not_from
     assert len(seen["anchors"]) == 5
     assert seen["anchors"][0][0] == pytest.approx(xs[5])
     assert seen["revert_to"][0] == pytest.approx(xs[5])
+
+
+# -- the default: the epoch as a GP input --------------------------------------------------------
+def crossing(b: Bayes, n_full: int = 6) -> None:
+    """Curves that cross: before epoch 3 a small x looks best (loss 0.6 + 0.2 x), from epoch 3 a
+    large x is (0.5 - 0.4 x step / 9). Trials 0-9 stop at epoch 1; ``n_full`` trials with x
+    spread over [0, 1] train 9 epochs (their value: the best report)."""
+    def loss(x: float, step: int) -> float:
+        return 0.6 + 0.2 * x if step < 3 else 0.5 - 0.4 * x * step / 9
+
+    for n, x in enumerate(np.linspace(0.0, 1.0, 10)):
+        b.on_trial_start(n, {"x": float(x)})
+        b.on_report(n, 1, loss(x, 1))
+        b.on_complete(n, loss(x, 1), "stopped")
+    for n, x in enumerate(np.linspace(0.05, 0.95, n_full), start=10):
+        b.on_trial_start(n, {"x": float(x)})
+        for step in range(1, 10):
+            b.on_report(n, step, loss(x, step))
+        b.on_complete(n, min(loss(x, s) for s in range(1, 10)), "completed")
+
+
+def test_the_default_is_the_epoch_as_an_input_read_at_full_fidelity():
+    b = Bayes(n_startup=2, seed=0)
+    b.setup(SPACE, mode="min", seed=0)
+    b.set_rungs([1, 3])
+    crossing(b)
+    assert b._rung_model == "input"
+    numbers, y = b._training()
+    assert numbers.count(10) == 3  # trial 10: rung 1, rung 3 and its last step (9)
+    assert len(numbers) == 10 + 3 * 6
+    sur = b.surrogate()
+    mean, _, _ = sur.predict([{"x": 0.1}, {"x": 0.9}])
+    assert mean[1] < mean[0]  # at full fidelity a large x is best, though a small x leads at epoch 1
+    assert sur.next_params["x"] > 0.5
+
+
+def test_the_level_model_on_the_same_reports_sits_at_the_last_step():
+    b = Bayes(n_startup=2, seed=0)
+    b._rung_model = "level"
+    b.setup(SPACE, mode="min", seed=0)
+    b.set_rungs([1, 3])
+    crossing(b)
+    numbers, _ = b._training()
+    assert sorted(set(numbers)) == list(range(16)) and len(numbers) == 16  # one row per trial
+
+
+def test_with_the_epoch_as_input_a_study_with_a_pruner_runs_and_learns_from_every_rung():
+    import torchsearch as ts
+    from torchsearch.pruners import ASHA
+    from torchsearch.schedulers._levels import fidelity_set
+    from tests.models import TinyRegression
+
+    study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=Bayes(n_startup=3, seed=0),
+                    pruner=ASHA(), metric="mse", mode="min", epochs=9, n_trials=8, seed=0, verbose=False)
+    b = study.scheduler
+    assert b._rung_model == "input" and len(study.trials) == 8
+    numbers, y = b._training()
+    want, s, want_y = fidelity_set(b.rungs, b._loss, b._reports)
+    assert numbers == want and np.allclose(y, want_y)
+    assert set(numbers) == {t.number for t in study.trials}  # every trial, pruned ones included
+    assert (s > 0).any() and (s == 0).any()  # rows at several fidelities

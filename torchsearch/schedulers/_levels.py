@@ -136,3 +136,98 @@ def fidelity_set(rungs: Sequence[int] | None, losses: Mapping[int, float],
             s.append(1.0 if not steps else min(1.0, math.log(max(steps[-1], 1)) / math.log(top)))
             y.append(losses[n])
     return numbers, np.array(s, dtype=float), np.array(y, dtype=float)
+
+
+# -- Bayes with the epoch as a GP input (``Bayes._rung_model == "input"``, its default) --------
+class FullFidelity:
+    """A GP posterior over ``(params, s)`` read at full fidelity, ``s = 1``: what log EI and
+    :class:`~torchsearch.schedulers.bayes.Surrogate` see (``mean_var`` of the params alone)."""
+
+    def __init__(self, post) -> None:  # noqa: ANN001 (a _gp.gp.Posterior)
+        self.post = post
+
+    def mean_var(self, x):  # noqa: ANN001, ANN201 (torch tensors)
+        import torch
+
+        return self.post.mean_var(torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1))
+
+
+def fidelity_fit(b, rng: np.random.Generator):  # noqa: ANN001, ANN201 (a Bayes; its _fit's triple)
+    """``Bayes._fit`` with the epoch as an input: the GP is fitted to :func:`fidelity_set`'s rows
+    (every rung of every trial), the fidelity a last, continuous column; EI's threshold is the
+    lowest posterior mean at ``s = 1`` over the trials seen; running and paused trials are
+    fantasised at ``s = 1``. Returns ``(FullFidelity(posterior), warp, best)``; the search's
+    anchors (the trials seen, best at ``s = 1`` first) are left in ``b._anchors``."""
+    import torch
+
+    from ._gp.gp import Posterior, fit_hyperparameters
+    from ._gp.warp import OutputWarp
+
+    numbers, s, y = fidelity_set(b.rungs, b._loss, b._reports)
+    b._n_fit = len(numbers)
+    X = np.column_stack([np.stack([b._rows[n] for n in numbers]), s])
+    finite = np.isfinite(y)
+    if finite.any():
+        lo, hi = y[finite].min(), y[finite].max()
+        y = np.where(np.isposinf(y), hi, np.where(np.isneginf(y), lo, y))
+    else:
+        y = np.zeros_like(y)
+    warp = OutputWarp(y) if b.warp else OutputWarp.identity(y)
+    ys = warp(y)
+    cat = torch.from_numpy(np.append(b._enc.cols.mask("cat"), False))
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(ys)
+    idx = np.arange(len(ys))
+    if len(ys) > b.max_fit_points:
+        order = np.argsort(ys, kind="stable")
+        n_best = b.max_fit_points // 4
+        rest = rng.choice(order[n_best:], size=b.max_fit_points - n_best, replace=False)
+        idx = np.sort(np.concatenate([order[:n_best], rest]))
+    init = b._theta if b._theta is not None and len(b._theta) == X.shape[1] + 2 else None
+    theta = fit_hyperparameters(Xt[idx], yt[idx], cat, init=init)
+    b._theta = theta
+    post = Posterior(Xt, yt, torch.from_numpy(theta), cat)
+    seen = sorted(set(numbers))
+    Xs = torch.from_numpy(np.column_stack([np.stack([b._rows[n] for n in seen]), np.ones(len(seen))]))
+    with torch.no_grad():
+        at_full = post.mean_var(Xs)[0]
+    best = float(at_full.min())
+    b._anchors = Xs[torch.argsort(at_full)[:5], :-1].numpy()
+    pending = sorted(b._running)
+    if pending:
+        Xp = torch.from_numpy(np.column_stack([np.stack([b._rows[n] for n in pending]), np.ones(len(pending))]))
+        if b.fantasy == "believer":
+            with torch.no_grad():
+                yp = post.mean_var(Xp)[0]
+        else:
+            lie = {"min": ys.min(), "mean": ys.mean(), "max": ys.max()}[b.fantasy]
+            yp = torch.full((len(pending),), float(lie), dtype=torch.float64)
+        post = post.condition(Xp, yp)
+    return FullFidelity(post), warp, best
+
+
+def fidelity_search(b, state, rng: np.random.Generator):  # noqa: ANN001, ANN201 (a Bayes; its _search's pair)
+    """``Bayes._search`` at full fidelity: log EI over the space's own columns, the fidelity
+    column held at 1; anchors and the revert target from :func:`fidelity_fit`."""
+    import torch
+
+    from . import bayes as _bayes
+    from ._gp.acquisition import log_ei
+    from ._gp.fast import log_ei_with_grad
+    from ._gp.search import maximize
+
+    full, _, best = state
+
+    def acq(x: torch.Tensor) -> torch.Tensor:
+        m, v = full.mean_var(x)
+        return log_ei(m, v, best)
+
+    widened = log_ei_with_grad(full.post, best)
+
+    def acq_grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v, g = widened(np.column_stack([x, np.ones(len(x))]))
+        return v, g[:, :-1]
+
+    anchors = b._anchors
+    return maximize(acq, acq_grad, b._enc.cols, rng, n_candidates=b.n_candidates, n_restarts=b.n_restarts,
+                    anchors=anchors, revert_tol=_bayes.REVERT_TOL, revert_edge=_bayes.REVERT_EDGE,
+                    revert_to=b._revert_target(anchors, rng), revert_cols=None)
