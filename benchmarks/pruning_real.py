@@ -202,6 +202,11 @@ def methods(E: int, seed: int, with_ray: bool) -> dict:
         def set_rungs(self, rungs):
             pass
 
+    def level_bayes(seed: int) -> Bayes:  # with a pruner, the GP at a rung (BOHB's) instead of the epoch as an input
+        b = Bayes(seed=seed)
+        b._rung_model = "level"
+        return b
+
     table = {
         "Random (full)": lambda b: run_ours(Random(seed=seed), None, E, b, seed),
         "Random+Median": lambda b: run_ours(Random(seed=seed), Median(), E, b, seed),
@@ -215,6 +220,7 @@ def methods(E: int, seed: int, with_ray: bool) -> dict:
         "TPE+Hyperband": lambda b: run_ours(TPE(seed=seed), Hyperband(), E, b, seed),
         "Bayes+Hyperband": lambda b: run_ours(Bayes(seed=seed), Hyperband(), E, b, seed),
         "Bayes+Hyperband not told the rungs": lambda b: run_ours(DeafBayes(seed=seed), Hyperband(), E, b, seed),
+        "Bayes+Hyperband model at a rung": lambda b: run_ours(level_bayes(seed), Hyperband(), E, b, seed),
         "Optuna TPE+SuccessiveHalving": lambda b: run_optuna("sh", E, b, seed),
         "Optuna TPE+Hyperband": lambda b: run_optuna("hb", E, b, seed),
     }
