@@ -11,7 +11,9 @@ simulated workers (``pruning_sim.py``). Every method gets the same budget of ``B
 ``3B``; "Random (full, 3x)" is that search. Reported per family: the median over seeds of the
 best value reported within the budget, how often each method reaches the 3x Random search's best
 (the issue's target: ASHA with 1/3 of the epochs reaches it in median), and a plot of the
-median best value against epochs spent (``benchmarks/pruning_synthetic.png``).
+median best value against epochs spent (``benchmarks/pruning_synthetic.png``). The PASS/FAIL
+lines (``pruning_targets.py``, both parts) give both readings of "median over seeds": the median
+of the per-seed differences (the verdict) and the difference of the medians.
 
 Part (a) (``real``): see ``pruning_real.py``.
 """
