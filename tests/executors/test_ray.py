@@ -120,6 +120,26 @@ def test_a_killed_actor_fails_only_its_trial_with_the_reason_and_the_study_finis
     assert by_x[0].state == by_x[3].state == "completed"
 
 
+def frozen(trial):
+    """Reports how many objects this process has taken out of the cyclic GC (gc.freeze), and where."""
+    import gc
+
+    trial.report({"value": float(trial.params["x"]), "frozen": float(gc.get_freeze_count()), "pid": float(os.getpid()),
+                  "at": time.time()}, step=0)
+
+
+@needs_ray
+def test_a_worker_takes_its_imports_out_of_the_cyclic_gc_from_its_second_trial_on(pool):
+    study = ts.Study(space=X, scheduler=Grid(), metric="value", mode="min", verbose=False)
+    study.run(frozen, executor=pool)
+    runs: dict[float, list[tuple[float, float]]] = {}
+    for t in study.trials:
+        runs.setdefault(t.metrics["pid"][0], []).append((t.metrics["at"][0], t.metrics["frozen"][0]))
+    later = [f for r in runs.values() for _, f in sorted(r)[1:]]  # (an actor's first run here may be its first ever)
+    assert later, "4 trials on 2 actors: one of them ran two"
+    assert all(f > 10_000 for f in later)  # torch alone is over 100,000 objects
+
+
 @needs_ray
 def test_the_cluster_and_the_coordinator_listen_on_loopback_only(pool):
     # (what `ss -ltnp` shows, for the processes of this test: Ray's daemons, workers and the actors)
