@@ -73,9 +73,6 @@ NOISE_NEGLIGIBLE = 1e-3
 # "loo" (also a fit under BoTorch's noise prior, log-normal median e^-4; the one whose posterior
 # mean predicts each left-out observation better, by mean squared error, is used)
 NOISE_SELECT = "map"
-# "incumbent_inside": as "incumbent", but a coordinate where the incumbent itself lies within
-# REVERT_EDGE of a bound goes back to its start (else a bound value, once the incumbent's, is
-# copied into every suggestion and the GP never sees that input vary)
 REVERT_TO = "incumbent"
 # sd (unit cube) of a normal jitter added to the incumbent's value in a revert (0: the value
 # itself), so that an input the revert keeps resetting still varies a little and the GP can learn it
@@ -394,16 +391,13 @@ class Bayes(Scheduler):
         return post, warp, best
 
     def _revert_target(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
-        if REVERT_TO not in ("incumbent", "incumbent_inside") or not len(anchors):
+        if REVERT_TO != "incumbent" or not len(anchors):
             return None
         target = anchors[0].astype(float)
         if REVERT_JITTER > 0:
             cont = self._enc.cols.mask("cont")
             moved = target[cont] + REVERT_JITTER * rng.standard_normal(int(cont.sum()))
             target[cont] = np.clip(moved, 2 * REVERT_EDGE, 1.0 - 2 * REVERT_EDGE)
-        if REVERT_TO == "incumbent_inside":
-            cont = self._enc.cols.mask("cont")
-            target[cont & (np.minimum(target, 1.0 - target) <= REVERT_EDGE)] = np.nan
         return target
 
     def _search(self, state: tuple[Posterior, OutputWarp, float],

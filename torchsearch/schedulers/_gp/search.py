@@ -207,8 +207,7 @@ def maximize(
     ``revert_tol > 0``: the winner's float coordinates that the refinement moved to within
     ``revert_edge`` of a bound go back to where they started while the acquisition loses at most
     ``revert_tol`` (see :func:`_revert_indifferent`; ``revert_edge=0.5`` reverts any move);
-    with ``revert_to`` (an encoded point, e.g. the incumbent) they take its values instead
-    (a NaN there: that column's start);
+    with ``revert_to`` (an encoded point, e.g. the incumbent) they take its values instead;
     ``revert_cols`` (bool, ``d``) limits the revert to those columns.
     """
     d = cols.d
@@ -268,7 +267,6 @@ def maximize(
             allE, allv, origin = np.concatenate([top, allE]), np.concatenate([tv, allv]), origin[[0, *range(len(origin))]]
     if revert_tol > 0 and cols.mask("cont").any():
         back = origin[0] if revert_to is None else np.asarray(revert_to, dtype=float)
-        back = np.where(np.isnan(back), origin[0], back)  # NaN in revert_to: that column to its start
         w, wv = _revert_indifferent(acq, cols, allE[0], allv[0], back, revert_tol, revert_edge, revert_cols)
         if not np.array_equal(w, allE[0]):
             allE, allv = np.concatenate([w[None], allE]), np.concatenate([[wv], allv])
