@@ -1,5 +1,6 @@
 """Ray: long-lived actors on the session's two-node local cluster (conftest.py, loopback only),
-reused across trials and studies; a killed actor; the object store's one put per kept state.
+reused across trials and studies; a killed actor; the object store's one put per kept state; the
+worker loop's frozen heap (gc.freeze, the same in Processes workers).
 (PBT on Ray, its states through the object store: the conformance suite, test_conformance.py; node
 loss, retries, Ctrl+C and a killed coordinator: test_ray_faults.py; fractional GPUs:
 test_ray_gpus.py; joining with "auto" and "ray://": test_ray_client.py.)"""
