@@ -141,7 +141,7 @@ def fidelity_set(rungs: Sequence[int] | None, losses: Mapping[int, float],
 # -- Bayes with the epoch as a GP input (``Bayes._rung_model == "input"``, its default) --------
 class FullFidelity:
     """A GP posterior over ``(params, s)`` read at full fidelity, ``s = 1``: what log EI and
-    :class:`~torchsearch.schedulers.bayes.Surrogate` see (``mean_var`` of the params alone)."""
+    :class:`~torchsearch.schedulers._gp.surrogate.Surrogate` see (``mean_var`` of the params alone)."""
 
     def __init__(self, post) -> None:  # noqa: ANN001 (a _gp.gp.Posterior)
         self.post = post
