@@ -161,27 +161,14 @@ def fidelity_fit(b, rng: np.random.Generator):  # noqa: ANN001, ANN201 (a Bayes;
     import torch
 
     from ._gp.gp import Posterior, fit_hyperparameters
-    from ._gp.warp import OutputWarp
 
     numbers, s, y = fidelity_set(b.rungs, b._loss, b._reports)
     b._n_fit = len(numbers)
     X = np.column_stack([np.stack([b._rows[n] for n in numbers]), s])
-    finite = np.isfinite(y)
-    if finite.any():
-        lo, hi = y[finite].min(), y[finite].max()
-        y = np.where(np.isposinf(y), hi, np.where(np.isneginf(y), lo, y))
-    else:
-        y = np.zeros_like(y)
-    warp = OutputWarp(y) if b.warp else OutputWarp.identity(y)
-    ys = warp(y)
+    warp, ys = b._targets(y)
     cat = torch.from_numpy(np.append(b._enc.cols.mask("cat"), False))
     Xt, yt = torch.from_numpy(X), torch.from_numpy(ys)
-    idx = np.arange(len(ys))
-    if len(ys) > b.max_fit_points:
-        order = np.argsort(ys, kind="stable")
-        n_best = b.max_fit_points // 4
-        rest = rng.choice(order[n_best:], size=b.max_fit_points - n_best, replace=False)
-        idx = np.sort(np.concatenate([order[:n_best], rest]))
+    idx = b._fit_rows(ys, rng)
     init = b._theta if b._theta is not None and len(b._theta) == X.shape[1] + 2 else None
     theta = fit_hyperparameters(Xt[idx], yt[idx], cat, init=init)
     b._theta = theta
@@ -195,13 +182,7 @@ def fidelity_fit(b, rng: np.random.Generator):  # noqa: ANN001, ANN201 (a Bayes;
     pending = sorted(b._running)
     if pending:
         Xp = torch.from_numpy(np.column_stack([np.stack([b._rows[n] for n in pending]), np.ones(len(pending))]))
-        if b.fantasy == "believer":
-            with torch.no_grad():
-                yp = post.mean_var(Xp)[0]
-        else:
-            lie = {"min": ys.min(), "mean": ys.mean(), "max": ys.max()}[b.fantasy]
-            yp = torch.full((len(pending),), float(lie), dtype=torch.float64)
-        post = post.condition(Xp, yp)
+        post = b._fantasise(post, Xp, ys)
     return FullFidelity(post), warp, best
 
 

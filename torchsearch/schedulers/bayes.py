@@ -278,22 +278,10 @@ class Bayes(Scheduler):
         numbers, y = self._training()
         self._n_fit = len(numbers)  # the posterior's first rows are these; fantasies follow
         X = np.stack([self._rows[n] for n in numbers])
-        finite = np.isfinite(y)
-        if finite.any():
-            lo, hi = y[finite].min(), y[finite].max()
-            y = np.where(np.isposinf(y), hi, np.where(np.isneginf(y), lo, y))
-        else:
-            y = np.zeros_like(y)
-        warp = OutputWarp(y) if self.warp else OutputWarp.identity(y)
-        ys = warp(y)
+        warp, ys = self._targets(y)
         cat = torch.from_numpy(self._enc.cols.mask("cat"))
         Xt, yt = torch.from_numpy(X), torch.from_numpy(ys)
-        idx = np.arange(len(ys))
-        if len(ys) > self.max_fit_points:
-            order = np.argsort(ys, kind="stable")
-            n_best = self.max_fit_points // 4
-            rest = rng.choice(order[n_best:], size=self.max_fit_points - n_best, replace=False)
-            idx = np.sort(np.concatenate([order[:n_best], rest]))
+        idx = self._fit_rows(ys, rng)
         theta = fit_hyperparameters(Xt[idx], yt[idx], cat, init=self._theta)
         self._theta = theta
         if NOISE_SELECT == "loo":
@@ -311,15 +299,41 @@ class Bayes(Scheduler):
             best = float(ys.min())
         pending = sorted(self._running - set(numbers))  # (a running trial may have a value at the level)
         if pending:
-            Xp = torch.from_numpy(np.stack([self._rows[n] for n in pending]))
-            if self.fantasy == "believer":
-                with torch.no_grad():
-                    yp = post.mean_var(Xp)[0]
-            else:
-                lie = {"min": ys.min(), "mean": ys.mean(), "max": ys.max()}[self.fantasy]
-                yp = torch.full((len(pending),), float(lie), dtype=torch.float64)
-            post = post.condition(Xp, yp)
+            post = self._fantasise(post, torch.from_numpy(np.stack([self._rows[n] for n in pending])), ys)
         return post, warp, best
+
+    # -- steps of a fit shared with the epoch-as-input fit (_levels.fidelity_fit) ---------------
+    def _targets(self, y: np.ndarray) -> tuple[OutputWarp, np.ndarray]:
+        """The losses as the GP sees them: infinities clipped to the finite range (all zero when
+        none is finite), then warped; returns ``(warp, warped losses)``."""
+        finite = np.isfinite(y)
+        if finite.any():
+            lo, hi = y[finite].min(), y[finite].max()
+            y = np.where(np.isposinf(y), hi, np.where(np.isneginf(y), lo, y))
+        else:
+            y = np.zeros_like(y)
+        warp = OutputWarp(y) if self.warp else OutputWarp.identity(y)
+        return warp, warp(y)
+
+    def _fit_rows(self, ys: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Indices of the rows the hyperparameters are fitted on: all of them, or past
+        ``max_fit_points`` the best quarter and a seeded draw of the rest."""
+        if len(ys) <= self.max_fit_points:
+            return np.arange(len(ys))
+        order = np.argsort(ys, kind="stable")
+        n_best = self.max_fit_points // 4
+        rest = rng.choice(order[n_best:], size=self.max_fit_points - n_best, replace=False)
+        return np.sort(np.concatenate([order[:n_best], rest]))
+
+    def _fantasise(self, post: Posterior, Xp: torch.Tensor, ys: np.ndarray) -> Posterior:
+        """``post`` conditioned on the running trials at ``Xp``, each at its fantasy value."""
+        if self.fantasy == "believer":
+            with torch.no_grad():
+                yp = post.mean_var(Xp)[0]
+        else:
+            lie = {"min": ys.min(), "mean": ys.mean(), "max": ys.max()}[self.fantasy]
+            yp = torch.full((len(Xp),), float(lie), dtype=torch.float64)
+        return post.condition(Xp, yp)
 
     def _revert_target(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
         if REVERT_TO != "incumbent" or not len(anchors):
