@@ -6,12 +6,11 @@ import pytest
 
 from torchsearch.pruners import ASHA
 
+from tests.pruners._ready import ready
+
 
 def make(mode="max", **kw):
-    kw.setdefault("max_epochs", 27)
-    p = ASHA(**kw)
-    p.setup(mode=mode, metric="accuracy")
-    return p
+    return ready(ASHA, mode, **kw)
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -10,12 +10,11 @@ from torchsearch.pruners import ASHA, Hyperband
 from torchsearch.pruners._hook import from_config
 from torchsearch.pruners._rungs import Ladder
 
+from tests.pruners._ready import ready
+
 
 def make(mode="max", **kw):
-    kw.setdefault("max_epochs", 27)
-    p = ASHA(**kw)
-    p.setup(mode=mode, metric="accuracy")
-    return p
+    return ready(ASHA, mode, **kw)
 
 
 def test_a_cutoff_rule_not_known_is_named():

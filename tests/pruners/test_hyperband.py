@@ -9,12 +9,11 @@ import pytest
 from torchsearch.pruners import Hyperband
 from torchsearch.pruners.hyperband import bracket_sequence
 
+from tests.pruners._ready import ready
+
 
 def make(mode="max", **kw):
-    kw.setdefault("max_epochs", 27)
-    p = Hyperband(**kw)
-    p.setup(mode=mode, metric="accuracy")
-    return p
+    return ready(Hyperband, mode, **kw)
 
 
 def test_bad_arguments_are_named():

@@ -6,11 +6,11 @@ import pytest
 
 from torchsearch.pruners import Median
 
+from tests.pruners._ready import ready
+
 
 def make(mode="max", **kw):
-    p = Median(**kw)
-    p.setup(mode=mode, metric="accuracy")
-    return p
+    return ready(Median, mode, max_epochs=None, **kw)
 
 
 @pytest.mark.parametrize("kw, match", [
