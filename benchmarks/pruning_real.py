@@ -203,9 +203,7 @@ def methods(E: int, seed: int, with_ray: bool) -> dict:
             pass
 
     def level_bayes(seed: int) -> Bayes:  # with a pruner, the GP at a rung (BOHB's) instead of the epoch as an input
-        b = Bayes(seed=seed)
-        b._rung_model = "level"
-        return b
+        return Bayes(rung_model="level", seed=seed)
 
     table = {
         "Random (full)": lambda b: run_ours(Random(seed=seed), None, E, b, seed),

@@ -317,10 +317,8 @@ def methods(E: int, seed: int) -> dict[str, Callable[[Family, int, int], Trace]]
         return run
 
     def bayes(pruned: str = "worst", model: str | None = None) -> Any:
-        b = Bayes(seed=seed)
+        b = Bayes(rung_model=model or "input", seed=seed)
         b._pruned = pruned  # what the GP does with trials pruned below its level (see schedulers._levels)
-        if model is not None:  # with a pruner: "input" (the epoch as a GP input, the default) or "level"
-            b._rung_model = model
         return b
 
     def ray_hb(f, b, w):

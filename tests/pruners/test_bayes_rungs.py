@@ -1,5 +1,5 @@
 """Bayes with a pruner learns from the rungs (``schedulers._levels``): by default the epoch is a
-GP input (a row per trial and rung, EI at full fidelity); ``_rung_model = "level"`` fits the GP
+GP input (a row per trial and rung, EI at full fidelity); ``Bayes(rung_model="level")`` fits the GP
 at the highest rung that enough trials reached, each trial at its report there (BOHB-like). Either
 way pruned trials teach it too."""
 
@@ -34,8 +34,7 @@ def history(b: Bayes) -> None:
 
 
 def make(rungs: list[int] | None, model: str = "level") -> Bayes:
-    b = Bayes(n_startup=2, seed=0)
-    b._rung_model = model
+    b = Bayes(n_startup=2, rung_model=model, seed=0)
     b.setup(SPACE, mode="min", seed=0)
     if rungs is not None:
         b.set_rungs(rungs)
@@ -99,8 +98,7 @@ def test_through_tune_the_gp_is_fitted_to_the_pruned_trials_rung_reports():
     from torchsearch.pruners import ASHA
     from tests.models import TinyRegression
 
-    level = Bayes(n_startup=3, seed=0)
-    level._rung_model = "level"
+    level = Bayes(n_startup=3, rung_model="level", seed=0)
     study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=level,
                     pruner=ASHA(promote=False), metric="mse", mode="min", epochs=9, n_trials=8, seed=0,
                     verbose=False)
@@ -143,8 +141,7 @@ def test_with_rungs_the_search_starts_from_the_best_trials_at_the_level_not_from
         return real(*args, **kwargs)
 
     monkeypatch.setattr(bayes_mod, "maximize", spy)
-    b = Bayes(n_startup=2, seed=0)
-    b._rung_model = "level"
+    b = Bayes(n_startup=2, rung_model="level", seed=0)
     b.setup(SPACE, mode="min", seed=0)
     b.set_rungs([1, 3, 9])
     xs = np.linspace(0.05, 0.95, 10)
@@ -184,7 +181,7 @@ def test_the_default_is_the_epoch_as_an_input_read_at_full_fidelity():
     b.setup(SPACE, mode="min", seed=0)
     b.set_rungs([1, 3])
     crossing(b)
-    assert b._rung_model == "input"
+    assert b.rung_model == "input"
     numbers, y = b._training()
     assert numbers.count(10) == 3  # trial 10: rung 1, rung 3 and its last step (9)
     assert len(numbers) == 10 + 3 * 6
@@ -194,9 +191,27 @@ def test_the_default_is_the_epoch_as_an_input_read_at_full_fidelity():
     assert sur.next_params["x"] > 0.5
 
 
+@pytest.mark.parametrize("rung_model", ["input", "level"])
+def test_the_rung_model_argument_chooses_the_model_that_is_fitted(rung_model):
+    """``Bayes(rung_model=...)`` picks the model: the epoch as an input (rows per trial and rung,
+    the posterior read at full fidelity) or one GP at a rung (a row per trial); both suggest."""
+    from torchsearch.schedulers._levels import FullFidelity
+
+    b = Bayes(n_startup=2, rung_model=rung_model, seed=0)
+    b.setup(SPACE, mode="min", seed=0)
+    b.set_rungs([1, 3])
+    crossing(b)
+    numbers, _ = b._training()
+    post = b._fit(np.random.default_rng(0))[0]
+    if rung_model == "input":
+        assert isinstance(post, FullFidelity) and len(numbers) == 10 + 3 * 6
+    else:
+        assert not isinstance(post, FullFidelity) and len(numbers) == 16
+    assert 0.0 <= b.suggest()["x"] <= 1.0
+
+
 def test_the_level_model_on_the_same_reports_sits_at_the_last_step():
-    b = Bayes(n_startup=2, seed=0)
-    b._rung_model = "level"
+    b = Bayes(n_startup=2, rung_model="level", seed=0)
     b.setup(SPACE, mode="min", seed=0)
     b.set_rungs([1, 3])
     crossing(b)
@@ -213,7 +228,7 @@ def test_with_the_epoch_as_input_a_study_with_a_pruner_runs_and_learns_from_ever
     study = ts.tune(TinyRegression, {"lr": ts.Float(1e-3, 0.3, log=True)}, scheduler=Bayes(n_startup=3, seed=0),
                     pruner=ASHA(), metric="mse", mode="min", epochs=9, n_trials=8, seed=0, verbose=False)
     b = study.scheduler
-    assert b._rung_model == "input" and len(study.trials) == 8
+    assert b.rung_model == "input" and len(study.trials) == 8
     numbers, y = b._training()
     want, s, want_y = fidelity_set(b.rungs, b._loss, b._reports)
     assert numbers == want and np.allclose(y, want_y)

@@ -202,6 +202,7 @@ def test_bayes_runs_in_tune_with_a_small_model():
     ({"n_restarts": True}, r"Bayes: n_restarts must be an int >= 1, got n_restarts=True"),
     ({"max_fit_points": 1}, r"Bayes: max_fit_points must be an int >= 2, got max_fit_points=1"),
     ({"fantasy": "liar"}, r"Bayes: fantasy must be one of .*believer.*, got fantasy='liar'"),
+    ({"rung_model": "rung"}, r"Bayes: rung_model must be one of \('input', 'level'\), got rung_model='rung'"),
     ({"seed": -1}, r"Bayes: seed must be a non-negative int or None, got seed=-1"),
 ])
 def test_bad_arguments_name_the_parameter_the_value_and_what_is_allowed(kwargs, message):

@@ -138,7 +138,7 @@ def fidelity_set(rungs: Sequence[int] | None, losses: Mapping[int, float],
     return numbers, np.array(s, dtype=float), np.array(y, dtype=float)
 
 
-# -- Bayes with the epoch as a GP input (``Bayes._rung_model == "input"``, its default) --------
+# -- Bayes with the epoch as a GP input (``Bayes(rung_model="input")``, its default) --------
 class FullFidelity:
     """A GP posterior over ``(params, s)`` read at full fidelity, ``s = 1``: what log EI and
     :class:`~torchsearch.schedulers._gp.surrogate.Surrogate` see (``mean_var`` of the params alone)."""

@@ -20,7 +20,7 @@ One suggestion:
 With a pruner (``set_rungs``), step 2 learns from the rungs, not only from finished trials: by
 default the epoch is one more GP input (``_levels.fidelity_fit``: a row per trial and rung it
 reached, the fidelity ``log(step) / log(max epochs)``; EI is maximised at full fidelity), which
-beat the alternative on the pruning benchmark; ``_rung_model = "level"`` fits one GP at a rung,
+beat the alternative on the pruning benchmark; ``Bayes(rung_model="level")`` fits one GP at a rung,
 as BOHB does (``_levels.training_set``, shared with TPE): the highest rung that
 ``max(d + 2, n_startup // 2)`` trials have reached, each trial at its report there, and trials
 pruned below that rung at the worst loss seen at it. Either way the GP starts as soon as a rung
@@ -56,6 +56,8 @@ __all__ = ["Bayes", "Surrogate"]
 
 Fantasy = Literal["believer", "min", "mean", "max"]
 _FANTASIES = ("believer", "min", "mean", "max")
+RungModel = Literal["input", "level"]
+_RUNG_MODELS = ("input", "level")
 # log EI a suggestion may give up to keep a float off the bound it drifted to along an input
 # the GP thinks irrelevant (``_gp.search._revert_indifferent``)
 REVERT_TOL = 0.05
@@ -123,6 +125,11 @@ class Bayes(Scheduler):
         warp: when the worst loss is more than 4 sd above the mean, compress the bad tail with
             a Yeo-Johnson power transform fitted to the losses before standardising, so a few
             very bad trials do not flatten the model where the good ones are.
+        rung_model: with a pruner (ignored without one), how the GP learns from the rungs:
+            ``"input"`` (the default) makes the epoch one more GP input, a row per trial and rung
+            it reached, and maximises EI at full fidelity; ``"level"`` fits one GP at the highest
+            rung that enough trials reached, each trial at its report there (BOHB's way). The
+            default won on the pruning benchmark (``benchmarks/RESULTS.md``, Pruning).
         seed: the scheduler's seed (default: the study's).
 
     Integers and powers of two are modelled as ordered values at the centre of their slice of
@@ -136,7 +143,7 @@ class Bayes(Scheduler):
 
     def __init__(self, *, n_startup: int | None = None, n_candidates: int = 512, n_restarts: int = 5,
                  fantasy: Fantasy = "believer", max_fit_points: int = 300, warp: bool = True,
-                 seed: int | None = None) -> None:
+                 rung_model: RungModel = "input", seed: int | None = None) -> None:
         super().__init__(seed=seed)
         if n_startup is not None:
             _positive_int("Bayes", "n_startup", n_startup)
@@ -150,9 +157,10 @@ class Bayes(Scheduler):
         if not isinstance(warp, bool):
             raise ValueError(f"Bayes: warp must be True or False, got warp={warp!r}")
         self.warp = warp
+        if rung_model not in _RUNG_MODELS:
+            raise ValueError(f"Bayes: rung_model must be one of {_RUNG_MODELS}, got rung_model={rung_model!r}")
+        self.rung_model = rung_model
         self._pruned = "worst"  # with a pruner, trials pruned below the model's level: "worst" or "omit"
-        # with a pruner: the epoch as a GP input ("input", _levels.fidelity_fit) or one GP at a rung ("level")
-        self._rung_model = "input"
 
     # -- protocol ---------------------------------------------------------------------------
     def setup(self, space: Space, *, mode: Literal["min", "max"], seed: int | None = None) -> None:
@@ -265,7 +273,7 @@ class Bayes(Scheduler):
     def _training(self) -> tuple[list[int], np.ndarray]:
         """Trial numbers and losses the GP is fitted to: the finished trials, or with a pruner
         the trials at the highest rung enough of them reached (``_levels.training_set``)."""
-        if self._rung_model == "input" and self.rungs and self._reports:
+        if self.rung_model == "input" and self.rungs and self._reports:
             numbers, _, y = fidelity_set(self.rungs, self._loss, self._reports)
             return numbers, y
         need = max(len(self.space) + 2, self._n_startup // 2)
@@ -273,7 +281,7 @@ class Bayes(Scheduler):
 
     def _fit(self, rng: np.random.Generator) -> tuple[Posterior, OutputWarp, float]:
         """Fit the GP to the finished trials, add fantasies; returns (posterior, warp, best)."""
-        if self._rung_model == "input" and self.rungs and self._reports:
+        if self.rung_model == "input" and self.rungs and self._reports:
             return fidelity_fit(self, rng)  # type: ignore[return-value]
         numbers, y = self._training()
         self._n_fit = len(numbers)  # the posterior's first rows are these; fantasies follow
