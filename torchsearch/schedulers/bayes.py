@@ -9,7 +9,9 @@ One suggestion:
    hand out the next scrambled Sobol point;
 2. otherwise encode the finished trials (unit cube; integers at the centre of their slice;
    categories by index), standardise their losses (``+-inf`` clipped to the worst / best finite
-   loss; failed and NaN trials left out; a heavy bad tail compressed, see ``_gp.warp``), and fit the GP hyperparameters (warm-started from the
+   loss; a failed trial counts as the worst finite loss, so a region where trials fail (a
+   learning rate that diverges) is not suggested again and again; interrupted trials and NaN
+   values left out; a heavy bad tail compressed, see ``_gp.warp``), and fit the GP hyperparameters (warm-started from the
    previous fit; on at most ``max_fit_points`` observations, the best quarter plus a seeded
    random share of the rest);
 3. add the running trials as fantasies (Kriging believer: the posterior mean; or a constant
@@ -178,7 +180,10 @@ class Bayes(Scheduler):
         self._issued = 0
         self._params: dict[int, dict[str, Any]] = {}
         self._running: set[int] = set()
-        self._loss: dict[int, float] = {}  # completed / stopped trials with a non-NaN loss
+        # completed / stopped trials with a non-NaN loss, and failed ones at +inf (fitted as the
+        # worst finite loss: ``_targets``)
+        self._loss: dict[int, float] = {}
+        self._failed: set[int] = set()
         self._keys: set[str] = set()
         self._rows: dict[int, np.ndarray] = {}  # encoded params, by trial number
         self._theta: np.ndarray | None = None
@@ -191,6 +196,8 @@ class Bayes(Scheduler):
         self._running.add(number)
         self._keys.add(self.space.key(params))
         self._reports.pop(number, None)
+        self._loss.pop(number, None)  # a trial run again (a retry) has no result yet
+        self._failed.discard(number)
 
     # with a pruner (BOHB-like): the GP is fitted at the highest rung enough trials reached
     # (``_levels``), so pruned trials teach it too
@@ -213,6 +220,10 @@ class Bayes(Scheduler):
         if state in ("completed", "stopped") and not math.isnan(loss) and number in self._params:
             self._loss[number] = loss
         else:
+            if state == "failed" and number in self._params:
+                # fitted as the worst loss; with a pruner, at full fidelity (its reports dropped)
+                self._loss[number] = math.inf
+                self._failed.add(number)
             self._reports.pop(number, None)
 
     def suggest(self) -> dict[str, Any] | None:
@@ -223,7 +234,7 @@ class Bayes(Scheduler):
         i = max(self._issued, len(self._params))
         self._issued = i + 1
         rng = self.suggestion_rng(i)
-        fit = bool(self._loss) or bool(self.rungs and self._reports and self._training()[0])
+        fit = self._has_value() or bool(self.rungs and self._reports and self._training()[0])
         if i < self._n_startup or not fit:
             params = self._sobol.point(i, self._keys)
             if params is not None:
@@ -243,7 +254,7 @@ class Bayes(Scheduler):
 
         Needs at least one finished trial with a value. Does not change the scheduler.
         """
-        if not self._loss:
+        if not self._has_value():
             raise ValueError("Bayes.surrogate: needs at least one finished trial with a finite value, got none")
         i = max(self._issued, len(self._params))
         theta, noisy = self._theta, self._theta_noisy
@@ -253,7 +264,8 @@ class Bayes(Scheduler):
             cands, _ = self._search(state, self.suggestion_rng(i))
         post, warp, best = state
         sign = 1.0 if self.mode == "min" else -1.0
-        observations = [(dict(self._params[n]), self._loss[n] * sign) for n in sorted(self._loss)]
+        observations = [(dict(self._params[n]), self._loss[n] * sign) for n in sorted(self._loss)
+                        if n not in self._failed]
         return Surrogate(self._enc, post, warp=warp, best=best, sign=sign,
                          next_params=self._enc.decode(cands[0]), observations=observations)
 
@@ -262,6 +274,10 @@ class Bayes(Scheduler):
                 f"fantasy={self.fantasy!r}, seed={self.seed})")
 
     # -- internals --------------------------------------------------------------------------
+    def _has_value(self) -> bool:
+        """Whether a finished trial has a value the GP can be fitted to (a failed one has not)."""
+        return any(n not in self._failed for n in self._loss)
+
     def _random_unseen(self, rng: np.random.Generator) -> dict[str, Any] | None:
         cols = self._enc.cols
         if cols.n_points() <= 100_000:

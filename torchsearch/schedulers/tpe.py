@@ -8,10 +8,12 @@ One suggestion:
 
 1. while fewer than ``n_startup`` trials have started, or no trial has a value yet, hand out
    the next scrambled Sobol point not tried yet;
-2. otherwise sort the finished trials by loss (failed and NaN trials left out; ``+-inf`` kept,
-   ranked last / first) and split them: the best ``min(ceil(gamma * n), max_good)`` are
-   "good", the rest "bad"; running trials join the bad group (a constant liar at the worst
-   value), so that parallel workers are pushed away from each other's points;
+2. otherwise sort the finished trials by loss (NaN values and interrupted trials left out;
+   ``+-inf`` kept, ranked last / first) and split them: the best ``min(ceil(gamma * n),
+   max_good)`` are "good", the rest "bad"; failed trials join the bad group among its worst (so
+   that a region where trials fail, a learning rate that diverges, is not where l(x) / g(x)
+   is largest), and so do running trials (a constant liar at the worst value), so that
+   parallel workers are pushed away from each other's points;
 3. fit a Parzen estimator to each group, l(x) to the good, g(x) to the bad (one joint kernel
    per trial over all parameters, or one estimator per parameter with
    ``multivariate=False``; each kernel's bandwidth per parameter is the distance to its
@@ -122,10 +124,11 @@ class TPE(Scheduler):
         self._sobol = SobolStart(space, self.seed)
         self._issued = 0
         # one row per trial, in the order they started: encoded params, loss (NaN: none yet,
-        # failed, or interrupted), running or not
+        # failed, or interrupted), running or not, failed or not
         self._X = np.zeros((64, len(space)))
         self._y = np.full(64, math.nan)
         self._busy = np.zeros(64, dtype=bool)
+        self._failed = np.zeros(64, dtype=bool)
         self._at: dict[int, int] = {}  # trial number -> its row
         self._keys: set[str] = set()
         self._reports: dict[int, dict[int, float]] = {}  # with rungs: row -> step -> loss
@@ -152,9 +155,11 @@ class TPE(Scheduler):
                 self._X = np.vstack([self._X, np.zeros_like(self._X)])
                 self._y = np.append(self._y, np.full(r, math.nan))
                 self._busy = np.append(self._busy, np.zeros(r, dtype=bool))
+                self._failed = np.append(self._failed, np.zeros(r, dtype=bool))
         self._X[r] = self._enc.encode(params)
         self._y[r] = math.nan
         self._busy[r] = True
+        self._failed[r] = False
         self._reports.pop(r, None)
         self._keys.add(self.space.key(params))
 
@@ -163,11 +168,12 @@ class TPE(Scheduler):
         if r is None:
             return
         self._busy[r] = False
-        # failed trials are left out, and an interrupted trial's partial value: the study runs
-        # it again
+        # a failed trial joins the bad group (``_split``); an interrupted trial's partial value is
+        # left out: the study runs it again
         if state in ("completed", "stopped"):
             self._y[r] = self.loss(value)
         else:
+            self._failed[r] = state == "failed"
             self._reports.pop(r, None)
 
     def suggest(self) -> dict[str, Any] | None:
@@ -192,15 +198,16 @@ class TPE(Scheduler):
     # -- internals --------------------------------------------------------------------------
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         """Encoded rows of the good group (best first) and of the bad group (best first,
-        trials pruned below the model's level next, running trials last: a constant liar at the
-        worst value)."""
+        trials pruned below the model's level next, then failed trials, running trials last: a
+        constant liar at the worst value)."""
         n = len(self._at)
         y, below = self._levelled(n) if self.rungs and self._reports else (self._y[:n], np.zeros(0, dtype=int))
         done = np.flatnonzero(~np.isnan(y))
         done = done[np.argsort(y[done], kind="stable")]  # ties: the earlier trial first
         n_good = min(max(math.ceil(self.gamma * len(done)), 1), self.max_good)
         busy = np.flatnonzero(self._busy[:n] & np.isnan(y))
-        bad = np.concatenate([done[n_good:], below, busy])
+        failed = np.flatnonzero(self._failed[:n] & np.isnan(y))
+        bad = np.concatenate([done[n_good:], below, failed, busy])
         return self._X[done[:n_good]], self._X[bad]
 
     def _levelled(self, n: int) -> tuple[np.ndarray, np.ndarray]:
