@@ -161,7 +161,8 @@ class Float(Parameter):
 
     def grid(self, points: int | None) -> list[float]:
         if points is None or not isinstance(points, int) or isinstance(points, bool) or points < 1:
-            raise SpaceError(f"{self!r}: a grid over a Float needs points >= 1, got points={points!r}")
+            raise SpaceError(f"{self!r}: a grid over a Float needs points >= 1, got points={points!r} "
+                             "(pass Grid(points=N), or Grid(points={name: N}) for this parameter)")
         if points == 1:
             return [self.from_unit(0.5)]
         if self.log:
