@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 import torchsearch as ts
@@ -85,3 +86,12 @@ def test_only_failed_trials_keep_the_start_up_going():
     with pytest.raises(ValueError, match="needs at least one finished trial with a finite value"):
         b.surrogate()
     assert b.suggest() is not None
+
+
+def test_a_failed_trial_is_fitted_at_the_90th_percentile_of_the_finite_losses():
+    b = Bayes(warp=False, seed=0)
+    b.setup(Space({"x": ts.Float(0, 1)}), mode="min")
+    y = np.array([*range(11), math.inf, -math.inf], dtype=float)  # 0 .. 10, a failed trial, -inf
+    _, ys = b._targets(y)
+    assert ys[11] == ys[9]  # the 90th percentile of 0 .. 10 is 9: below the worst, 10
+    assert ys[12] == ys[0]  # -inf at the best finite loss
