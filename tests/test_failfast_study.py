@@ -153,6 +153,21 @@ def test_optimize_fails_fast_on_a_missing_key_and_not_on_a_value_error():
     assert _states(study) == ["failed"] * 3
 
 
+def test_an_objective_that_returns_no_number_stops_optimize_at_once():
+    # a missing ``return``: every trial would fail the same way
+    with pytest.raises(ContractError, match=r"objective must return a number \(the value to optimise\), got None \(NoneType\)"):
+        ts.optimize(lambda p: None, {"x": ts.Float(0, 1)}, n_trials=5)
+    calls = []
+
+    def sometimes(p):  # once a trial has a value, the same error fails only its trial
+        calls.append(p)
+        return p["x"] if len(calls) == 1 else "n/a"
+
+    study = ts.optimize(sometimes, {"x": ts.Float(0, 1)}, n_trials=3)
+    assert _states(study) == ["completed", "failed", "failed"]
+    assert "got 'n/a' (str)" in study.trials[1].error
+
+
 def test_a_manual_tell_records_a_programming_error_as_a_failed_trial():
     # ask/tell: the caller decides; fail fast belongs to run() (tune, optimize)
     study = ts.Study(space=SPACE, metric="mse", mode="min", verbose=False)

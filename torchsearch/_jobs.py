@@ -21,7 +21,7 @@ import torch
 from ._best import KEY as BEST_KEY
 from ._best import BestWeights
 from ._state import to_cpu
-from .exceptions import TrialFailed
+from .exceptions import ContractError, TrialFailed
 
 __all__ = ["JobResult", "TrainJob", "ObjectiveJob", "trial_seed", "exploit"]
 
@@ -70,7 +70,10 @@ class ObjectiveJob:
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise TrialFailed(f"objective must return a number, got {value!r}") from None
+            # a programming error (a missing ``return``): while no trial has a value, the study
+            # raises it at once instead of failing every trial in turn (``_failfast``)
+            raise ContractError(f"objective must return a number (the value to optimise), "
+                                f"got {value!r} ({type(value).__name__})") from None
         if not math.isfinite(value):
             raise TrialFailed(f"objective returned {value}")
         trial.report({self.metric: value}, step=0)
