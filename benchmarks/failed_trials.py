@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torchsearch as ts  # noqa: E402
+from benchmarks.bo_peers import optuna_suggest  # noqa: E402
 from torchsearch.schedulers import TPE, Bayes, Random  # noqa: E402
 
 
@@ -70,16 +71,7 @@ def optuna_(kind):
                    optuna.samplers.TPESampler(seed=seed))
         study = optuna.create_study(sampler=sampler)
 
-        def objective(trial):
-            p = {}
-            for k, d in space.items():
-                if isinstance(d, ts.PowerOfTwo):
-                    p[k] = 2 ** trial.suggest_int(k, int(math.log2(d.low)), int(math.log2(d.high)))
-                else:
-                    p[k] = trial.suggest_float(k, d.low, d.high, log=d.log)
-            return f(p)
-
-        study.optimize(objective, n_trials=n)
+        study.optimize(lambda trial: f(optuna_suggest(trial, space)), n_trials=n)
         done = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         return len(done), min(done) if done else math.inf
     return run
