@@ -358,3 +358,27 @@ def test_revert_jitter_spares_the_float_inputs_the_gp_finds_irrelevant(monkeypat
     # without lengthscales (the epoch-as-input search) every float input is jittered
     free = np.stack([b._revert_target(anchors, np.random.default_rng(s)) for s in range(50)])
     assert np.median(np.abs(free - anchors[0])[:, cont[0]]) > 0.01
+
+
+@pytest.mark.parametrize("space, fn, only_cats, explores", [
+    (MIXED, mixed_objective, False, True),
+    (MIXED, mixed_objective, True, True),  # the space has categories
+    ({"x1": ts.Float(-5, 10), "x2": ts.Float(0, 15)}, branin, True, False),  # floats only: keeps polishing
+])
+def test_collapsed_ei_hands_out_a_random_unseen_point_when_explore_below_is_set(monkeypatch, space, fn,
+                                                                               only_cats, explores):
+    # EXPLORE_BELOW (screen switch): when the best log EI is below it, the suggestion is a random
+    # unseen point (on mixed_trap EI collapsed to e^-13 while 20 trials repeated the bowl's minimum)
+    from torchsearch.schedulers import bayes as bayes_mod
+
+    b = Bayes(n_startup=4, seed=0)
+    drive(b, space, fn, 8, seed=0)
+    marker = {"random": True}
+    monkeypatch.setattr(b, "_random_unseen", lambda rng: marker)
+    monkeypatch.setattr(bayes_mod, "EXPLORE_ONLY_CATS", only_cats)
+    monkeypatch.setattr(bayes_mod, "EXPLORE_BELOW", None)
+    assert b.suggest() is not marker  # off: the EI winner
+    monkeypatch.setattr(bayes_mod, "EXPLORE_BELOW", -1e9)  # no log EI is that low
+    assert b.suggest() is not marker
+    monkeypatch.setattr(bayes_mod, "EXPLORE_BELOW", 1e9)  # every log EI counts as collapsed
+    assert (b.suggest() is marker) == explores

@@ -92,6 +92,10 @@ REVERT_JITTER_C = 0.0
 # worst) the cliff beside a good region made the GP's fit there poor (benchmarks/failed_trials.py,
 # RESULTS.md "Failed trials": the learning rate that diverges past 0.1, best 0.058 against 1.4e-5)
 FAILED_QUANTILE = 0.9
+# EI collapsed (screen, issue 12 fifth session; None: off): when the best log EI is below this,
+# the suggestion is a uniformly random unseen point instead (mixed_trap: 20 trials at e^-13)
+EXPLORE_BELOW: float | None = None
+EXPLORE_ONLY_CATS = False  # True: only in a space with categories (a float-only one keeps polishing)
 # screened and not adopted (see RESULTS.md, third session):
 REVERT_MIN_LS = 0.0  # only inputs whose fitted lengthscale (unit cube) is at least this are reverted
 
@@ -246,7 +250,10 @@ class Bayes(Scheduler):
             if not fit:
                 return self._random_unseen(rng)
         state = self._fit(rng)
-        cands, _ = self._search(state, rng)
+        cands, vals = self._search(state, rng)
+        if (EXPLORE_BELOW is not None and vals[0] < EXPLORE_BELOW
+                and (not EXPLORE_ONLY_CATS or self._enc.cols.mask("cat").any())):
+            return self._random_unseen(rng)
         for e in cands:
             params = self._enc.decode(e)
             if self.space.key(params) not in self._keys:
