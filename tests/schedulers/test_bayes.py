@@ -333,33 +333,6 @@ def test_revert_target_is_the_incumbent_jittered_inside_the_box_in_float_columns
     assert 0.0 < np.median(spread) < 0.1  # near the incumbent, not at it
 
 
-@pytest.mark.parametrize("constant, value", [("REVERT_JITTER_LS", 1.0), ("REVERT_JITTER_C", 1.0)])
-def test_revert_jitter_spares_the_float_inputs_the_gp_finds_irrelevant(monkeypatch, constant, value):
-    # REVERT_JITTER_LS / REVERT_JITTER_C: a float input with a long fitted lengthscale keeps the
-    # incumbent's exact value (as without the jitter: on Hartmann6-in-20 the jitter along the 14
-    # ignored inputs cost the optimum), a short one is jittered as before
-    from torchsearch.schedulers import bayes as bayes_mod
-
-    b = Bayes(seed=0)
-    b.setup(MIXED, mode="min")
-    anchors = np.stack([b._enc.encode(MIXED.sample(np.random.default_rng(i))) for i in range(3)])
-    cont = np.flatnonzero(b._enc.cols.mask("cont"))
-    assert len(cont) >= 2
-    ls = np.full(anchors.shape[1], 0.3)
-    ls[cont[0]] = 500.0  # the GP finds this float input irrelevant
-    monkeypatch.setattr(bayes_mod, "REVERT_JITTER", 0.05)
-    monkeypatch.setattr(bayes_mod, constant, value)
-    targets = np.stack([b._revert_target(anchors, np.random.default_rng(s), ls) for s in range(50)])
-    spread = np.abs(targets - anchors[0])
-    assert spread[:, cont[0]].max() < 1e-3  # kept (C: sd 0.05 / 500 = 1e-4)
-    if constant == "REVERT_JITTER_LS":
-        assert spread[:, cont[0]].max() == 0.0
-    assert np.median(spread[:, cont[1]]) > 0.01  # a relevant input is still jittered
-    # without lengthscales (the epoch-as-input search) every float input is jittered
-    free = np.stack([b._revert_target(anchors, np.random.default_rng(s)) for s in range(50)])
-    assert np.median(np.abs(free - anchors[0])[:, cont[0]]) > 0.01
-
-
 @pytest.mark.parametrize("space, fn, only_cats, explores", [
     (MIXED, mixed_objective, False, True),
     (MIXED, mixed_objective, True, True),  # the space has categories

@@ -84,12 +84,6 @@ REVERT_TO = "incumbent"
 # sd (unit cube) of a normal jitter added to the incumbent's value in a revert (0: the value
 # itself), so that an input the revert keeps resetting still varies a little and the GP can learn it
 REVERT_JITTER = 0.0
-# the jitter restricted to the inputs the GP finds relevant (screens, issue 12 fifth session): with
-# REVERT_JITTER_LS > 0 only float inputs whose fitted lengthscale (unit cube) is below it are
-# jittered, and with REVERT_JITTER_C > 0 the sd on an input is REVERT_JITTER * min(1, C / lengthscale);
-# an input left out keeps the incumbent's exact value
-REVERT_JITTER_LS = 0.0
-REVERT_JITTER_C = 0.0
 # where a failed trial (or a loss of +inf) goes, as a quantile of the finite losses: at 1.0 (the
 # worst) the cliff beside a good region made the GP's fit there poor (benchmarks/failed_trials.py,
 # RESULTS.md "Failed trials": the learning rate that diverges past 0.1, best 0.058 against 1.4e-5)
@@ -382,27 +376,18 @@ class Bayes(Scheduler):
             yp = torch.full((len(Xp),), float(lie), dtype=torch.float64)
         return post.condition(Xp, yp)
 
-    def _revert_target(self, anchors: np.ndarray, rng: np.random.Generator,
-                       lengthscales: np.ndarray | None = None) -> np.ndarray | None:
+    def _revert_target(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
         """Where the bound revert puts a float coordinate back: the incumbent's value, plus a
-        normal jitter of sd ``REVERT_JITTER`` (kept inside the box); with ``lengthscales`` (the
-        fit's, unit cube, ``d``) the jitter is limited by ``REVERT_JITTER_LS`` / ``REVERT_JITTER_C``."""
+        normal jitter of sd ``REVERT_JITTER`` (kept inside the box). (Restricting the jitter to
+        inputs with a short lengthscale, screened in the fifth session as ``REVERT_JITTER_LS`` /
+        ``REVERT_JITTER_C``, was rejected and removed: RESULTS.md, items 21-24.)"""
         if REVERT_TO != "incumbent" or not len(anchors):
             return None
         target = anchors[0].astype(float)
         if REVERT_JITTER > 0:
-            cont = np.flatnonzero(self._enc.cols.mask("cont"))
-            sd = np.full(len(cont), REVERT_JITTER)
-            if lengthscales is not None:
-                ls = lengthscales[cont]
-                if REVERT_JITTER_LS > 0:
-                    sd[ls >= REVERT_JITTER_LS] = 0.0
-                if REVERT_JITTER_C > 0:
-                    sd *= np.minimum(1.0, REVERT_JITTER_C / ls)
-            draw = rng.standard_normal(len(cont))  # one draw per float column, jittered or not
-            on = cont[sd > 0]
-            moved = target[on] + (sd * draw)[sd > 0]
-            target[on] = np.clip(moved, 2 * REVERT_EDGE, 1.0 - 2 * REVERT_EDGE)
+            cont = self._enc.cols.mask("cont")
+            moved = target[cont] + REVERT_JITTER * rng.standard_normal(int(cont.sum()))
+            target[cont] = np.clip(moved, 2 * REVERT_EDGE, 1.0 - 2 * REVERT_EDGE)
         return target
 
     def _search(self, state: tuple[Posterior, OutputWarp, float],
@@ -420,5 +405,5 @@ class Bayes(Scheduler):
         anchors = post.X[:n_obs][torch.argsort(post.y[:n_obs])[:5]].numpy()
         return maximize(acq, acq_grad, self._enc.cols, rng, n_candidates=self.n_candidates,
                         n_restarts=self.n_restarts, anchors=anchors, revert_tol=REVERT_TOL, revert_edge=REVERT_EDGE,
-                        revert_to=self._revert_target(anchors, rng, 1.0 / post.inv_ls.numpy()),
+                        revert_to=self._revert_target(anchors, rng),
                         revert_cols=(post.inv_ls.numpy() <= 1.0 / REVERT_MIN_LS) if REVERT_MIN_LS > 0 else None)
