@@ -16,15 +16,17 @@ import torchsearch as ts
 from torchsearch.schedulers import TPE, Bayes
 from torchsearch.space import Space
 
-
-def fails_above_half(p):
-    return math.nan if p["x"] > 0.5 else p["x"]
+from benchmarks.failed_trials import diverges_at_high_lr, fails_above_half
 
 
-def diverges_at_high_lr(p):
-    if p["lr"] > 0.1:
-        return math.nan
-    return (math.log10(p["lr"]) + 1.5) ** 2 + (p["m"] - 0.5) ** 2
+def told(cls, trials, **kw):
+    """A scheduler on ``x`` in [0, 1], told each ``(x, value, state)`` as a finished trial."""
+    s = cls(seed=0, **kw)
+    s.setup(Space({"x": ts.Float(0, 1)}), mode="min")
+    for i, (x, value, state) in enumerate(trials):
+        s.on_trial_start(i, {"x": x})
+        s.on_complete(i, value, state)
+    return s
 
 
 @pytest.mark.parametrize("cls", [Bayes, TPE])
@@ -42,16 +44,8 @@ def test_most_trials_leave_the_region_where_trials_fail(cls, objective, space):
 
 @pytest.mark.parametrize("cls", [Bayes, TPE])
 def test_a_failed_region_is_avoided_once_the_model_has_started(cls):
-    space = Space({"x": ts.Float(0, 1)})
-    s = cls(n_startup=2, seed=0)
-    s.setup(space, mode="min")
-    s.on_trial_start(0, {"x": 0.2})
-    s.on_complete(0, 0.2, "completed")
-    s.on_trial_start(1, {"x": 0.3})
-    s.on_complete(1, 0.3, "completed")
-    for i, x in enumerate((0.75, 0.85, 0.95, 0.65), start=2):
-        s.on_trial_start(i, {"x": x})
-        s.on_complete(i, math.nan, "failed")
+    s = told(cls, [(0.2, 0.2, "completed"), (0.3, 0.3, "completed"),
+                   *((x, math.nan, "failed") for x in (0.75, 0.85, 0.95, 0.65))], n_startup=2)
     picks = []
     for i in range(6, 12):
         p = s.suggest()
@@ -62,27 +56,16 @@ def test_a_failed_region_is_avoided_once_the_model_has_started(cls):
 
 
 def test_an_interrupted_trial_is_not_taken_for_a_failed_one():
-    space = Space({"x": ts.Float(0, 1)})
-    b = Bayes(n_startup=1, seed=0)
-    b.setup(space, mode="min")
-    b.on_trial_start(0, {"x": 0.2})
-    b.on_complete(0, 0.2, "completed")
-    b.on_trial_start(1, {"x": 0.9})
-    b.on_complete(1, None, "interrupted")  # the study runs it again: no evidence about x = 0.9
-    b.on_trial_start(2, {"x": 0.7})
-    b.on_complete(2, math.nan, "failed")
+    # the interrupted trial is run again by the study: no evidence about x = 0.9
+    b = told(Bayes, [(0.2, 0.2, "completed"), (0.9, None, "interrupted"), (0.7, math.nan, "failed")],
+             n_startup=1)
     assert b._training()[0] == [0, 2]
-    # the failed trial is fitted as the worst loss, and is no observation of a value
+    # the failed trial is fitted (as a bad loss), and is no observation of a value
     assert [obs[0]["x"] for obs in b.surrogate().observations] == [0.2]
 
 
 def test_only_failed_trials_keep_the_start_up_going():
-    space = Space({"x": ts.Float(0, 1)})
-    b = Bayes(n_startup=1, seed=0)
-    b.setup(space, mode="min")
-    for i, x in enumerate((0.9, 0.8)):
-        b.on_trial_start(i, {"x": x})
-        b.on_complete(i, math.nan, "failed")
+    b = told(Bayes, [(0.9, math.nan, "failed"), (0.8, math.nan, "failed")], n_startup=1)
     with pytest.raises(ValueError, match="needs at least one finished trial with a finite value"):
         b.surrogate()
     assert b.suggest() is not None
