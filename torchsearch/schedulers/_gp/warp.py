@@ -11,6 +11,12 @@ Why only then: on the benchmarks (benchmarks/bo.py, 5 seeds) an always-on transf
 median Rosenbrock4 regret from 42 to 3, but stretching the good tail made EI exploit too early
 elsewhere: a mixed problem stuck in the wrong category in 3 of 5 seeds, and Ackley5 regret
 tripled. The outlier rule kept the Rosenbrock gain (8.4) and lost nothing elsewhere.
+
+``TRANSFORM`` (a screen switch, issue 12's sixth session) puts a monotone map of the raw losses
+before all this (``_gp.transform``): ``"tail"`` none (the default, as described above); ``"log"``
+the log of the distance to the best loss when the losses span decades (the power transform is
+then skipped); ``"log_tail"`` the same, the outlier rule still applied after it; ``"copula"`` the
+Gaussian-copula (rank) scores always; ``"copula_decades"`` those only when the losses span decades.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ import math
 
 import numpy as np
 
+from .transform import LogMap, RankMap, spans_decades
+
 __all__ = ["OutputWarp"]
+
+TRANSFORMS = ("tail", "log", "log_tail", "copula", "copula_decades")
+TRANSFORM = "tail"
 
 
 def _yj(x: np.ndarray, lam: float) -> np.ndarray:
@@ -78,16 +89,28 @@ def _fit_lambda(u: np.ndarray) -> float:
 
 
 class OutputWarp:
-    """``z = standardise(yeojohnson(standardise(y)))``; ``inverse`` maps model units back."""
+    """``z = standardise(yeojohnson(standardise(pre(y))))``; ``inverse`` maps model units back.
+    ``pre`` is None (the default ``TRANSFORM``) or the log / rank map chosen by ``TRANSFORM``."""
 
     def __init__(self, y: np.ndarray) -> None:
+        if TRANSFORM not in TRANSFORMS:
+            raise ValueError(f"OutputWarp: TRANSFORM must be one of {TRANSFORMS}, got {TRANSFORM!r}")
         self._range(y)
+        self.pre: LogMap | RankMap | None = None
+        tail = True  # the outlier rule (a power transform for a heavy bad tail)
+        if len(y) >= 3:
+            if TRANSFORM == "copula" or (TRANSFORM == "copula_decades" and spans_decades(y)):
+                self.pre, tail = RankMap(y), False
+            elif TRANSFORM in ("log", "log_tail") and spans_decades(y):
+                self.pre, tail = LogMap(y), TRANSFORM == "log_tail"
+        if self.pre is not None:
+            y = self.pre(y)
         self.mu1, self.sd1 = float(y.mean()), float(y.std())
         if not self.sd1 > 0 or not math.isfinite(self.sd1):
             self.sd1 = 1.0
         u = (y - self.mu1) / self.sd1
         self.lam = 1.0
-        if len(y) >= 3 and float(u.max()) > _OUTLIER:
+        if tail and len(y) >= 3 and float(u.max()) > _OUTLIER:
             self.lam = min(_fit_lambda(u), 1.0)
         w = _yj(u, self.lam)
         self.mu2, self.sd2 = float(w.mean()), float(w.std())
@@ -99,6 +122,7 @@ class OutputWarp:
         """Standardisation only (no power transform)."""
         w = cls.__new__(cls)
         w._range(y)
+        w.pre = None
         w.mu1, w.sd1 = float(y.mean()), float(y.std())
         if not w.sd1 > 0 or not math.isfinite(w.sd1):
             w.sd1 = 1.0
@@ -111,6 +135,8 @@ class OutputWarp:
         self.lo, self.hi = float(np.min(y)) - 2 * width, float(np.max(y)) + 2 * width
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
+        if self.pre is not None:
+            y = self.pre(y)
         return (_yj((y - self.mu1) / self.sd1, self.lam) - self.mu2) / self.sd2
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
@@ -119,4 +145,6 @@ class OutputWarp:
         widened by twice its width on each side (this only shapes plots)."""
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             y = _yj_inv(np.asarray(z, dtype=float) * self.sd2 + self.mu2, self.lam) * self.sd1 + self.mu1
+            if self.pre is not None:
+                y = self.pre.inverse(y)
         return np.clip(np.nan_to_num(y, nan=self.hi, posinf=self.hi, neginf=self.lo), self.lo, self.hi)
