@@ -183,3 +183,20 @@ def test_rungs_rebuilt_from_stored_reports_match_the_live_pruner():
     assert rebuilt.next_promotion() == live.next_promotion()
     assert rebuilt.next_promotion(last=True) == live.next_promotion(last=True) == 1
     assert rebuilt.unpromoted(0).reason == live.unpromoted(0).reason
+
+
+def test_a_value_tying_the_tops_last_place_is_not_promoted_and_its_reason_says_so():
+    # rung 1 of 6 trials: a top of 2 (last: 2); trials 1 and 4 both report 0.9, trial 2 0.95.
+    # Ranked: 2, 1, 4 (equal values: the earlier trial first), so the top is {2, 1}: trial 4 ties the
+    # cutoff but is not promoted, and its reason must not say it was about to be.
+    p = make()
+    for n, v in enumerate([0.5, 0.9, 0.95, 0.6, 0.9, 0.4]):
+        p.on_report(n, 1, v)
+    # (trial 2 went on at its own report: it was the rung's top then)
+    assert p.next_promotion() == 1
+    p.on_resume(1)
+    assert p.next_promotion(last=True) is None  # trial 4 never qualifies
+    assert p.unpromoted(4).reason == ("ASHA: accuracy 0.9 at rung 1 ties the last place of the top 1/3 of the rung "
+                                      "(6 trials), held by an earlier trial (equal values: the earlier trial first): "
+                                      "never promoted")
+    assert p.unpromoted(3).reason.endswith("is below the top 1/3 of the rung (0.9; 6 trials): never promoted")

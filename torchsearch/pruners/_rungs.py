@@ -103,6 +103,14 @@ class Ladder:
         loss = self.records[k].get(number)
         return loss is not None and loss <= self.cutoff(k, last, number)
 
+    def qualifies(self, k: int, number: int, last: bool = False) -> bool:
+        """Whether ``number`` may be promoted from rung ``k``: the rule that :meth:`candidates`
+        applies (``"top"``: among the best ``quota`` by rank, equal values ranked by number, so a
+        value that ties the cutoff may be left out; ``"quantile"``: the cutoff)."""
+        if self.rule == "quantile":
+            return self.in_top(k, number, last)
+        return number in self.ranked(k, self.quota(k, last))
+
     def candidates(self, last: bool = False) -> list[tuple[int, float, int]]:
         """Paused trials that may be promoted now: ``(rung, loss, number)`` for each, those of the
         highest rung first, then the best first. As in ASHA's ``get_job``: a trial qualifies when it
@@ -110,12 +118,14 @@ class Ladder:
         out = []
         tops: dict[int, set[int]] = {}
         for number, k in self.paused.items():
+            if number in self.promoted[k]:
+                continue
             if self.rule == "quantile":
-                if number not in self.promoted[k] and self.in_top(k, number, last):
+                if self.in_top(k, number, last):
                     out.append((k, self.records[k][number], number))
                 continue
-            if k not in tops:
-                tops[k] = set(self.ranked(k, self.quota(k, last))) - self.promoted[k]
+            if k not in tops:  # (one ranking per rung, not one per paused trial)
+                tops[k] = set(self.ranked(k, self.quota(k, last)))
             if number in tops[k]:
                 out.append((k, self.records[k][number], number))
         out.sort(key=lambda c: (-self.rungs[c[0]], c[1], c[2]))

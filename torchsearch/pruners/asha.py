@@ -214,9 +214,13 @@ class ASHA(Pruner):
         if k is None:
             return Decision.stop(PRUNED, f"{self._label(t.ladder)}: paused when the study ended, never promoted")
         loss, m = lad.records[k][number], lad.rungs[k]
-        if lad.in_top(k, number, last=True):
+        if lad.qualifies(k, number, last=True):
             why = (f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at rung {m}; the study ended before "
                    "its promotion")
+        elif self.cutoff == "top" and loss == lad.cutoff(k, last=True):  # a tie with the top's last place
+            why = (f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at rung {m} ties the last place of the "
+                   f"top 1/{self.reduction} of the rung ({len(lad.records[k])} trials), held by an earlier trial "
+                   "(equal values: the earlier trial first): never promoted")
         elif self.cutoff == "quantile":
             why = (f"{self._label(t.ladder)}: {self.metric} {self.shown(loss)} at rung {m} is "
                    f"{self._short(t.ladder, k, loss, number)}: never promoted")

@@ -86,7 +86,7 @@ class Pruner:
         if self.max_epochs is None and self.needs_max_epochs:
             name = type(self).__name__
             raise ValueError(f"{name} needs max_epochs (the epochs of a full trial): give {name}(max_epochs=...) "
-                             "or tune(epochs=...); got max_epochs=None")
+                             "or tune(epochs=...) / Study(epochs=...); got max_epochs=None")
 
     def loss(self, value: float | None) -> float:
         """``value`` as "lower is better"; NaN when missing."""
