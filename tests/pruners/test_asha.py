@@ -200,3 +200,8 @@ def test_a_value_tying_the_tops_last_place_is_not_promoted_and_its_reason_says_s
                                       "(6 trials), held by an earlier trial (equal values: the earlier trial first): "
                                       "never promoted")
     assert p.unpromoted(3).reason.endswith("is below the top 1/3 of the rung (0.9; 6 trials): never promoted")
+
+
+def test_a_pruner_prints_as_its_arguments():
+    assert repr(ASHA(min_epochs=3, max_epochs=27)) == "ASHA(min_epochs=3, reduction=3, max_epochs=27, promote=True)"
+    assert repr(ASHA(cutoff="quantile")).endswith(", cutoff='quantile')")

@@ -48,3 +48,7 @@ def test_sobol_points_cover_the_square_more_evenly_than_random():
 
     sob = take(Random(sobol=True, seed=0), 16)
     assert worst_gap(sob) == 1  # a scrambled Sobol net puts exactly one point in every cell
+
+
+def test_a_scheduler_prints_as_its_arguments():
+    assert repr(Random(sobol=True, seed=3)) == "Random(sobol=True, seed=3)"

@@ -134,6 +134,9 @@ class Pruner:
     def describe(self) -> str:
         return type(self).__name__
 
+    def __repr__(self) -> str:  # (what a user sees printing it: its arguments, not an address)
+        return self.describe()
+
     def arguments(self) -> dict[str, Any]:
         """The constructor's arguments that rebuild this pruner (``max_epochs`` as set up)."""
         return {"max_epochs": self.max_epochs}

@@ -162,3 +162,6 @@ class Scheduler:
     def describe(self) -> str:
         """A short description stored with the study."""
         return type(self).__name__
+
+    def __repr__(self) -> str:  # (what a user sees printing it: its arguments, not an address)
+        return self.describe()
