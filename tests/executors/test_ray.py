@@ -121,6 +121,21 @@ def test_a_killed_actor_fails_only_its_trial_with_the_reason_and_the_study_finis
     assert by_x[0].state == by_x[3].state == "completed"
 
 
+@needs_ray
+def test_asha_pauses_and_promotes_on_ray_actors_and_promoted_trials_resume_exactly(pool):
+    # issue 14: a pruner needs no change for Ray. A trial paused at a rung may be promoted on the
+    # other actor: its reports must still be those of the same trial trained without pausing.
+    from tests.pruners.test_study_pruners import check_promotions_resume_exactly, curves, run
+    from torchsearch.pruners import ASHA
+
+    unpruned = curves(run(None))
+    study = run(ASHA(), executor=pool)
+    reached = {t.number: max(t.metrics["mse"]) for t in study.trials}
+    assert len(study.trials) == 9 and max(reached.values()) == 9
+    assert any(t.stop_code == "pruned" for t in study.trials)
+    check_promotions_resume_exactly(study, unpruned)
+
+
 def frozen(trial):
     """Reports how many objects this process has taken out of the cyclic GC (gc.freeze), and where."""
     import gc
