@@ -12,6 +12,7 @@ import torchsearch as ts
 from tests.models import TinyRegression
 from torchsearch.schedulers import Grid, Random
 from torchsearch.exceptions import TrialError
+from torchsearch.storage import Storage
 
 SPACE = {"lr": ts.Float(1e-3, 0.3, log=True), "width": ts.PowerOfTwo(4, 16)}
 
@@ -64,6 +65,15 @@ def test_reopening_a_study_continues_it(tmp_path):
     # the same command once more runs nothing: n_trials is the study's total
     third = ts.tune(TinyRegression, SPACE, n_trials=5, **{**kw, "scheduler": Random(seed=1)})
     assert len(third.trials) == 5
+
+
+def test_a_study_continued_with_another_scheduler_records_the_one_its_latest_run_used(tmp_path):
+    kw = dict(metric="mse", mode="min", epochs=1, storage=tmp_path, verbose=False)
+    ts.tune(TinyRegression, SPACE, scheduler=Random(seed=1), n_trials=2, **kw)
+    ts.tune(TinyRegression, SPACE, scheduler=Random(sobol=True, seed=2), n_trials=3, **kw)
+    (row,) = Storage(tmp_path).list_studies()
+    assert row["scheduler"] == "Random(sobol=True, seed=2)"
+    assert ts.load_study(tmp_path).trials[-1].number == 2  # (and the study went on)
 
 
 def test_grid_points_done_are_not_repeated_after_a_resume(tmp_path):

@@ -131,7 +131,8 @@ class Storage(HandWork, LeaseRows):
     # -- studies ----------------------------------------------------------------------------
     def get_or_create_study(self, name: str, *, metric: str, mode: str, space: dict[str, Any],
                             scheduler: str, seed: int | None) -> int:
-        """The id of study ``name``, created if new. A stored study must match metric, mode, space."""
+        """The id of study ``name``, created if new. A stored study must match metric, mode, space;
+        it records ``scheduler`` as the one its latest run uses."""
         row = self._q("SELECT id, metric, mode, space FROM studies WHERE name = ?", (name,)).fetchone()
         if row is None:
             cur = self._q(
@@ -150,9 +151,10 @@ class Storage(HandWork, LeaseRows):
         if diffs:
             raise StorageError(
                 f"study {name!r} in {str(self.path)!r} was created with " + ", ".join(diffs)
-                + "; use another study name (study_name=...) or another storage folder"
+                + "; use another study name (name=...) or another storage folder"
             )
-        self._q("UPDATE studies SET ended = NULL, end_reason = NULL WHERE id = ?", (sid,))
+        # (it runs again: not ended, and its scheduler is the one this run uses)
+        self._q("UPDATE studies SET ended = NULL, end_reason = NULL, scheduler = ? WHERE id = ?", (scheduler, sid))
         return int(sid)
 
     def study_pruner(self, study_id: int) -> dict[str, Any] | None:
