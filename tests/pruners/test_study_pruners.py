@@ -114,6 +114,11 @@ def test_bad_pruner_arguments_are_refused_naming_them():
         ts.Study(space=SPACE, pruner=ASHA(), verbose=False)
     with pytest.raises(TypeError, match=r"Study: pruner must be a torchsearch.pruners.Pruner .*got pruner='asha'"):
         ts.Study(space=SPACE, pruner="asha", verbose=False)
+    # a pruner whose horizon is shorter than the trials: they would train past its last rung unjudged
+    with pytest.raises(ValueError, match=r"Study: ASHA\(max_epochs=9\) is below the study's epochs=27: every trial "
+                                         r"would train past the pruner's last rung"):
+        run(ASHA(max_epochs=9), epochs=27)
+    assert ts.Study(space=SPACE, pruner=Hyperband(max_epochs=81), epochs=27, verbose=False).pruner.max_epochs == 81
 
 
 def test_a_study_interrupted_while_trials_wait_at_rungs_resumes_them_from_their_durable_states(tmp_path, unpruned):

@@ -74,6 +74,12 @@ def check_pruner(pruner: Any, scheduler: Any, *, mode: str, metric: str, epochs:
     if isinstance(scheduler, PBT):
         raise ValueError(f"{where}: PBT replaces its weak members itself (exploit); it takes no pruner, "
                          f"got pruner={pruner.describe()}")
+    own = pruner._max_epochs_arg  # (its own max_epochs, before setup takes the study's)
+    if pruner.needs_max_epochs and own is not None and epochs is not None and own < epochs:
+        name = type(pruner).__name__
+        raise ValueError(f"{where}: {name}(max_epochs={own}) is below the study's epochs={epochs}: every trial would "
+                         f"train past the pruner's last rung without being judged there. Leave {name}(max_epochs=None) "
+                         f"(it takes epochs={epochs}), or give max_epochs >= {epochs}, or train for {own} epochs")
     pruner.setup(mode=mode, max_epochs=epochs, metric=metric)  # type: ignore[arg-type]
     return pruner
 
