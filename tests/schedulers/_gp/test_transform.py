@@ -55,7 +55,7 @@ def test_log_map_offset_is_a_fraction_of_the_median_distance_and_never_zero():
         LogMap(y, frac=0)
 
 
-@pytest.mark.parametrize("kind", ["log", "log_tail", "copula", "copula_decades"])
+@pytest.mark.parametrize("kind", ["log", "log_tail", "log_outlier", "copula", "copula_decades"])
 def test_each_transform_keeps_the_best_and_round_trips_through_the_warp(monkeypatch, kind):
     monkeypatch.setattr(warp_mod, "TRANSFORM", kind)
     y = _decades()
@@ -70,13 +70,25 @@ def test_each_transform_keeps_the_best_and_round_trips_through_the_warp(monkeypa
     assert np.all(np.isfinite(out)) and out[0] >= w.lo and out[1] <= w.hi
 
 
-@pytest.mark.parametrize("kind", ["log", "log_tail", "copula_decades"])
+@pytest.mark.parametrize("kind", ["log", "log_tail", "log_outlier", "copula_decades"])
 def test_decades_transforms_leave_ordinary_losses_to_the_tail_rule(monkeypatch, kind):
     monkeypatch.setattr(warp_mod, "TRANSFORM", kind)
     y = np.array([116.0, 18.0, 40.0, 17.0, 11.5, 129.0, 4.0, 19.0, 286.0, 0.5])  # ratio 15.6
     w = OutputWarp(y)
     assert w.pre is None and w.lam == 1.0
     np.testing.assert_allclose(w(y), (y - y.mean()) / y.std(), atol=1e-12)
+
+
+def test_log_outlier_needs_both_decades_and_a_heavy_bad_tail(monkeypatch):
+    monkeypatch.setattr(warp_mod, "TRANSFORM", "log_outlier")
+    # spans decades (ratio 99) but the worst is 3.5 sd above the mean: no outlier, left linear
+    y = np.concatenate([[0.0], np.full(5, 1.0), np.full(4, 99.0)])
+    assert spans_decades(y) and (y.max() - y.mean()) / y.std() < 4
+    w = OutputWarp(y)
+    assert w.pre is None and w.lam == 1.0
+    # both: the log map, and no power transform after it
+    w = OutputWarp(_decades())
+    assert isinstance(w.pre, LogMap) and w.lam == 1.0
 
 
 def test_the_log_transform_resolves_the_good_losses_the_tail_warp_flattens(monkeypatch):

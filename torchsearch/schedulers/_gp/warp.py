@@ -15,7 +15,8 @@ tripled. The outlier rule kept the Rosenbrock gain (8.4) and lost nothing elsewh
 ``TRANSFORM`` (a screen switch, issue 12's sixth session) puts a monotone map of the raw losses
 before all this (``_gp.transform``): ``"tail"`` none (the default, as described above); ``"log"``
 the log of the distance to the best loss when the losses span decades (the power transform is
-then skipped); ``"log_tail"`` the same, the outlier rule still applied after it; ``"copula"`` the
+then skipped); ``"log_tail"`` the same, the outlier rule still applied after it; ``"log_outlier"`` the log instead of the power transform
+when the losses span decades and the outlier rule fires as well (else the default); ``"copula"`` the
 Gaussian-copula (rank) scores always; ``"copula_decades"`` those only when the losses span decades.
 """
 
@@ -29,7 +30,7 @@ from .transform import LogMap, RankMap, spans_decades
 
 __all__ = ["OutputWarp"]
 
-TRANSFORMS = ("tail", "log", "log_tail", "copula", "copula_decades")
+TRANSFORMS = ("tail", "log", "log_tail", "log_outlier", "copula", "copula_decades")
 TRANSFORM = "tail"
 
 
@@ -58,6 +59,12 @@ def _yj_inv(y: np.ndarray, lam: float) -> np.ndarray:
 
 _GRID = np.linspace(-3.0, 3.0, 121)
 _OUTLIER = 4.0  # warp only when the worst loss is this many sd above the mean
+
+
+def _outlier(y: np.ndarray) -> bool:
+    """The outlier rule: the worst loss more than ``_OUTLIER`` sd above the mean."""
+    sd = float(y.std())
+    return sd > 0 and float(y.max() - y.mean()) > _OUTLIER * sd
 
 
 def _fit_lambda(u: np.ndarray) -> float:
@@ -103,6 +110,8 @@ class OutputWarp:
                 self.pre, tail = RankMap(y), False
             elif TRANSFORM in ("log", "log_tail") and spans_decades(y):
                 self.pre, tail = LogMap(y), TRANSFORM == "log_tail"
+            elif TRANSFORM == "log_outlier" and spans_decades(y) and _outlier(y):
+                self.pre, tail = LogMap(y), False
         if self.pre is not None:
             y = self.pre(y)
         self.mu1, self.sd1 = float(y.mean()), float(y.std())
