@@ -355,18 +355,3 @@ def test_collapsed_ei_hands_out_a_random_unseen_point_when_explore_below_is_set(
     assert b.suggest() is not marker
     monkeypatch.setattr(bayes_mod, "EXPLORE_BELOW", 1e9)  # every log EI counts as collapsed
     assert (b.suggest() is marker) == explores
-
-
-def test_explore_every_alternates_exploring_and_polishing_on_collapsed_ei(monkeypatch):
-    # EXPLORE_EVERY = 2 (screen switch): the 1st, 3rd, ... collapsed suggestion explores, the
-    # 2nd, 4th, ... is the EI winner; 1 (the default) explores every time
-    from torchsearch.schedulers import bayes as bayes_mod
-
-    marker = {"random": True}
-    for every, expected in ((1, [True, True, True, True]), (2, [True, False, True, False])):
-        b = Bayes(n_startup=4, seed=0)
-        drive(b, MIXED, mixed_objective, 8, seed=0)
-        monkeypatch.setattr(b, "_random_unseen", lambda rng: marker)
-        monkeypatch.setattr(bayes_mod, "EXPLORE_BELOW", 1e9)  # every log EI counts as collapsed
-        monkeypatch.setattr(bayes_mod, "EXPLORE_EVERY", every)
-        assert [b.suggest() is marker for _ in range(4)] == expected

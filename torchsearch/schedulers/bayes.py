@@ -95,7 +95,6 @@ FAILED_QUANTILE = 0.9
 # mixed_log loses some polishing (6.4e-6 -> 2.3e-4); RESULTS.md, BO fifth session, item 25
 EXPLORE_BELOW: float | None = -10.0
 EXPLORE_ONLY_CATS = True  # only in a space with categories: a float-only one keeps polishing
-EXPLORE_EVERY = 1  # screen switch (sixth session): explore on the 1st, (1+k)th, ... collapse, polish on the rest
 # screened and not adopted (see RESULTS.md, third session):
 REVERT_MIN_LS = 0.0  # only inputs whose fitted lengthscale (unit cube) is at least this are reverted
 
@@ -185,7 +184,7 @@ class Bayes(Scheduler):
         d = len(space)
         self._n_startup = self.n_startup if self.n_startup is not None else min(10, 2 * d + 1)
         self._sobol = SobolStart(space, self.seed)
-        self._issued = self._collapsed = 0
+        self._issued = 0
         self._params: dict[int, dict[str, Any]] = {}
         self._running: set[int] = set()
         # completed / stopped trials with a non-NaN loss, and failed ones at +inf (fitted at
@@ -253,9 +252,7 @@ class Bayes(Scheduler):
         cands, vals = self._search(state, rng)
         if (EXPLORE_BELOW is not None and vals[0] < EXPLORE_BELOW
                 and (not EXPLORE_ONLY_CATS or self._enc.cols.mask("cat").any())):
-            self._collapsed += 1
-            if (self._collapsed - 1) % EXPLORE_EVERY == 0:
-                return self._random_unseen(rng)
+            return self._random_unseen(rng)
         for e in cands:
             params = self._enc.decode(e)
             if self.space.key(params) not in self._keys:
