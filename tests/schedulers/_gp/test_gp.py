@@ -132,9 +132,11 @@ def test_fit_warm_start_returns_a_point_at_least_as_good(tiny):
     assert f(again) <= f(first) + 1e-9
 
 
-def test_output_warp_compresses_a_heavy_bad_tail_and_is_monotone_and_invertible():
+def test_output_warp_compresses_a_heavy_bad_tail_and_is_monotone_and_invertible(monkeypatch):
+    from torchsearch.schedulers._gp import warp as warp_mod
     from torchsearch.schedulers._gp.warp import OutputWarp
 
+    monkeypatch.setattr(warp_mod, "TRANSFORM", "tail")  # the power transform alone (the default's other branch)
     rng = np.random.default_rng(0)
     # Rosenbrock-like: most losses in the hundreds, a quarter in the tens of thousands
     y = np.concatenate([rng.exponential(size=29) * 100, rng.exponential(size=10) * 1e4])
@@ -147,6 +149,25 @@ def test_output_warp_compresses_a_heavy_bad_tail_and_is_monotone_and_invertible(
     assert abs(z.mean()) < 1e-9 and abs(z.std() - 1) < 1e-9
     assert z.max() < 2.5
     assert np.all(np.isfinite(w.inverse(np.array([-50.0, 50.0]))))
+
+
+def test_by_default_losses_that_span_decades_with_a_heavy_tail_are_fitted_on_a_log_scale():
+    # the default since the tenth session (warp.TRANSFORM = "log_outlier", v33 of the BO suite): the
+    # same losses as above span decades and have an outlier, so the log of the distance to the best
+    # replaces the power transform; order and inverse are kept
+    from torchsearch.schedulers._gp.transform import LogMap
+    from torchsearch.schedulers._gp.warp import TRANSFORM, OutputWarp
+
+    assert TRANSFORM == "log_outlier"
+    rng = np.random.default_rng(0)
+    y = np.concatenate([rng.exponential(size=29) * 100, rng.exponential(size=10) * 1e4])
+    w = OutputWarp(y)
+    z = w(y)
+    assert isinstance(w.pre, LogMap) and w.lam == 1.0
+    assert np.all(np.argsort(z, kind="stable") == np.argsort(y, kind="stable"))
+    np.testing.assert_allclose(w.inverse(z), y, rtol=1e-9)
+    best = np.sort(z)[:10]  # the ten best losses are told apart, not squashed against the floor
+    assert best[-1] - best[0] > 0.5
 
 
 def test_output_warp_leaves_losses_without_outliers_linear():

@@ -97,6 +97,7 @@ def test_the_log_transform_resolves_the_good_losses_the_tail_warp_flattens(monke
     # 0.8 (its offset, 5% of the median's distance, still merges the lowest few), the ranks over 2.2.
     y = _decades()
     best = np.argsort(y)[:20]
+    monkeypatch.setattr(warp_mod, "TRANSFORM", "tail")
     tail = OutputWarp(y)(y)[best]
     monkeypatch.setattr(warp_mod, "TRANSFORM", "log")
     logged = OutputWarp(y)(y)[best]

@@ -13,10 +13,10 @@ elsewhere: a mixed problem stuck in the wrong category in 3 of 5 seeds, and Ackl
 tripled. The outlier rule kept the Rosenbrock gain (8.4) and lost nothing elsewhere.
 
 ``TRANSFORM`` (a screen switch, issue 12's sixth session) puts a monotone map of the raw losses
-before all this (``_gp.transform``): ``"tail"`` none (the default, as described above); ``"log"``
+before all this (``_gp.transform``): ``"tail"`` none (the outlier rule alone, as described above); ``"log"``
 the log of the distance to the best loss when the losses span decades (the power transform is
-then skipped); ``"log_tail"`` the same, the outlier rule still applied after it; ``"log_outlier"`` the log instead of the power transform
-when the losses span decades and the outlier rule fires as well (else the default); ``"copula"`` the
+then skipped); ``"log_tail"`` the same, the outlier rule still applied after it; ``"log_outlier"`` (**the default**) the log instead of the power
+transform when the losses span decades and the outlier rule fires as well (else as ``"tail"``); ``"copula"`` the
 Gaussian-copula (rank) scores always; ``"copula_decades"`` those only when the losses span decades.
 """
 
@@ -31,7 +31,7 @@ from .transform import LogMap, RankMap, spans_decades
 __all__ = ["OutputWarp"]
 
 TRANSFORMS = ("tail", "log", "log_tail", "log_outlier", "copula", "copula_decades")
-TRANSFORM = "tail"
+TRANSFORM = "log_outlier"  # the default since the tenth session (v33, RESULTS "Sixth session ... the lead's decision")
 
 
 def _yj(x: np.ndarray, lam: float) -> np.ndarray:
