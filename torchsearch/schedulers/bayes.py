@@ -38,8 +38,6 @@ seed and the same history give the same suggestion, and a resumed study goes on 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
@@ -51,6 +49,7 @@ from ._gp.fast import log_ei_with_grad
 from ._gp.gp import NOISY_PRIOR, Posterior, fit_hyperparameters
 from ._gp.search import maximize
 from ._gp.surrogate import Surrogate, _Encoding
+from ._gp.threads import one_thread as _one_thread
 from ._gp.warp import OutputWarp
 from .base import QUIET_ALWAYS, CONTINUE, Decision, Scheduler
 from ._startup import SobolStart
@@ -97,24 +96,6 @@ EXPLORE_BELOW: float | None = -10.0
 EXPLORE_ONLY_CATS = True  # only in a space with categories: a float-only one keeps polishing
 # screened and not adopted (see RESULTS.md, third session):
 REVERT_MIN_LS = 0.0  # only inputs whose fitted lengthscale (unit cube) is at least this are reverted
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run the GP math on one intra-op torch thread, then restore the caller's setting.
-
-    The matrices are small (n <= a few hundred rows): threads cost more than they save, and on
-    a busy machine they made a suggestion five times slower.
-    """
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _positive_int(owner: str, name: str, value: Any, low: int = 1) -> int:
