@@ -1,4 +1,5 @@
-"""Output warping: standardise, then, for heavy upper tails, a Yeo-Johnson power transform.
+"""Output warping: standardise, then, for heavy upper tails, a Yeo-Johnson power transform (or,
+by default, when the losses also span decades, a log of their distance to the best: ``TRANSFORM``).
 
 Objectives such as Rosenbrock span orders of magnitude: a few huge losses dominate a GP fitted
 on standardised outputs and drive its lengthscales down until it models little but noise.
@@ -97,7 +98,7 @@ def _fit_lambda(u: np.ndarray) -> float:
 
 class OutputWarp:
     """``z = standardise(yeojohnson(standardise(pre(y))))``; ``inverse`` maps model units back.
-    ``pre`` is None (the default ``TRANSFORM``) or the log / rank map chosen by ``TRANSFORM``."""
+    ``pre`` is the log / rank map ``TRANSFORM`` chooses for these losses, or None (no rule fired)."""
 
     def __init__(self, y: np.ndarray) -> None:
         if TRANSFORM not in TRANSFORMS:
