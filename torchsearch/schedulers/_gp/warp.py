@@ -120,7 +120,7 @@ class OutputWarp:
             self.sd1 = 1.0
         u = (y - self.mu1) / self.sd1
         self.lam = 1.0
-        if tail and len(y) >= 3 and float(u.max()) > _OUTLIER:
+        if tail and len(y) >= 3 and _outlier(y):  # (the same rule that gates the log map above)
             self.lam = min(_fit_lambda(u), 1.0)
         w = _yj(u, self.lam)
         self.mu2, self.sd2 = float(w.mean()), float(w.std())
