@@ -62,7 +62,7 @@ def test_each_transform_keeps_the_best_and_round_trips_through_the_warp(monkeypa
     w = OutputWarp(y)
     assert w.pre is not None  # these losses span decades: every variant transforms them
     z = w(y)
-    assert int(np.argmin(z)) == int(np.argmin(y))
+    assert z[int(np.argmin(y))] == z.min()  # the best stays the best (ties allowed)
     assert np.all(np.diff(z[np.argsort(y)]) > 0)
     assert abs(z.mean()) < 1e-9 and abs(z.std() - 1) < 1e-9
     np.testing.assert_allclose(w.inverse(z), y, rtol=1e-7)
@@ -126,3 +126,26 @@ def test_failed_trials_and_inf_go_through_the_transform(monkeypatch, kind):
     assert np.all(np.isfinite(ys))
     assert ys[-2] == pytest.approx(float(w(np.array([np.quantile(y[:20], bayes_mod.FAILED_QUANTILE)]))[0]))
     assert ys[-1] == pytest.approx(float(ys[:20].min()))
+
+
+def test_losses_near_1e300_are_standardised_without_overflow():
+    # a diverged run reports losses near 1e300: y.std() overflows to inf, which used to leave the
+    # model's targets unscaled (1e300s) and numpy warning about overflow at every suggestion
+    import warnings
+
+    y = np.concatenate([10.0 ** np.random.default_rng(1).uniform(0, 300, size=30), [1e300, 3e299]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any overflow RuntimeWarning fails the test
+        w = OutputWarp(y)
+        z = w(y)
+    assert np.all(np.isfinite(z))
+    assert z.std() == pytest.approx(1.0, rel=1e-6)
+    assert z[int(np.argmin(y))] == z.min()  # the best stays the best (ties allowed)
+    assert w.pre is not None  # the losses span decades with a heavy tail: the log scale applies
+
+
+def test_the_overflow_guard_leaves_ordinary_losses_bit_identical():
+    from torchsearch.schedulers._gp.warp import _mean_sd
+
+    y = np.random.default_rng(2).normal(size=50) * 1e3 + 7.0
+    assert _mean_sd(y) == (float(y.mean()), float(y.std()))

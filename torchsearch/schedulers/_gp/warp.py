@@ -62,10 +62,23 @@ _GRID = np.linspace(-3.0, 3.0, 121)
 _OUTLIER = 4.0  # warp only when the worst loss is this many sd above the mean
 
 
+def _mean_sd(y: np.ndarray) -> tuple[float, float]:
+    """Mean and sd of ``y``. When the plain sums overflow (losses near 1e300, e.g. a diverged
+    run), they are taken on ``y / max|y|`` and scaled back; otherwise they are the plain ones to
+    the last bit (the BO suite's rows depend on them)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu, sd = float(y.mean()), float(y.std())
+    if (math.isfinite(mu) and math.isfinite(sd)) or not np.all(np.isfinite(y)):
+        return mu, sd
+    c = float(np.max(np.abs(y)))
+    v = y / c
+    return c * float(v.mean()), c * float(v.std())
+
+
 def _outlier(y: np.ndarray) -> bool:
     """The outlier rule: the worst loss more than ``_OUTLIER`` sd above the mean."""
-    sd = float(y.std())
-    return sd > 0 and float(y.max() - y.mean()) > _OUTLIER * sd
+    mu, sd = _mean_sd(y)
+    return sd > 0 and float(y.max()) - mu > _OUTLIER * sd
 
 
 def _fit_lambda(u: np.ndarray) -> float:
@@ -115,7 +128,7 @@ class OutputWarp:
                 self.pre, tail = LogMap(y), False
         if self.pre is not None:
             y = self.pre(y)
-        self.mu1, self.sd1 = float(y.mean()), float(y.std())
+        self.mu1, self.sd1 = _mean_sd(y)
         if not self.sd1 > 0 or not math.isfinite(self.sd1):
             self.sd1 = 1.0
         u = (y - self.mu1) / self.sd1
@@ -133,7 +146,7 @@ class OutputWarp:
         w = cls.__new__(cls)
         w._range(y)
         w.pre = None
-        w.mu1, w.sd1 = float(y.mean()), float(y.std())
+        w.mu1, w.sd1 = _mean_sd(y)
         if not w.sd1 > 0 or not math.isfinite(w.sd1):
             w.sd1 = 1.0
         w.lam, w.mu2, w.sd2 = 1.0, 0.0, 1.0
