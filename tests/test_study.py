@@ -410,3 +410,15 @@ def test_ctrl_c_in_this_process_records_the_trial_interrupted_not_counted_and_th
     assert [(t.params["x"], t.state) for t in study.trials] == [(0, "completed"), (1, "interrupted"),
                                                                  (1, "completed"), (2, "completed")]
     assert study.n_finished() == 3
+
+
+def test_printing_a_study_shows_its_name_store_count_and_best(tmp_path):
+    path = str(tmp_path / "s.db")
+    study = ts.Study(space={"x": ts.Float(-5.0, 5.0)}, storage=path, name="quad", metric="loss", mode="min")
+    assert repr(study) == f"Study('quad', loss min, {path!r}: 0 finished, best none yet)"
+    done = ts.optimize(lambda p: (p["x"] - 1.0) ** 2, {"x": ts.Float(-5.0, 5.0)}, n_trials=4, seed=0,
+                       storage=path, name="quad2")
+    best = done.best_trial
+    assert str(done) == f"Study('quad2', value min, {path!r}: 4 finished, best {best.value:.6g} (trial {best.number}))"
+    done.storage.close()
+    assert repr(done).startswith("Study('quad2', value min, ") and "unreadable" in repr(done)  # never raises

@@ -176,6 +176,19 @@ class Study:
     def _what(self) -> str:
         return f"study {self.name!r} in {str(self.storage.path)!r}"
 
+    def __repr__(self) -> str:
+        """What ``print(ts.tune(...))`` shows: the study, where it is stored, how many trials have
+        finished and the best one, e.g. ``Study('digits', accuracy max, 'runs.db': 12 finished,
+        best 0.9777 (trial 4))``."""
+        where = "in memory" if self.storage.path is None else repr(str(self.storage.path))
+        try:
+            finished = self.storage.count_trials(self._id, FINISHED_STATES)
+            number = self.storage.best_number(self._id, self.mode)
+            best = "none yet" if number is None else f"{self.storage.trial(self._id, number).value:.6g} (trial {number})"
+        except Exception as e:  # noqa: BLE001 - a repr never raises (closed or foreign storage)
+            return f"Study({self.name!r}, {self.metric} {self.mode}, {where}: unreadable, {type(e).__name__})"
+        return f"Study({self.name!r}, {self.metric} {self.mode}, {where}: {finished} finished, best {best})"
+
     # -- reading ----------------------------------------------------------------------------
     @property
     def trials(self) -> list[Trial]:
