@@ -14,9 +14,23 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
   perturbations of the best 5, one/two-column redraws, 5 L-BFGS-B refinements, the revert of
   indifferent coordinates), then the first candidate not evaluated yet, as ``Bayes`` does;
   categories are searched in our index encoding and scored one-hot;
+- ``botorch_ournoise``: BoTorch's noise prior (log-normal, median e^-4, log-sd 1, floor 1e-4)
+  swapped for ours (median 1e-6, log-sd 3, floor 1e-9, started at 1e-6: near-interpolation);
+- ``botorch_ourwarp``: our output warp (``_gp.warp.OutputWarp``) applied to the losses before
+  BoTorch's Standardize;
 - ``botorch_ourinit``: our initial design size, ``min(10, 2d + 1)`` (our Sobol draws are the
   same points: ``SobolStart`` and the BoTorch loop seed scipy's scrambled Sobol identically, so
   this differs from ``botorch_ref`` only where ``2d + 1 < 10``, i.e. rastrigin4);
+- ``ours_modestart``: our ``Bayes`` with the GP fit's fresh start at the lengthscale prior's mode
+  (BoTorch's starting value) instead of its median (the previous fit still wins when it scores
+  better, and only the better start is optimised); ``ours_modemulti``: the same, both starts
+  optimised, the better optimum kept (``_gp.gp.MULTI_START``); ``ours_modecold``: always from the
+  mode, never warm-started (BoTorch's recipe); ``ours_botfit``: everything of BoTorch's model
+  but its kernel (cold fit from the mode, its noise prior, no output warp); ``botorch_medianstart`` the reverse: BoTorch's fit
+  started at the prior's median, as ours;
+- ``ours_nowarp`` (``Bayes(warp=False)``: standardised losses only, as BoTorch's), ``ours_botnoise``
+  (our noise prior replaced by BoTorch's, log-normal median e^-4, log-sd 1, and started there),
+  ``ours_coldfit`` (the GP fit never warm-started from the previous one, as BoTorch's);
 - ``ours_botsearch`` (the reverse swap): our ``Bayes`` unchanged (fit, warp, initial design,
   dedupe) except that the next point is chosen by BoTorch's ``optimize_acqf`` (512 raw Sobol
   points, 10 Boltzmann-drawn starts, L-BFGS-B on all of them over the whole box, best first)
@@ -109,7 +123,8 @@ def _our_search(model: Any, best_f: Any, space: ts.Space, X_params: list[dict[st
 
 
 def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int, *, kernel: str = "rbf",
-                 search: str = "botorch", init: str = "botorch") -> None:
+                 search: str = "botorch", init: str = "botorch", init_ls: str = "botorch", noise: str = "botorch",
+                 warp: str = "botorch") -> None:
     """``bo_peers._botorch`` with one component swappable (the defaults: unchanged, step for step)."""
     import torch
     from botorch.acquisition.logei import qLogExpectedImprovement
@@ -136,11 +151,24 @@ def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int,
     while len(Y) < budget:
         tx = torch.tensor(np.array(X), dtype=torch.float64)
         ty = torch.tensor(Y, dtype=torch.float64).unsqueeze(-1)
+        if warp == "ours":  # our output warp on the losses, then BoTorch's Standardize as before
+            from torchsearch.schedulers._gp.warp import OutputWarp
+
+            loss = -np.asarray(Y)
+            ty = torch.tensor(-OutputWarp(loss)(loss), dtype=torch.float64).unsqueeze(-1)
         kw: dict[str, Any] = {}
+        if noise == "ours":  # our near-interpolation prior: log-normal, median 1e-6, log-sd 3, floor 1e-9
+            from gpytorch.constraints import GreaterThan
+            from gpytorch.likelihoods import GaussianLikelihood
+
+            kw["likelihood"] = GaussianLikelihood(noise_prior=LogNormalPrior(math.log(1e-6), 3.0),
+                                                  noise_constraint=GreaterThan(1e-9, transform=None, initial_value=1e-6))
         if kernel == "matern":
             kw["covar_module"] = ScaleKernel(get_covar_module_with_dim_scaled_prior(enc.d, use_rbf_kernel=False),
                                              outputscale_prior=LogNormalPrior(0.0, 1.0))
         model = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=1), **kw)
+        if init_ls == "median":  # the fit starts where ours does: the lengthscale prior's median
+            model.covar_module.lengthscale = math.exp(math.sqrt(2.0) + 0.5 * math.log(enc.d))
         try:
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         except Exception:  # noqa: BLE001 - as bo_peers._botorch: a failed fit keeps the initial hyperparameters
@@ -210,6 +238,43 @@ def _ours_botsearch(space: dict[str, ts.Parameter], f: Any, budget: int, seed: i
     ts.optimize(f, space, scheduler=BotSearchBayes(seed=seed), n_trials=budget, seed=seed)
 
 
+class ColdFitBayes(Bayes):
+    """``Bayes`` whose GP fit starts afresh every time (BoTorch refits from its initial values;
+    ours warm-starts from the previous fit when that scores better)."""
+
+    def _fit(self, rng: np.random.Generator) -> Any:
+        self._theta = None
+        return super()._fit(rng)
+
+
+def _ours(make: Any = Bayes, patch: dict[str, Any] | None = None, mode: bool = False, **kw: Any) -> Any:
+    """Our Bayes (``make(seed=..., **kw)``) with attributes of ``_gp.gp`` set for the run only;
+    ``mode``: the GP fit's fresh start has the lengthscale prior's mode ``exp(mu - sd^2)``
+    (BoTorch's initial value, 0.46 at d=5) instead of its median ``exp(mu)`` (9.2 at d=5)."""
+    from torchsearch.schedulers._gp import gp
+
+    def mode_theta(d: int, _orig: Any = gp.default_theta) -> np.ndarray:
+        t = _orig(d)
+        mu, sd = gp._ls_prior(d)
+        t[:d] = mu - sd * sd
+        return t
+
+    patch = {**(patch or {}), **({"default_theta": mode_theta} if mode else {})}
+
+    def run(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int) -> None:
+        old = {k: getattr(gp, k) for k in patch}
+        for k, v in patch.items():
+            setattr(gp, k, v)
+        gp._PRIORS.clear()
+        try:
+            ts.optimize(f, space, scheduler=make(seed=seed, **kw), n_trials=budget, seed=seed)
+        finally:
+            for k, v in old.items():
+                setattr(gp, k, v)
+            gp._PRIORS.clear()
+    return run
+
+
 def _loop(**kw: str) -> Any:
     def run(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int) -> None:
         botorch_loop(space, f, budget, seed, **kw)
@@ -222,6 +287,16 @@ SWAPS = {
     "botorch_oursearch": _loop(search="ours"),
     "botorch_ourinit": _loop(init="ours"),
     "ours_botsearch": _ours_botsearch,
+    "ours_modestart": _ours(mode=True),
+    "ours_modemulti": _ours(mode=True, patch={"MULTI_START": True}),
+    "ours_modecold": _ours(ColdFitBayes, mode=True),
+    "ours_botfit": _ours(ColdFitBayes, mode=True, patch={"_NOISE_PRIOR": (-4.0, 1.0)}, warp=False),
+    "botorch_medianstart": _loop(init_ls="median"),
+    "botorch_ournoise": _loop(noise="ours"),
+    "botorch_ourwarp": _loop(warp="ours"),
+    "ours_nowarp": _ours(warp=False),
+    "ours_botnoise": _ours(patch={"_NOISE_PRIOR": (-4.0, 1.0)}),
+    "ours_coldfit": _ours(ColdFitBayes),
 }
 for _m, _fn in SWAPS.items():  # run_one looks methods up in bo_peers.METHODS
     bo_peers.METHODS[_m] = ("botorch", _fn)
@@ -229,6 +304,77 @@ for _m, _fn in SWAPS.items():  # run_one looks methods up in bo_peers.METHODS
 
 def _job(job: tuple[str, str, int]) -> dict[str, Any]:
     return run_one(job)
+
+
+# -- the two models on the same data -------------------------------------------------------------
+def _botorch_fit(P: list[dict[str, Any]], Y: list[float], space: dict[str, ts.Parameter]) -> Any:
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    enc = OneHot(space)
+    tx = torch.tensor(np.array([enc.encode(p) for p in P]), dtype=torch.float64)
+    ty = torch.tensor(Y, dtype=torch.float64).unsqueeze(-1)
+    model = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model, ty.max()
+
+
+def hyper(problem: str = "styblinski_tang5", seed: int = 0, sizes: tuple[int, ...] = (30, 60)) -> str:
+    """Fit BoTorch's GP and ours to the first n points of a BoTorch run; print each model's
+    hyperparameters and, for each (model, search) pair, where the next point lands and the
+    objective's noise-free value there."""
+    import torch
+    from botorch.acquisition.logei import qLogExpectedImprovement
+    from botorch.optim import optimize_acqf
+
+    pb = PROBLEMS[problem]
+    f = pb.objective(seed)
+    P: list[dict[str, Any]] = []
+
+    def rec(p: dict[str, Any]) -> float:
+        P.append(p)
+        return f(p)
+
+    botorch_loop(pb.space, rec, max(sizes), seed)
+    sp, enc = ts.Space(pb.space), OneHot(pb.space)
+    lines = [f"{problem} seed {seed}: the first n points of the BoTorch loop's run; regret of the best of them, "
+             "lengthscales (unit cube), noise / signal variance (standardised units), and the next point's regret "
+             "for each model x search"]
+    for n in sizes:
+        Pn = P[:n]
+        Yn = [-f(p) for p in Pn]  # the noise-free suite objectives: f is deterministic here
+        best = min(pb.true(p) for p in Pn) - pb.optimum
+        model, best_f = _botorch_fit(Pn, Yn, pb.space)
+        ls = model.covar_module.lengthscale.detach().reshape(-1).numpy()
+        noise = float(model.likelihood.noise.detach().reshape(-1)[0])
+        torch.manual_seed(seed)
+        cand, _ = optimize_acqf(qLogExpectedImprovement(model, best_f=best_f), bounds=torch.stack(
+            [torch.zeros(enc.d), torch.ones(enc.d)]).double(), q=1, num_restarts=10, raw_samples=512)
+        bb = sp.clip(enc.decode(cand[0].detach().numpy()))
+        bo = _our_search(model, best_f, sp, Pn, Yn, np.random.default_rng([seed, n]))[0]
+        picks = {}
+        for name, cls in (("ours", Bayes), ("ours_botsearch", BotSearchBayes)):
+            sch = cls(seed=seed)
+            sch.setup(sp, mode="min")
+            for i, p in enumerate(Pn):
+                sch.on_trial_start(i, p)
+                sch.on_complete(i, -Yn[i], "completed")
+            picks[name] = sch.suggest()
+        theta = sch._theta
+        d = len(pb.space)
+        lines += [f"\nn={n}: best so far {best:.4g}",
+                  f"  BoTorch GP: lengthscales {np.array2string(ls, precision=3)}, noise {noise:.3g} (RBF, no outputscale)",
+                  f"  our GP:     lengthscales {np.array2string(np.exp(theta[:d]), precision=3)}, "
+                  f"noise {np.exp(theta[d + 1]):.3g}, signal variance {np.exp(theta[d]):.3g} (Matern-5/2)"]
+        for label, p in (("BoTorch GP + optimize_acqf", bb), ("BoTorch GP + our search", bo),
+                         ("our GP + our search", picks["ours"]), ("our GP + optimize_acqf", picks["ours_botsearch"])):
+            u = np.array([sp[k].to_unit(v) for k, v in p.items()])
+            lines.append(f"  {label:28s} regret there {pb.true(p) - pb.optimum:9.4g}   at unit "
+                         f"{np.array2string(u, precision=3)}")
+    return "\n".join(lines)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -287,7 +433,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--report", action="store_true", help="print medians and per-seed regrets and exit")
+    ap.add_argument("--hyper", type=int, nargs="*", default=None,
+                    help="fit both GPs to the first N points of a BoTorch run (first problem, seed 0) and exit")
     args = ap.parse_args(argv)
+    if args.hyper is not None:
+        import warnings
+
+        import torch
+
+        torch.set_num_threads(1)
+        warnings.filterwarnings("ignore")
+        print(hyper(args.problems[0], 0, tuple(args.hyper or (30, 60))))
+        return 0
     if args.report:
         print(report(load([*BASE_FILES, args.out]), args.problems, args.seeds))
         return 0
