@@ -14,6 +14,9 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
   perturbations of the best 5, one/two-column redraws, 5 L-BFGS-B refinements, the revert of
   indifferent coordinates), then the first candidate not evaluated yet, as ``Bayes`` does;
   categories are searched in our index encoding and scored one-hot;
+- ``botorch_ourlsprior`` (the reverse of ``ours_lsmode``): BoTorch's lengthscale prior replaced by
+  LogNormal(mu + sd^2, sd), whose mode in lengthscale space is ``exp(mu)``, the point our MAP
+  fit is pulled to (9.2 at d=5), and the fit started there;
 - ``botorch_ournoise``: BoTorch's noise prior (log-normal, median e^-4, log-sd 1, floor 1e-4)
   swapped for ours (median 1e-6, log-sd 3, floor 1e-9, started at 1e-6: near-interpolation);
 - ``botorch_ourwarp``: our output warp (``_gp.warp.OutputWarp``) applied to the losses before
@@ -26,8 +29,15 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
   better, and only the better start is optimised); ``ours_modemulti``: the same, both starts
   optimised, the better optimum kept (``_gp.gp.MULTI_START``); ``ours_modecold``: always from the
   mode, never warm-started (BoTorch's recipe); ``ours_botfit``: everything of BoTorch's model
-  but its kernel (cold fit from the mode, its noise prior, no output warp); ``botorch_medianstart`` the reverse: BoTorch's fit
+  but its kernel (cold fit from the mode, its noise prior, no output warp); ``ours_botmap``: BoTorch's
+  MAP objective as it really is (the lengthscale prior as ``ours_lsmode``, the noise prior's mode
+  e^-5 likewise), cold fits, no warp: BoTorch's model but for the kernel (Matern-5/2 + signal
+  variance against RBF with none); ``botorch_medianstart`` the reverse: BoTorch's fit
   started at the prior's median, as ours;
+- ``ours_lsmode``: our lengthscale prior's log-mean moved from ``mu`` to ``mu - sd^2`` (log 0.46 at
+  d=5): the objective BoTorch's MAP fit really maximises, since it optimises the lengthscale
+  itself (not its log) under the log-normal density, whose mode is ``exp(mu - sd^2)``; ours puts a
+  normal on the log, whose mode is ``exp(mu)`` (9.2 at d=5). The fit starts there too;
 - ``ours_nowarp`` (``Bayes(warp=False)``: standardised losses only, as BoTorch's), ``ours_botnoise``
   (our noise prior replaced by BoTorch's, log-normal median e^-4, log-sd 1, and started there),
   ``ours_coldfit`` (the GP fit never warm-started from the previous one, as BoTorch's);
@@ -124,7 +134,7 @@ def _our_search(model: Any, best_f: Any, space: ts.Space, X_params: list[dict[st
 
 def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int, *, kernel: str = "rbf",
                  search: str = "botorch", init: str = "botorch", init_ls: str = "botorch", noise: str = "botorch",
-                 warp: str = "botorch") -> None:
+                 warp: str = "botorch", ls_prior: str = "botorch") -> None:
     """``bo_peers._botorch`` with one component swappable (the defaults: unchanged, step for step)."""
     import torch
     from botorch.acquisition.logei import qLogExpectedImprovement
@@ -157,6 +167,14 @@ def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int,
             loss = -np.asarray(Y)
             ty = torch.tensor(-OutputWarp(loss)(loss), dtype=torch.float64).unsqueeze(-1)
         kw: dict[str, Any] = {}
+        if ls_prior == "ours":  # the MAP prior ours maximises: mode exp(mu) in lengthscale space, started there
+            from gpytorch.constraints import GreaterThan
+            from gpytorch.kernels import RBFKernel
+
+            mu, sd = math.sqrt(2.0) + 0.5 * math.log(enc.d), math.sqrt(3.0)
+            kw["covar_module"] = RBFKernel(ard_num_dims=enc.d, lengthscale_prior=LogNormalPrior(mu + sd * sd, sd),
+                                           lengthscale_constraint=GreaterThan(2.5e-2, transform=None,
+                                                                              initial_value=math.exp(mu)))
         if noise == "ours":  # our near-interpolation prior: log-normal, median 1e-6, log-sd 3, floor 1e-9
             from gpytorch.constraints import GreaterThan
             from gpytorch.likelihoods import GaussianLikelihood
@@ -290,9 +308,14 @@ SWAPS = {
     "ours_modestart": _ours(mode=True),
     "ours_modemulti": _ours(mode=True, patch={"MULTI_START": True}),
     "ours_modecold": _ours(ColdFitBayes, mode=True),
+    "ours_lsmode": _ours(patch={"_ls_prior": lambda d, _p=None: (math.sqrt(2.0) + 0.5 * math.log(d) - 3.0, math.sqrt(3.0))}),
     "ours_botfit": _ours(ColdFitBayes, mode=True, patch={"_NOISE_PRIOR": (-4.0, 1.0)}, warp=False),
+    "ours_botmap": _ours(ColdFitBayes, warp=False, patch={
+        "_ls_prior": lambda d, _p=None: (math.sqrt(2.0) + 0.5 * math.log(d) - 3.0, math.sqrt(3.0)),
+        "_NOISE_PRIOR": (-5.0, 1.0)}),
     "botorch_medianstart": _loop(init_ls="median"),
     "botorch_ournoise": _loop(noise="ours"),
+    "botorch_ourlsprior": _loop(ls_prior="ours"),
     "botorch_ourwarp": _loop(warp="ours"),
     "ours_nowarp": _ours(warp=False),
     "ours_botnoise": _ours(patch={"_NOISE_PRIOR": (-4.0, 1.0)}),
