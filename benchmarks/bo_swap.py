@@ -50,6 +50,8 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
     nice -n 19 python benchmarks/bo_swap.py --methods botorch_ref --problems styblinski_tang5 --seeds 1
     nice -n 19 python benchmarks/bo_swap.py --methods botorch_oursearch ours_botsearch --jobs 1
     python benchmarks/bo_swap.py --report     # medians and per-seed values beside the suite's rows
+
+The two models on the same data (hyperparameters, predictions, next points): bo_swap_fit.py.
 """
 
 from __future__ import annotations
@@ -329,77 +331,6 @@ def _job(job: tuple[str, str, int]) -> dict[str, Any]:
     return run_one(job)
 
 
-# -- the two models on the same data -------------------------------------------------------------
-def _botorch_fit(P: list[dict[str, Any]], Y: list[float], space: dict[str, ts.Parameter]) -> Any:
-    import torch
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms.outcome import Standardize
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-
-    enc = OneHot(space)
-    tx = torch.tensor(np.array([enc.encode(p) for p in P]), dtype=torch.float64)
-    ty = torch.tensor(Y, dtype=torch.float64).unsqueeze(-1)
-    model = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=1))
-    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-    return model, ty.max()
-
-
-def hyper(problem: str = "styblinski_tang5", seed: int = 0, sizes: tuple[int, ...] = (30, 60)) -> str:
-    """Fit BoTorch's GP and ours to the first n points of a BoTorch run; print each model's
-    hyperparameters and, for each (model, search) pair, where the next point lands and the
-    objective's noise-free value there."""
-    import torch
-    from botorch.acquisition.logei import qLogExpectedImprovement
-    from botorch.optim import optimize_acqf
-
-    pb = PROBLEMS[problem]
-    f = pb.objective(seed)
-    P: list[dict[str, Any]] = []
-
-    def rec(p: dict[str, Any]) -> float:
-        P.append(p)
-        return f(p)
-
-    botorch_loop(pb.space, rec, max(sizes), seed)
-    sp, enc = ts.Space(pb.space), OneHot(pb.space)
-    lines = [f"{problem} seed {seed}: the first n points of the BoTorch loop's run; regret of the best of them, "
-             "lengthscales (unit cube), noise / signal variance (standardised units), and the next point's regret "
-             "for each model x search"]
-    for n in sizes:
-        Pn = P[:n]
-        Yn = [-f(p) for p in Pn]  # the noise-free suite objectives: f is deterministic here
-        best = min(pb.true(p) for p in Pn) - pb.optimum
-        model, best_f = _botorch_fit(Pn, Yn, pb.space)
-        ls = model.covar_module.lengthscale.detach().reshape(-1).numpy()
-        noise = float(model.likelihood.noise.detach().reshape(-1)[0])
-        torch.manual_seed(seed)
-        cand, _ = optimize_acqf(qLogExpectedImprovement(model, best_f=best_f), bounds=torch.stack(
-            [torch.zeros(enc.d), torch.ones(enc.d)]).double(), q=1, num_restarts=10, raw_samples=512)
-        bb = sp.clip(enc.decode(cand[0].detach().numpy()))
-        bo = _our_search(model, best_f, sp, Pn, Yn, np.random.default_rng([seed, n]))[0]
-        picks = {}
-        for name, cls in (("ours", Bayes), ("ours_botsearch", BotSearchBayes)):
-            sch = cls(seed=seed)
-            sch.setup(sp, mode="min")
-            for i, p in enumerate(Pn):
-                sch.on_trial_start(i, p)
-                sch.on_complete(i, -Yn[i], "completed")
-            picks[name] = sch.suggest()
-        theta = sch._theta
-        d = len(pb.space)
-        lines += [f"\nn={n}: best so far {best:.4g}",
-                  f"  BoTorch GP: lengthscales {np.array2string(ls, precision=3)}, noise {noise:.3g} (RBF, no outputscale)",
-                  f"  our GP:     lengthscales {np.array2string(np.exp(theta[:d]), precision=3)}, "
-                  f"noise {np.exp(theta[d + 1]):.3g}, signal variance {np.exp(theta[d]):.3g} (Matern-5/2)"]
-        for label, p in (("BoTorch GP + optimize_acqf", bb), ("BoTorch GP + our search", bo),
-                         ("our GP + our search", picks["ours"]), ("our GP + optimize_acqf", picks["ours_botsearch"])):
-            u = np.array([sp[k].to_unit(v) for k, v in p.items()])
-            lines.append(f"  {label:28s} regret there {pb.true(p) - pb.optimum:9.4g}   at unit "
-                         f"{np.array2string(u, precision=3)}")
-    return "\n".join(lines)
-
-
 # -- report ------------------------------------------------------------------------------------
 def load(paths: list[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -456,18 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--report", action="store_true", help="print medians and per-seed regrets and exit")
-    ap.add_argument("--hyper", type=int, nargs="*", default=None,
-                    help="fit both GPs to the first N points of a BoTorch run (first problem, seed 0) and exit")
     args = ap.parse_args(argv)
-    if args.hyper is not None:
-        import warnings
-
-        import torch
-
-        torch.set_num_threads(1)
-        warnings.filterwarnings("ignore")
-        print(hyper(args.problems[0], 0, tuple(args.hyper or (30, 60))))
-        return 0
     if args.report:
         print(report(load([*BASE_FILES, args.out]), args.problems, args.seeds))
         return 0
