@@ -9,6 +9,7 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
 - ``botorch_ref``: the BoTorch loop unchanged (reproduces the stored ``botorch`` rows);
 - ``botorch_matern``: its kernel swapped for ours, Matern-5/2 (same dimension-scaled
   lengthscale prior) inside a ScaleKernel with our signal-variance prior, log-normal(0, 1);
+- ``botorch_matern1``: Matern-5/2 alone, no ScaleKernel (the kernel's shape without the signal variance);
 - ``botorch_oursearch``: BoTorch's fitted model and qLogEI, the next point chosen by OUR
   acquisition search (``_gp.search.maximize`` with Bayes' settings: 512 Sobol points,
   perturbations of the best 5, one/two-column redraws, 5 L-BFGS-B refinements, the revert of
@@ -32,7 +33,10 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
   but its kernel (cold fit from the mode, its noise prior, no output warp); ``ours_botmap``: BoTorch's
   MAP objective as it really is (the lengthscale prior as ``ours_lsmode``, the noise prior's mode
   e^-5 likewise), cold fits, no warp: BoTorch's model but for the kernel (Matern-5/2 + signal
-  variance against RBF with none); ``botorch_medianstart`` the reverse: BoTorch's fit
+  variance against RBF with none); ``ours_botmap1``: that with the signal variance held at 1 (its
+  prior's log-sd 1e-3), as BoTorch's kernel has no outputscale; ``ours_botmap2``: that with BoTorch's
+  floors (lengthscales >= 0.025, noise >= 1e-4); ``ours_botall``: ``ours_botmap1`` searched by
+  ``optimize_acqf`` (our loop dressed as BoTorch's as far as it goes: the kernel stays Matern-5/2); ``botorch_medianstart`` the reverse: BoTorch's fit
   started at the prior's median, as ours;
 - ``ours_lsmode``: our lengthscale prior's log-mean moved from ``mu`` to ``mu - sd^2`` (log 0.46 at
   d=5): the objective BoTorch's MAP fit really maximises, since it optimises the lengthscale
@@ -183,6 +187,8 @@ def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int,
 
             kw["likelihood"] = GaussianLikelihood(noise_prior=LogNormalPrior(math.log(1e-6), 3.0),
                                                   noise_constraint=GreaterThan(1e-9, transform=None, initial_value=1e-6))
+        if kernel == "matern1":  # Matern-5/2 without an outputscale (the signal variance stays 1)
+            kw["covar_module"] = get_covar_module_with_dim_scaled_prior(enc.d, use_rbf_kernel=False)
         if kernel == "matern":
             kw["covar_module"] = ScaleKernel(get_covar_module_with_dim_scaled_prior(enc.d, use_rbf_kernel=False),
                                              outputscale_prior=LogNormalPrior(0.0, 1.0))
@@ -267,6 +273,19 @@ class ColdFitBayes(Bayes):
         return super()._fit(rng)
 
 
+class ColdBotSearchBayes(ColdFitBayes, BotSearchBayes):
+    """Cold fits and BoTorch's ``optimize_acqf`` as the search."""
+
+
+def _bot_bounds(d: int) -> list[tuple[float, float]]:
+    """BoTorch's floors: lengthscales >= 0.025, noise variance >= 1e-4 (ours: 1e-3 and 1e-9)."""
+    return [(math.log(0.025), math.log(1e3))] * d + [(math.log(1e-3), math.log(1e2)), (math.log(1e-4), 0.0)]
+
+
+_BOTMAP = {"_ls_prior": lambda d, _p=None: (math.sqrt(2.0) + 0.5 * math.log(d) - 3.0, math.sqrt(3.0)),
+           "_NOISE_PRIOR": (-5.0, 1.0)}
+
+
 def _ours(make: Any = Bayes, patch: dict[str, Any] | None = None, mode: bool = False, **kw: Any) -> Any:
     """Our Bayes (``make(seed=..., **kw)``) with attributes of ``_gp.gp`` set for the run only;
     ``mode``: the GP fit's fresh start has the lengthscale prior's mode ``exp(mu - sd^2)``
@@ -304,6 +323,7 @@ def _loop(**kw: str) -> Any:
 SWAPS = {
     "botorch_ref": _loop(),
     "botorch_matern": _loop(kernel="matern"),
+    "botorch_matern1": _loop(kernel="matern1"),
     "botorch_oursearch": _loop(search="ours"),
     "botorch_ourinit": _loop(init="ours"),
     "ours_botsearch": _ours_botsearch,
@@ -312,9 +332,11 @@ SWAPS = {
     "ours_modecold": _ours(ColdFitBayes, mode=True),
     "ours_lsmode": _ours(patch={"_ls_prior": lambda d, _p=None: (math.sqrt(2.0) + 0.5 * math.log(d) - 3.0, math.sqrt(3.0))}),
     "ours_botfit": _ours(ColdFitBayes, mode=True, patch={"_NOISE_PRIOR": (-4.0, 1.0)}, warp=False),
-    "ours_botmap": _ours(ColdFitBayes, warp=False, patch={
-        "_ls_prior": lambda d, _p=None: (math.sqrt(2.0) + 0.5 * math.log(d) - 3.0, math.sqrt(3.0)),
-        "_NOISE_PRIOR": (-5.0, 1.0)}),
+    "ours_botmap": _ours(ColdFitBayes, warp=False, patch=_BOTMAP),
+    "ours_botmap1": _ours(ColdFitBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3)}),
+    "ours_botmap2": _ours(ColdFitBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3),
+                                                            "theta_bounds": _bot_bounds}),
+    "ours_botall": _ours(ColdBotSearchBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3)}),
     "botorch_medianstart": _loop(init_ls="median"),
     "botorch_ournoise": _loop(noise="ours"),
     "botorch_ourlsprior": _loop(ls_prior="ours"),
