@@ -41,12 +41,29 @@ class Trial:
     queued: bool = False
     #: a person's notes on the trial, oldest first: ``{"text", "time"}`` (``Study.note``)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds the trial spent paused before its last pause ended (waiting at an ASHA rung for
+    #: promotion, in PBT's queue for a worker, between runs of a study)
+    paused_s: float = 0.0
+    #: when the trial paused, while it is paused (None otherwise)
+    paused_at: float | None = None
 
     @property
     def duration(self) -> float | None:
+        """Seconds the trial ran: from its start to its end, less the time it spent paused
+        (None until it ends)."""
         if self.started is None or self.ended is None:
             return None
-        return self.ended - self.started
+        return max(0.0, self.ended - self.started - self.paused_s)
+
+    def ran_for(self, now: float) -> float | None:
+        """Seconds the trial has run by ``now`` (its ``duration`` once it has ended): the time
+        since its start, less the time paused, the current pause included."""
+        if self.started is None:
+            return None
+        if self.ended is not None:
+            return self.duration
+        paused = self.paused_s + (max(0.0, now - self.paused_at) if self.paused_at is not None else 0.0)
+        return max(0.0, now - self.started - paused)
 
     @property
     def finished(self) -> bool:

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS trials (
     stop_reason TEXT,
     checkpoint TEXT,
     queued INTEGER,
+    paused_at REAL,
+    paused_s REAL,
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS reports (
@@ -101,9 +103,13 @@ CREATE INDEX IF NOT EXISTS lineage_by_study ON lineage (study_id, trial_number);
 #: from there); ``torchsearch._lineage.schedule`` reads it.
 #: ``trials.queued``: 1 for a trial queued by hand (``Study.enqueue``, ``torchsearch enqueue``),
 #: NULL for one the scheduler suggested.
+#: ``trials.paused_at`` / ``trials.paused_s``: when the trial last paused (NULL while it is not
+#: paused) and the seconds it spent paused before (ASHA's rungs, PBT's queue, between runs), so
+#: that ``Trial.duration`` counts the time it ran, not the time it waited.
 #: ``studies.pruner``: the study's pruner as JSON (``Pruner.config()``: kind, arguments, rungs),
 #: NULL without one; a reopened study rebuilds it from there.
-ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),), "trials": (("queued", "INTEGER"),),
+ADDED_COLUMNS = {"lineage": (("donor_step", "INTEGER"),),
+                 "trials": (("queued", "INTEGER"), ("paused_at", "REAL"), ("paused_s", "REAL")),
                  "studies": (("pruner", "TEXT"),)}
 
 #: ``version -> SQL`` that brings a database of that version to the next one. The tables of

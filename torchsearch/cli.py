@@ -90,7 +90,9 @@ def _trial_row(t: Trial, metric: str, *, fmt: str = "table") -> dict[str, Any]:
     row.update({f"params.{k}": v for k, v in t.params.items()})
     row["last"] = t.last(metric)
     row["epochs"] = max(t.metrics.get(metric, {}), default=None)
-    row["duration_s"] = None if t.duration is None else round(t.duration, 3)
+    row["duration_s"] = None if t.duration is None else round(t.duration, 3)  # time run, pauses left out
+    if fmt == "json":
+        row["paused_s"] = round(t.paused_s, 3)
     row["stop_code"] = t.stop_code  # "pruned" for a trial a pruner stopped (its epochs: the rung it reached)
     row["stop_reason"] = t.stop_reason
     row["error"] = t.error

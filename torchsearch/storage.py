@@ -67,7 +67,11 @@ class Storage(HandWork, LeaseRows):
                 for table, columns in ADDED_COLUMNS.items():  # a database written before they existed
                     for name, kind in columns:
                         if not self._has_column(table, name):
-                            self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                            try:
+                                self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                            except sqlite3.OperationalError as e:  # another writer added it meanwhile
+                                if "duplicate column" not in str(e):
+                                    raise
         except sqlite3.Error as e:
             raise StorageError(f"storage: cannot open {str(self.path or ':memory:')!r}: {e}") from e
 
@@ -259,7 +263,17 @@ class Storage(HandWork, LeaseRows):
         if "value" in fields:
             fields["value"] = _num(fields["value"])
         cols = ", ".join(f"{k} = ?" for k in fields)
-        self._q(f"UPDATE trials SET {cols} WHERE study_id = ? AND number = ?", (*fields.values(), study_id, number))
+        args: tuple[Any, ...] = tuple(fields.values())
+        if "state" in fields:  # a pause starts, or ends (resumed or finished): its time is kept apart
+            now = fields.get("ended") or time.time()
+            if fields["state"] == "paused":
+                cols += ", paused_at = COALESCE(paused_at, ?)"
+                args += (now,)
+            else:
+                cols += (", paused_s = CASE WHEN paused_at IS NULL THEN paused_s "
+                         "ELSE COALESCE(paused_s, 0) + MAX(0, ? - paused_at) END, paused_at = NULL")
+                args += (now,)
+        self._q(f"UPDATE trials SET {cols} WHERE study_id = ? AND number = ?", (*args, study_id, number))
 
     def trials(self, study_id: int, *, with_metrics: bool = True, number: int | None = None) -> list[Trial]:
         """The study's trials in order (only trial ``number`` when given), with their reports
@@ -269,7 +283,8 @@ class Storage(HandWork, LeaseRows):
             where, args = "t.study_id = ? AND t.number = ?", (study_id, number)
         rows = self._q(
             "SELECT id, number, state, params, value, best_step, started, ended, error, traceback, stop_code, "
-            f"stop_reason, checkpoint, {'queued' if self._has_column('trials', 'queued') else 'NULL'} "
+            f"stop_reason, checkpoint, {'queued' if self._has_column('trials', 'queued') else 'NULL'}, "
+            f"{'paused_at, paused_s' if self._has_column('trials', 'paused_s') else 'NULL, NULL'} "
             f"FROM trials t WHERE {where} ORDER BY number", args
         ).fetchall()
         metrics: dict[int, dict[str, dict[int, float]]] = {}
@@ -288,7 +303,8 @@ class Storage(HandWork, LeaseRows):
             out.append(Trial(
                 number=r[1], state=r[2], params=json.loads(r[3]), value=r[4], best_step=r[5], started=r[6],
                 ended=r[7], error=r[8], traceback=r[9], stop_code=r[10], stop_reason=r[11], checkpoint=r[12],
-                queued=bool(r[13]), metrics=metrics.get(r[0], {}), notes=notes.get(r[1], []),
+                queued=bool(r[13]), paused_at=r[14], paused_s=r[15] or 0.0, metrics=metrics.get(r[0], {}),
+                notes=notes.get(r[1], []),
             ))
         return out
 

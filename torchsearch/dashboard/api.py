@@ -111,12 +111,11 @@ def study(storage: Storage, study_id: int) -> dict[str, Any]:
 def _row(t: Trial, metric: str, now: float) -> dict[str, Any]:
     series = t.metrics.get(metric, {})
     steps = sorted({step for m in t.metrics.values() for step in m})
-    end = t.ended if t.ended is not None else (now if t.state == "running" else None)
     return {
         "number": t.number, "state": t.state, "params": t.params, "value": t.value, "best_step": t.best_step,
         "last": t.last(metric), "epochs": max(series) if series else (steps[-1] if steps else None),
         "started": t.started, "ended": t.ended,
-        "duration_s": None if t.started is None or end is None else max(0.0, end - t.started),
+        "duration_s": t.ran_for(now) if t.ended is not None or t.state in ("running", "paused") else None,
         "stop_code": t.stop_code, "stop_reason": t.stop_reason, "error": t.error,
         "queued": t.queued, "n_notes": len(t.notes),
     }
