@@ -18,6 +18,7 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
 - ``botorch_ourlsprior`` (the reverse of ``ours_lsmode``): BoTorch's lengthscale prior replaced by
   LogNormal(mu + sd^2, sd), whose mode in lengthscale space is ``exp(mu)``, the point our MAP
   fit is pulled to (9.2 at d=5), and the fit started there;
+- ``botorch_zeromean``: BoTorch's learnt constant prior mean replaced by zero, as ours;
 - ``botorch_ournoise``: BoTorch's noise prior (log-normal, median e^-4, log-sd 1, floor 1e-4)
   swapped for ours (median 1e-6, log-sd 3, floor 1e-9, started at 1e-6: near-interpolation);
 - ``botorch_ourwarp``: our output warp (``_gp.warp.OutputWarp``) applied to the losses before
@@ -36,7 +37,10 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
   variance against RBF with none); ``ours_botmap1``: that with the signal variance held at 1 (its
   prior's log-sd 1e-3), as BoTorch's kernel has no outputscale; ``ours_botmap2``: that with BoTorch's
   floors (lengthscales >= 0.025, noise >= 1e-4); ``ours_botall``: ``ours_botmap1`` searched by
-  ``optimize_acqf`` (our loop dressed as BoTorch's as far as it goes: the kernel stays Matern-5/2); ``botorch_medianstart`` the reverse: BoTorch's fit
+  ``optimize_acqf`` (our loop dressed as BoTorch's as far as it goes: the kernel stays Matern-5/2);
+  ``ours_constmean``: our Bayes with a constant prior mean (BoTorch's ``ConstantMean``), estimated
+  by generalised least squares; ``ours_botmap1_cm``: ``ours_botmap1`` with it; ``ours_lsmode_cm``:
+  the two together that matter (``ours_lsmode`` + the constant mean), everything else ours; ``botorch_medianstart`` the reverse: BoTorch's fit
   started at the prior's median, as ours;
 - ``ours_lsmode``: our lengthscale prior's log-mean moved from ``mu`` to ``mu - sd^2`` (log 0.46 at
   d=5): the objective BoTorch's MAP fit really maximises, since it optimises the lengthscale
@@ -140,7 +144,7 @@ def _our_search(model: Any, best_f: Any, space: ts.Space, X_params: list[dict[st
 
 def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int, *, kernel: str = "rbf",
                  search: str = "botorch", init: str = "botorch", init_ls: str = "botorch", noise: str = "botorch",
-                 warp: str = "botorch", ls_prior: str = "botorch") -> None:
+                 warp: str = "botorch", ls_prior: str = "botorch", mean: str = "botorch") -> None:
     """``bo_peers._botorch`` with one component swappable (the defaults: unchanged, step for step)."""
     import torch
     from botorch.acquisition.logei import qLogExpectedImprovement
@@ -187,6 +191,10 @@ def botorch_loop(space: dict[str, ts.Parameter], f: Any, budget: int, seed: int,
 
             kw["likelihood"] = GaussianLikelihood(noise_prior=LogNormalPrior(math.log(1e-6), 3.0),
                                                   noise_constraint=GreaterThan(1e-9, transform=None, initial_value=1e-6))
+        if mean == "zero":  # ours: no constant mean (BoTorch learns a ConstantMean)
+            from gpytorch.means import ZeroMean
+
+            kw["mean_module"] = ZeroMean()
         if kernel == "matern1":  # Matern-5/2 without an outputscale (the signal variance stays 1)
             kw["covar_module"] = get_covar_module_with_dim_scaled_prior(enc.d, use_rbf_kernel=False)
         if kernel == "matern":
@@ -273,6 +281,38 @@ class ColdFitBayes(Bayes):
         return super()._fit(rng)
 
 
+class ConstMeanBayes(Bayes):
+    """``Bayes`` with a constant prior mean instead of zero (BoTorch's ``SingleTaskGP`` learns a
+    ``ConstantMean``): the GP is fitted to the standardised losses minus ``c``, the generalised
+    least-squares constant under a first fit's kernel, and refitted (EI's threshold moves with it)."""
+
+    _c = 0.0
+
+    def _targets(self, y: np.ndarray) -> Any:
+        warp, ys = super()._targets(y)
+        return warp, ys - self._c
+
+    def _fit(self, rng: np.random.Generator) -> Any:
+        import torch
+
+        from torchsearch.schedulers._gp.gp import Posterior, fit_hyperparameters
+
+        self._c = 0.0
+        numbers, y = self._training()
+        X = torch.from_numpy(np.stack([self._rows[n] for n in numbers]))
+        ys = torch.from_numpy(self._targets(y)[1])
+        cat = torch.from_numpy(self._enc.cols.mask("cat"))
+        theta = fit_hyperparameters(X, ys, cat, init=self._theta)
+        L = Posterior(X, ys, torch.from_numpy(theta), cat).L
+        ki1 = torch.cholesky_solve(torch.ones(len(ys), 1, dtype=ys.dtype), L).squeeze(-1)
+        self._c, self._theta = float(ki1 @ ys / ki1.sum()), theta
+        return super()._fit(rng)
+
+
+class ColdConstMeanBayes(ColdFitBayes, ConstMeanBayes):
+    """Cold fits (BoTorch's) and a constant prior mean."""
+
+
 class ColdBotSearchBayes(ColdFitBayes, BotSearchBayes):
     """Cold fits and BoTorch's ``optimize_acqf`` as the search."""
 
@@ -336,9 +376,13 @@ SWAPS = {
     "ours_botmap1": _ours(ColdFitBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3)}),
     "ours_botmap2": _ours(ColdFitBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3),
                                                             "theta_bounds": _bot_bounds}),
+    "ours_constmean": _ours(ConstMeanBayes),
+    "ours_lsmode_cm": _ours(ConstMeanBayes, patch={"_ls_prior": _BOTMAP["_ls_prior"]}),
+    "ours_botmap1_cm": _ours(ColdConstMeanBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3)}),
     "ours_botall": _ours(ColdBotSearchBayes, warp=False, patch={**_BOTMAP, "_SCALE_PRIOR": (0.0, 1e-3)}),
     "botorch_medianstart": _loop(init_ls="median"),
     "botorch_ournoise": _loop(noise="ours"),
+    "botorch_zeromean": _loop(mean="zero"),
     "botorch_ourlsprior": _loop(ls_prior="ours"),
     "botorch_ourwarp": _loop(warp="ours"),
     "ours_nowarp": _ours(warp=False),

@@ -70,3 +70,24 @@ def test_reverse_swap_suggests_valid_unseen_points_in_a_mixed_space():
     assert len(set(keys)) == len(keys)
     assert all(isinstance(p["n"], int) and 0 <= p["n"] <= 4 for p in params)
     assert min(f(p) for p in params[6:]) < min(f(p) for p in params[:6])  # the model-based half improves
+
+
+def test_constant_mean_swap_fits_the_losses_minus_their_gls_constant():
+    """ours_constmean: the GP sees the standardised losses minus c = 1'K^-1 y / 1'K^-1 1 (a learnt
+    constant prior mean, as BoTorch's ConstantMean), and EI's threshold moves with it."""
+    from bo_swap import ConstMeanBayes
+
+    space = ts.Space({"x": ts.Float(0, 1), "y": ts.Float(0, 1)})
+    sch = ConstMeanBayes(seed=0, n_startup=4)
+    sch.setup(space, mode="min")
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        p = space.sample(rng)
+        sch.on_trial_start(i, p)
+        sch.on_complete(i, 5.0 + (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, "completed")
+    post, warp, best = sch._fit(np.random.default_rng(1))
+    numbers, y = sch._training()
+    raw = torch.from_numpy(warp(y))  # the standardised losses before the shift
+    assert sch._c > 0.5  # a bowl seen from above: the level away from the data is worse than the mean
+    torch.testing.assert_close(post.y, raw - sch._c)
+    assert best == pytest.approx(float(raw.min()) - sch._c)
