@@ -241,3 +241,54 @@ def test_fit_under_another_noise_prior_uses_that_prior(tiny):
     assert other == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(go[:d + 1].numpy(), gb[:d + 1].numpy(), rtol=1e-12)
     assert float(go[d + 1] - gb[d + 1]) == pytest.approx((t + 4.0) - (t - float(mu[d + 1])) / float(sd[d + 1]) ** 2)
+
+
+def test_a_profiled_constant_mean_is_the_gls_constant_and_its_gradient_is_the_total_one(tiny):
+    from torchsearch.schedulers._gp.gp import gls_constant
+
+    X, y, cat, _, _, _, theta = tiny
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y + 5.0), torch.from_numpy(cat)
+
+    def profiled(th):  # autograd through c(theta): the total derivative
+        n, d = Xt.shape
+        K = kernel(Xt, Xt, torch.exp(-th[:d]), torch.exp(th[d]), ct)
+        K = K + (torch.exp(th[d + 1]) + 1e-9) * torch.eye(n, dtype=Xt.dtype)
+        k1 = torch.linalg.solve(K, torch.ones(n, dtype=Xt.dtype))
+        c = (k1 @ yt) / k1.sum()
+        return neg_log_posterior(th, Xt, yt - c, ct), c
+
+    th = torch.tensor(theta, requires_grad=True)
+    v, c = profiled(th)
+    (g,) = torch.autograd.grad(v, th)
+    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, const_mean=True)
+    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
+    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-8, atol=1e-9)
+    assert gls_constant(Xt, yt, theta, ct) == pytest.approx(float(c.detach()), rel=1e-12)
+    # the constant soaks up an offset the zero-mean model must explain with its signal variance
+    assert abs(float(c.detach()) - 5.0) < 2.0
+    plain = fit_hyperparameters(Xt, yt, ct)
+    prof = fit_hyperparameters(Xt, yt, ct, const_mean=True)
+    assert prof[3] < plain[3]
+
+
+def test_a_warp_offset_moves_the_models_zero_and_inverse_adds_it_back():
+    from torchsearch.schedulers._gp.warp import OutputWarp
+
+    y = np.random.default_rng(3).normal(size=20) ** 2
+    w = OutputWarp(y)
+    z = w(y)
+    w.offset(0.7)
+    np.testing.assert_allclose(w(y), z - 0.7, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(w.inverse(w(y)), y, rtol=1e-9, atol=1e-9)
+
+
+def test_by_default_the_gp_has_a_constant_mean_and_the_lengthscale_prior_pulls_where_botorchs_does():
+    # the defaults since the eleventh session (v44 of the BO suite, RESULTS.md "Seventh session"):
+    # a profiled constant mean, and the log-normal prior's pull at its mode exp(mu - 3), not exp(mu)
+    from torchsearch.schedulers import bayes
+    from torchsearch.schedulers._gp import gp
+
+    assert bayes.CONST_MEAN == "profile"
+    assert gp.LS_PRIOR_SHIFT == 3.0
+    mu, sd = gp._ls_prior(5)
+    assert math.exp(mu) == pytest.approx(math.exp(math.sqrt(2.0) + 0.5 * math.log(5) - sd ** 2))  # 0.46

@@ -152,6 +152,12 @@ class OutputWarp:
         w.lam, w.mu2, w.sd2 = 1.0, 0.0, 1.0
         return w
 
+    def offset(self, c: float) -> None:
+        """Move the model's zero to ``c`` (model units): ``self(y)`` becomes ``self(y) - c`` and
+        ``inverse`` adds it back (a GP's constant prior mean, kept with the warp so that every
+        reader of the model's units agrees)."""
+        self.mu2 += c * self.sd2
+
     def _range(self, y: np.ndarray) -> None:
         width = float(np.ptp(y)) if len(y) else 0.0
         width = width if width > 0 else 1.0
