@@ -60,6 +60,11 @@ rows in the suite's format (``bo_suite.run_one``), so ``bo_suite.py --report`` a
     python benchmarks/bo_swap.py --report     # medians and per-seed values beside the suite's rows
 
 The two models on the same data (hyperparameters, predictions, next points): bo_swap_fit.py.
+
+The ``ours_*`` rows of bo_results_swap.jsonl were computed on v33's Bayes (commit fab2c77; run this
+script from an export of that commit, PYTHONPATH pointing at it, to reproduce them). On v44 (the
+constant mean profiled in the fit, the lengthscale prior's mean at mu - 3) ``_ours`` patches a
+different base: ``ours_lsmode`` is then a no-op and ``ours_constmean`` stacks a second constant.
 """
 
 from __future__ import annotations
