@@ -94,10 +94,8 @@ FAILED_QUANTILE = 0.9
 # mixed_log loses some polishing (6.4e-6 -> 2.3e-4); RESULTS.md, BO fifth session, item 25
 EXPLORE_BELOW: float | None = -10.0
 EXPLORE_ONLY_CATS = True  # only in a space with categories: a float-only one keeps polishing
-# the GP's constant prior mean (False: zero, v33's): the GP models the warped losses minus their
-# generalised least-squares constant; "profile" (the default since the eleventh session, v44 of the
-# BO suite, with _gp.gp.LS_PRIOR_SHIFT = 3): profiled out of the fit itself, one fit as BoTorch
-# fits its ConstantMean jointly; "refit" (v43, screened): under a first fit, then fitted again
+# the GP's constant prior mean, its GLS value: "profile" (default since v44 of the BO suite) in the
+# one fit, as BoTorch fits its ConstantMean; "refit" (v43) after a first fit; False: zero (v33)
 CONST_MEAN: str | bool = "profile"
 # screened and not adopted (see RESULTS.md, third session):
 REVERT_MIN_LS = 0.0  # only inputs whose fitted lengthscale (unit cube) is at least this are reverted
