@@ -12,8 +12,8 @@ Priors (on the log values, so the densities are normal):
   maximises the density of the lengthscale itself, whose mode is ``exp(mu - 3)`` (0.46 at d = 5),
   while a normal prior on the log lengthscale pulls to ``exp(mu)``, 20 times longer. So the
   normal prior here has mean ``mu - 3`` (``LS_PRIOR_SHIFT``): the eleventh session's diagnosis
-  found our fits 2-20x smoother than BoTorch's on the same data, and the suite 21 problems better
-  of 23 with the shift and a constant mean (RESULTS.md, BO, seventh session);
+  found our fitted lengthscales longer than BoTorch's on the same data, and the suite 21 problems
+  better of 23 with the shift and a constant mean (RESULTS.md, BO, seventh session);
 - signal variance: log-normal around 1 (the outputs are standardised);
 - noise variance: log-normal with median ``1e-6`` and log-sd 3, bounded below by ``1e-9``:
   near-interpolation for deterministic objectives (a median of ``1e-4`` cost two orders of
