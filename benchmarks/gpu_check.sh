@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU check (< 8 minutes on one H100/H200 with 16 CPU cores):
-#   nvidia-smi; the CUDA tests (pytest -m cuda); benchmarks/pbt_digits.py --devices cuda.
+#   nvidia-smi; the CUDA tests (pytest -m cuda); the whole suite with the GPU visible (pytest-xdist,
+#   where installed: the tests that only run on a machine with CUDA's defaults);
+#   benchmarks/pbt_digits.py --devices cuda.
 # Output goes to the terminal and, when $OUT is set, to $OUT/gpu_check.log.
 #
 #   bash benchmarks/gpu_check.sh
@@ -58,11 +60,17 @@ status=0
 step "CUDA tests (pytest -m cuda)"
 timeout 180 "$PY" -m pytest -m cuda -q -p no:cacheprovider -rs --continue-on-collection-errors tests || status=1
 
-step "benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 3 (population 8, 30 epochs)"
-timeout 240 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 3 || status=1
+if "$PY" -c "import xdist" 2>/dev/null; then
+  step "the whole suite with the GPU visible (pytest -n 12, Ignite's own tests left out)"
+  timeout 170 "$PY" -m pytest -q -n 12 -p no:cacheprovider -rs --ignore=tests/ignite_compat tests > /tmp/suite.log 2>&1 || status=1
+  tail -60 /tmp/suite.log; if [ -n "${OUT:-}" ]; then cp /tmp/suite.log "$OUT/suite.log"; fi
+fi
 
-step "benchmarks/pbt_digits.py --devices cuda --per-device 8 --repeats 2"
-timeout 150 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 8 --repeats 2 || status=1
+step "benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 2 (population 8, 30 epochs)"
+timeout 130 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 2 || status=1
+
+step "benchmarks/pbt_digits.py --devices cuda --per-device 8 --repeats 1"
+timeout 80 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 8 --repeats 1 || status=1
 
 step "done (status $status)"
 exit $status

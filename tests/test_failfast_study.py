@@ -116,7 +116,8 @@ def _script(tmp_path: Path, guarded: bool) -> subprocess.CompletedProcess:
         body += call
     script = tmp_path / "study_script.py"
     script.write_text(body)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # keep an existing PYTHONPATH (a machine that provides pytorch-ignite that way, such as the GPU image)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env,
                           cwd=tmp_path)
 

@@ -344,7 +344,7 @@ class NotWeights:
     (b"", r"neither torch.save output nor a torchsearch state \(it is empty \(0 bytes\)\)"),
     ("pickle", r"it holds objects other than tensors and plain containers \(torchsearch loads weights only, never "
                r"code\)"),
-])
+], ids=["random-bytes", "empty", "pickle"])  # stable ids: the random bytes differ in each collection (pytest-xdist)
 def test_a_checkpoint_that_is_not_ours_is_refused_naming_the_file_without_unsafe_advice(tmp_path, content, reason):
     study = _tune(tmp_path, n_trials=2)
     path = tmp_path / "checkpoints" / f"{study.best_trial.checkpoint}.pt"
