@@ -292,3 +292,50 @@ def test_by_default_the_gp_has_a_constant_mean_and_the_lengthscale_prior_pulls_w
     assert gp.LS_PRIOR_SHIFT == 3.0
     mu, sd = gp._ls_prior(5)
     assert math.exp(mu) == pytest.approx(math.exp(math.sqrt(2.0) + 0.5 * math.log(5) - sd ** 2))  # 0.46
+
+
+def test_a_categorical_columns_lengthscale_prior_sits_higher_and_the_gradient_still_matches(tiny, monkeypatch):
+    # a k-way mismatch counts (k-1)/k where an ordered column's squared distance averages 1/6,
+    # so the categorical column's prior log-mean is CAT_LS_SHIFT higher; nothing else moves
+    from torchsearch.schedulers._gp import gp
+
+    X, y, cat, _, _, _, theta = tiny
+    key = tuple(bool(c) for c in cat)
+    plain_mu, plain_sd = _prior_tensors(X.shape[1], torch.float64, torch.device("cpu"))
+    mu, sd = _prior_tensors(X.shape[1], torch.float64, torch.device("cpu"), None, key)
+    shift = np.where(np.r_[cat, False, False], gp.CAT_LS_SHIFT, 0.0)
+    assert gp.CAT_LS_SHIFT > 0 and cat.any()
+    np.testing.assert_allclose((mu - plain_mu).numpy(), shift)
+    assert torch.equal(sd, plain_sd)
+    # the closed-form gradient under the shifted prior equals autograd's
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    th = torch.tensor(theta, requires_grad=True)
+    n, d = X.shape
+    K = kernel(Xt, Xt, torch.exp(-th[:d]), torch.exp(th[d]), ct) + (torch.exp(th[d + 1]) + 1e-9) * torch.eye(n, dtype=Xt.dtype)
+    L = torch.linalg.cholesky(K)
+    a = torch.linalg.solve_triangular(L, yt.unsqueeze(-1), upper=False).squeeze(-1)
+    v = 0.5 * a.square().sum() + torch.log(torch.diagonal(L)).sum() + 0.5 * n * math.log(2 * math.pi)
+    v = v + 0.5 * ((th - mu) / sd).square().sum()
+    (g,) = torch.autograd.grad(v, th)
+    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=key)
+    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
+    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_the_categorical_shift_leaves_a_space_without_categories_unchanged(monkeypatch):
+    from torchsearch.schedulers._gp import gp
+
+    rng = np.random.default_rng(3)
+    X = torch.from_numpy(rng.random((15, 3)))
+    y = torch.from_numpy(np.sin(6 * X[:, 0].numpy()) + X[:, 1].numpy())
+    cat = torch.zeros(3, dtype=torch.bool)
+    with_shift = fit_hyperparameters(X, y, cat)
+    monkeypatch.setattr(gp, "CAT_LS_SHIFT", 0.0)
+    np.testing.assert_array_equal(fit_hyperparameters(X, y, cat), with_shift)
+    # and with a category, the shift is what changes the fit
+    Xc = X.clone()
+    Xc[:, 2] = torch.from_numpy(rng.integers(0, 3, 15).astype(float))
+    catc = torch.tensor([False, False, True])
+    plain = fit_hyperparameters(Xc, y, catc)
+    monkeypatch.setattr(gp, "CAT_LS_SHIFT", 0.75)
+    assert fit_hyperparameters(Xc, y, catc)[2] > plain[2]  # the category's log-lengthscale is longer

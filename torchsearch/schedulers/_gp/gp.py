@@ -64,15 +64,25 @@ _SQRT5 = math.sqrt(5.0)
 # pull on log l where BoTorch's pull on l is, the log-normal's mode exp(mu - sd^2) (0: v33's prior;
 # the default since the eleventh session, v44 of the BO suite, with Bayes.CONST_MEAN = "profile")
 LS_PRIOR_SHIFT = 3.0
+# categorical columns' prior log-mean is higher by this: an ordered column's squared distance
+# between two uniform draws is 1/6 on average, a k-way mismatch's (k-1)/k, so equal prior
+# correlation needs a lengthscale sqrt(6 (k-1)/k) times longer, a shift of 0.55 (k=2) to 0.90
+# (k large), 0.75 at k=4 (0 = v44; 0.75 since the twelfth session, v46 of the BO suite, RESULTS.md)
+CAT_LS_SHIFT = 0.75
 
 
 def _ls_prior(d: int) -> tuple[float, float]:
     return math.sqrt(2.0) + 0.5 * math.log(d) - LS_PRIOR_SHIFT, math.sqrt(3.0)
 
 
-def default_theta(d: int) -> np.ndarray:
+def _ls_means(d: int, cat: tuple[bool, ...] | None) -> list[float]:
+    mu = _ls_prior(d)[0]
+    return [mu + (CAT_LS_SHIFT if cat is not None and cat[j] else 0.0) for j in range(d)]
+
+
+def default_theta(d: int, cat: tuple[bool, ...] | None = None) -> np.ndarray:
     """The prior medians: the starting point of a first fit (shape ``d + 2``)."""
-    return np.array([_ls_prior(d)[0]] * d + [_SCALE_PRIOR[0], _NOISE_PRIOR[0]])
+    return np.array(_ls_means(d, cat) + [_SCALE_PRIOR[0], _NOISE_PRIOR[0]])
 
 
 def theta_bounds(d: int) -> list[tuple[float, float]]:
@@ -83,15 +93,16 @@ _PRIORS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 def _prior_tensors(d: int, dtype: torch.dtype, device: torch.device,
-                   noise_prior: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   noise_prior: tuple[float, float] | None = None,
+                   cat: tuple[bool, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Means and sds of the normal priors on ``theta`` (cached: constants); ``noise_prior``
-    (log median, log-sd) replaces the noise variance's."""
-    key = (d, dtype, device, noise_prior)
+    (log median, log-sd) replaces the noise variance's; ``cat`` marks categorical columns."""
+    key = (d, dtype, device, noise_prior, cat, CAT_LS_SHIFT)
     if key not in _PRIORS:
-        mu, sd = _ls_prior(d)
+        sd = _ls_prior(d)[1]
         nmu, nsd = noise_prior or _NOISE_PRIOR
         _PRIORS[key] = (
-            torch.tensor([mu] * d + [_SCALE_PRIOR[0], nmu], dtype=dtype, device=device),
+            torch.tensor(_ls_means(d, cat) + [_SCALE_PRIOR[0], nmu], dtype=dtype, device=device),
             torch.tensor([sd] * d + [_SCALE_PRIOR[1], nsd], dtype=dtype, device=device),
         )
     return _PRIORS[key]
@@ -106,7 +117,7 @@ def pair_terms(X: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
 
 def neg_log_posterior_and_grad(
     theta: torch.Tensor, D: torch.Tensor, y: torch.Tensor, noise_prior: tuple[float, float] | None = None,
-    const_mean: bool = False,
+    const_mean: bool = False, cat: tuple[bool, ...] | None = None,
 ) -> tuple[float, torch.Tensor]:
     """``-log p(y | X, theta) - log p(theta)`` (up to a constant) and its gradient in closed form
     (no autograd: several times faster); ``inf`` when K is not positive definite.
@@ -134,7 +145,7 @@ def neg_log_posterior_and_grad(
     nll = 0.5 * float(y @ alpha) + float(torch.log(torch.diagonal(L)).sum()) + 0.5 * n * _LOG2PI
     W = torch.cholesky_inverse(L) - torch.outer(alpha, alpha)
     M = W * (scale * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)  # W o dk/d(r^2)
-    prior_mu, prior_sd = _prior_tensors(d, D.dtype, D.device, noise_prior)
+    prior_mu, prior_sd = _prior_tensors(d, D.dtype, D.device, noise_prior, cat)
     u = (theta - prior_mu) / prior_sd
     g = u / prior_sd
     g[:d] -= (M.reshape(1, -1) @ D.reshape(-1, d)).squeeze(0) * inv_ls2
@@ -171,25 +182,26 @@ def fit_hyperparameters(
     lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
 
     D = pair_terms(X, cat)
+    cat_key = tuple(bool(c) for c in cat.tolist()) if CAT_LS_SHIFT else None
     memo: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def f(t: np.ndarray) -> tuple[float, np.ndarray]:
         key = t.tobytes()
         if key not in memo:  # scipy re-evaluates the starting point
             v, g = neg_log_posterior_and_grad(torch.tensor(t, dtype=X.dtype, device=X.device), D, y, noise_prior,
-                                              const_mean)
+                                              const_mean, cat_key)
             memo.clear()
             memo[key] = (v, g.cpu().numpy()) if math.isfinite(v) else (1e20, np.zeros_like(t))
         v, g = memo[key]
         return v, g.copy()
 
-    starts = [default_theta(d)]
+    starts = [default_theta(d, cat_key)]
     if noise_prior is not None:
         starts[0][d + 1] = noise_prior[0]
     if init is not None and init.shape == (d + 2,) and np.all(np.isfinite(init)):
         starts.append(np.clip(init, lo, hi))
     if (MULTI_START or NOISY_START) and _NOISY_WEIGHT > 0.0:
-        noisy = default_theta(d)
+        noisy = default_theta(d, cat_key)
         noisy[d + 1] = _NOISY_PRIOR[0]
         starts.append(noisy)
     scores = [f(s)[0] for s in starts]
