@@ -66,6 +66,9 @@ if "$PY" -c "import xdist" 2>/dev/null; then
   tail -60 /tmp/suite.log; if [ -n "${OUT:-}" ]; then cp /tmp/suite.log "$OUT/suite.log"; fi
 fi
 
+step "benchmarks/cuda_startup.py --procs 1 8 --repeats 1 (what a fresh worker pays before its first result)"
+timeout 60 "$PY" -u benchmarks/cuda_startup.py --procs 1 8 --repeats 1 || status=1
+
 step "benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 2 (population 8, 30 epochs)"
 timeout 130 "$PY" -u benchmarks/pbt_digits.py --devices cuda --per-device 4 --repeats 2 || status=1
 
