@@ -122,7 +122,8 @@ def neg_log_posterior_and_grad(
     """``-log p(y | X, theta) - log p(theta)`` (up to a constant) and its gradient in closed form
     (no autograd: several times faster); ``inf`` when K is not positive definite.
 
-    ``D`` comes from :func:`pair_terms`. With ``W = K^-1 - alpha alpha^T``,
+    ``D`` comes from :func:`pair_terms`; ``cat`` (a tuple of bools, one per column) marks the
+    categorical columns, whose prior sits ``CAT_LS_SHIFT`` higher. With ``W = K^-1 - alpha alpha^T``,
     ``d nll / d theta = tr(W dK/dtheta) / 2``; for a lengthscale,
     ``dK/dlog l_j = k'(r^2) * (-2 D_j / l_j^2)``.
     """
