@@ -62,7 +62,8 @@ def _head():
     # RAY_AUTH_MODE=token: the head and its clients use the token in ~/.ray/auth_token (created when missing);
     # with it unset, Ray Client sent no token to a head that required one (Ray 2.60) and timed out
     env.update(RAY_TMPDIR=folder, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-               RAY_AUTH_MODE="token", PYTHONPATH=str(ROOT))
+               RAY_AUTH_MODE="token",  # an existing PYTHONPATH is kept (a machine that provides packages that way)
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     ray_cli = str(Path(sys.executable).with_name("ray"))
     proc = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={gcs}", f"--ray-client-server-port={client}",
                              "--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false",
