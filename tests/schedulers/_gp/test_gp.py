@@ -18,15 +18,16 @@ from torchsearch.schedulers._gp.gp import (
 from torchsearch.schedulers._gp.kernel import kernel
 
 
-def neg_log_posterior(theta, X, y, cat):
-    """The textbook formula, differentiated by autograd: the reference for the closed form."""
+def neg_log_posterior(theta, X, y, cat, prior_cat=None):
+    """The textbook formula, differentiated by autograd: the reference for the closed form
+    (``prior_cat``: the categorical columns' key for the shifted lengthscale prior)."""
     n, d = X.shape
     K = kernel(X, X, torch.exp(-theta[:d]), torch.exp(theta[d]), cat)
     K = K + (torch.exp(theta[d + 1]) + 1e-9) * torch.eye(n, dtype=X.dtype)
     L = torch.linalg.cholesky(K)
     a = torch.linalg.solve_triangular(L, y.unsqueeze(-1), upper=False).squeeze(-1)
     nll = 0.5 * a.square().sum() + torch.log(torch.diagonal(L)).sum() + 0.5 * n * math.log(2 * math.pi)
-    mu, sd = _prior_tensors(d, X.dtype, X.device)
+    mu, sd = _prior_tensors(d, X.dtype, X.device, None, prior_cat)
     return nll + 0.5 * ((theta - mu) / sd).square().sum()
 
 
@@ -310,12 +311,7 @@ def test_a_categorical_columns_lengthscale_prior_sits_higher_and_the_gradient_st
     # the closed-form gradient under the shifted prior equals autograd's
     Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
     th = torch.tensor(theta, requires_grad=True)
-    n, d = X.shape
-    K = kernel(Xt, Xt, torch.exp(-th[:d]), torch.exp(th[d]), ct) + (torch.exp(th[d + 1]) + 1e-9) * torch.eye(n, dtype=Xt.dtype)
-    L = torch.linalg.cholesky(K)
-    a = torch.linalg.solve_triangular(L, yt.unsqueeze(-1), upper=False).squeeze(-1)
-    v = 0.5 * a.square().sum() + torch.log(torch.diagonal(L)).sum() + 0.5 * n * math.log(2 * math.pi)
-    v = v + 0.5 * ((th - mu) / sd).square().sum()
+    v = neg_log_posterior(th, Xt, yt, ct, prior_cat=key)
     (g,) = torch.autograd.grad(v, th)
     v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=key)
     assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
