@@ -18,6 +18,7 @@ from scipy.special import erfcx, log_ndtr, ndtr
 
 from .acquisition import _ASYMPTOTE as _BIG
 from .gp import Posterior
+from .kernel import components
 
 __all__ = ["log_ei_with_grad", "np_log_h"]
 
@@ -54,25 +55,29 @@ def log_ei_with_grad(post: Posterior, best: float) -> Callable[[np.ndarray], tup
     alpha = post.alpha.detach().cpu().numpy()
     K_inv = post.K_inv.detach().cpu().numpy()
     inv_ls = post.inv_ls.detach().cpu().numpy()
-    il2 = inv_ls * inv_ls
     scale = float(post.scale)
     cat = post.cat.detach().cpu().numpy().astype(bool)
     o = ~cat
-    Xo = X[:, o] * inv_ls[o]
     Xc = X[:, cat]
-    il2c = il2[cat]
     has_cat = bool(cat.any())
+    terms = []  # per kernel term (kernel.components): weight, inverse lengthscales
+    for w, m in components(post.cat):
+        il = inv_ls if m is None else inv_ls * m.cpu().numpy()
+        terms.append((scale * w, il, X[:, o] * il[o], il[cat] * il[cat]))
 
     def f(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=float)
-        diff = (x[:, o] * inv_ls[o])[:, None, :] - Xo[None, :, :]
-        d2 = (diff * diff).sum(-1)
-        if has_cat:
-            d2 = d2 + (x[:, cat][:, None, :] != Xc[None, :, :]).astype(float) @ il2c
-        r = np.sqrt(d2)
-        e = np.exp(-_SQRT5 * r)
-        k = scale * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
-        kp = scale * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
+        k = np.zeros((len(x), len(X)))
+        kps = []
+        for sw, il, Xo, il2c in terms:
+            diff = (x[:, o] * il[o])[:, None, :] - Xo[None, :, :]
+            d2 = (diff * diff).sum(-1)
+            if has_cat:
+                d2 = d2 + (x[:, cat][:, None, :] != Xc[None, :, :]).astype(float) @ il2c
+            r = np.sqrt(d2)
+            e = np.exp(-_SQRT5 * r)
+            k = k + sw * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
+            kps.append(sw * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)
         mean = k @ alpha
         kik = k @ K_inv
         raw = scale - (k * kik).sum(1)
@@ -83,8 +88,11 @@ def log_ei_with_grad(post: Posterior, best: float) -> Callable[[np.ndarray], tup
         g = np.exp(log_ndtr(z) - lh)
         g_mean = -g / sigma
         g_var = np.where(raw > 1e-12, (1.0 - g * z) / (2.0 * var), 0.0)
-        c = 2.0 * kp * (g_mean[:, None] * alpha[None, :] - 2.0 * g_var[:, None] * kik)
-        grad = (x * c.sum(1, keepdims=True) - c @ X) * il2
+        a = g_mean[:, None] * alpha[None, :] - 2.0 * g_var[:, None] * kik
+        grad = np.zeros_like(x)
+        for (_, il, _, _), kp in zip(terms, kps):
+            c = 2.0 * kp * a
+            grad += (x * c.sum(1, keepdims=True) - c @ X) * (il * il)
         grad[:, cat] = 0.0
         return lh + np.log(sigma), grad
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from .kernel import kernel, sq_dist
+from .kernel import components, kernel, sq_dist
 
 __all__ = ["Posterior", "fit_hyperparameters", "gls_constant", "neg_log_posterior_and_grad", "pair_terms",
            "default_theta", "theta_bounds"]
@@ -130,10 +130,16 @@ def neg_log_posterior_and_grad(
     n, _, d = D.shape
     inv_ls2 = torch.exp(-2.0 * theta[:d])
     scale, noise = torch.exp(theta[d]), torch.exp(theta[d + 1])
-    d2 = D @ inv_ls2
-    r = d2.sqrt()
-    e = torch.exp(-_SQRT5 * r)
-    Kf = scale * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
+    terms = []  # per kernel term: its lengthscale mask, scale * weight, r, exp(-sqrt5 r)
+    Kf = torch.zeros((), dtype=D.dtype, device=D.device)
+    for w, m in components(torch.tensor(cat if cat is not None else [False] * d)):
+        il2 = inv_ls2 if m is None else inv_ls2 * m.to(inv_ls2)
+        d2 = D @ il2
+        r = d2.sqrt()
+        e = torch.exp(-_SQRT5 * r)
+        sw = scale * w
+        Kf = Kf + sw * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
+        terms.append((m, sw, r, e))
     K = Kf + (noise + 1e-9) * torch.eye(n, dtype=D.dtype, device=D.device)
     L, info = torch.linalg.cholesky_ex(K)
     if int(info) != 0:
@@ -145,11 +151,13 @@ def neg_log_posterior_and_grad(
     alpha = torch.cholesky_solve(y.unsqueeze(-1), L).squeeze(-1)
     nll = 0.5 * float(y @ alpha) + float(torch.log(torch.diagonal(L)).sum()) + 0.5 * n * _LOG2PI
     W = torch.cholesky_inverse(L) - torch.outer(alpha, alpha)
-    M = W * (scale * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)  # W o dk/d(r^2)
     prior_mu, prior_sd = _prior_tensors(d, D.dtype, D.device, noise_prior, cat)
     u = (theta - prior_mu) / prior_sd
     g = u / prior_sd
-    g[:d] -= (M.reshape(1, -1) @ D.reshape(-1, d)).squeeze(0) * inv_ls2
+    for m, sw, r, e in terms:
+        M = W * (sw * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)  # W o dk/d(r^2)
+        gl = (M.reshape(1, -1) @ D.reshape(-1, d)).squeeze(0) * inv_ls2
+        g[:d] -= gl if m is None else gl * m.to(gl)
     g[d] += 0.5 * (W * Kf).sum()
     g[d + 1] += 0.5 * noise * torch.diagonal(W).sum()
     prior = 0.5 * float(u.square().sum())
@@ -183,7 +191,7 @@ def fit_hyperparameters(
     lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
 
     D = pair_terms(X, cat)
-    cat_key = tuple(bool(c) for c in cat.tolist()) if CAT_LS_SHIFT else None
+    cat_key = tuple(bool(c) for c in cat.tolist())
     memo: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def f(t: np.ndarray) -> tuple[float, np.ndarray]:
@@ -277,11 +285,16 @@ class Posterior:
         Closed form, no autograd: ``dk_i/dx_j = k'(r_i^2) * 2 (x_j - X_ij) / l_j^2``,
         ``dmean/dk = alpha``, ``dvar/dk = -2 K^-1 k``.
         """
-        d2 = sq_dist(x, self.X, self.inv_ls, self.cat)  # m x n
-        r = d2.sqrt()
-        e = torch.exp(-_SQRT5 * r)
-        k = self.scale * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
-        kp = self.scale * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
+        terms = []  # per kernel term: its inverse lengthscales and dk/d(r^2)
+        k = torch.zeros((), dtype=x.dtype, device=x.device)
+        for w, msk in components(self.cat):
+            il = self.inv_ls if msk is None else self.inv_ls * msk.to(self.inv_ls)
+            d2 = sq_dist(x, self.X, il, self.cat)  # m x n
+            r = d2.sqrt()
+            e = torch.exp(-_SQRT5 * r)
+            sw = self.scale * w
+            k = k + sw * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * e
+            terms.append((il, sw * (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * e))
         mean = k @ self.alpha
         kik = k @ self.K_inv  # m x n: K^-1 k
         raw = self.scale - (k * kik).sum(1)
@@ -289,8 +302,11 @@ class Posterior:
 
         def vjp(g_mean: torch.Tensor, g_var: torch.Tensor) -> torch.Tensor:
             g_var = torch.where(raw > 1e-12, g_var, torch.zeros_like(g_var))
-            c = 2.0 * kp * (g_mean.unsqueeze(1) * self.alpha.unsqueeze(0) - 2.0 * g_var.unsqueeze(1) * kik)
-            g = (x * c.sum(1, keepdim=True) - c @ self.X) * self.inv_ls.square()
+            a = g_mean.unsqueeze(1) * self.alpha.unsqueeze(0) - 2.0 * g_var.unsqueeze(1) * kik
+            g = torch.zeros_like(x)
+            for il, kp in terms:
+                c = 2.0 * kp * a
+                g = g + (x * c.sum(1, keepdim=True) - c @ self.X) * il.square()
             return torch.where(self.cat, torch.zeros_like(g), g)
 
         return mean, var, vjp

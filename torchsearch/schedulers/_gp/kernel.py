@@ -7,6 +7,13 @@ scaled distance is
     r^2 = sum_ordered ((x_j - x'_j) / l_j)^2 + sum_categorical [x_j != x'_j] / l_j^2
 
 so a category has its own lengthscale and every pair of distinct values is equally far apart.
+
+With two or more categorical columns and ``CAT_ADDITIVE = w > 0``, the correlation is
+``(1 - w) k(r^2) + w/m sum_c k(r_c^2)``, where ``r_c^2`` leaves out every categorical column but
+``c`` (``m`` of them): besides the joint Matern, one over the ordered columns and each category
+alone, so that what one category does to the ordered optimum is learned from every value of
+the others (BoTorch's mixed kernel adds ordered-only and category-only terms in the same spirit).
+Every term shares the lengthscales; :func:`components` gives the weights and column masks.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ import math
 import torch
 
 _SQRT5 = math.sqrt(5.0)
+
+# the additive share w above (0: the joint Matern alone, as up to v46 of the BO suite)
+CAT_ADDITIVE = 0.0
 
 
 class _Matern52(torch.autograd.Function):
@@ -50,6 +60,22 @@ def _gram_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((a * a).sum(1).unsqueeze(1) + (b * b).sum(1).unsqueeze(0) - 2.0 * (a @ b.T)).clamp_min_(0.0)
 
 
+def components(cat: torch.Tensor) -> list[tuple[float, torch.Tensor | None]]:
+    """The kernel's terms as ``(weight, mask)``: ``mask`` (``d``, 0/1, the inputs the term
+    sees; ``None``: all) multiplies the inverse lengthscales. One term ``(1.0, None)`` unless
+    ``CAT_ADDITIVE > 0`` and ``cat`` marks two or more columns."""
+    idx = [j for j, c in enumerate(cat.tolist()) if c]
+    if CAT_ADDITIVE <= 0.0 or len(idx) < 2:
+        return [(1.0, None)]
+    w = float(CAT_ADDITIVE)
+    out: list[tuple[float, torch.Tensor | None]] = [(1.0 - w, None)]
+    for j in idx:
+        m = (~cat).to(torch.float64)
+        m[j] = 1.0
+        out.append((w / len(idx), m))
+    return out
+
+
 def sq_dist(
     x1: torch.Tensor, x2: torch.Tensor, inv_ls: torch.Tensor, cat: torch.Tensor
 ) -> torch.Tensor:
@@ -68,5 +94,9 @@ def sq_dist(
 def kernel(
     x1: torch.Tensor, x2: torch.Tensor, inv_ls: torch.Tensor, scale: torch.Tensor, cat: torch.Tensor
 ) -> torch.Tensor:
-    """Covariance ``m x n``: ``scale * matern52(r^2)``."""
-    return scale * matern52(sq_dist(x1, x2, inv_ls, cat))
+    """Covariance ``m x n``: ``scale * matern52(r^2)`` (summed over :func:`components`)."""
+    comps = components(cat)
+    if len(comps) == 1:
+        return scale * matern52(sq_dist(x1, x2, inv_ls, cat))
+    return scale * sum(w * matern52(sq_dist(x1, x2, inv_ls if m is None else inv_ls * m.to(inv_ls), cat))
+                       for w, m in comps)
