@@ -19,7 +19,7 @@ These four problems were written in the thirteenth session before any screen of
     python benchmarks/bo_cats.py --seeds 20 --patch '{"torchsearch.schedulers._gp.kernel.CAT_ADDITIVE": 0.5}'
 
 prints per problem the median regret and how many seeds got within 0.01 of the optimum, for
-Bayes as it is and as patched (and Optuna's GPSampler with ``--gp``).
+Bayes as it is, Random, and Bayes as patched (``--methods ... gp`` adds Optuna's GPSampler).
 """
 
 from __future__ import annotations
@@ -133,15 +133,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--patch", default="")
-    ap.add_argument("--gp", action="store_true", help="also Optuna's GPSampler (about 3x slower)")
+    ap.add_argument("--methods", nargs="+", default=["bayes", "random", "patch"],
+                    help="of bayes, random, patch (Bayes as patched), gp (Optuna's GPSampler, ~3x slower)")
     ap.add_argument("--problems", nargs="+", default=list(PROBLEMS))
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
-    variants = [("bayes", {}), ("random", {})] + ([("bayes+patch", json.loads(a.patch))] if a.patch else [])
-    variants += [("gp", {})] if a.gp else []
+    variants = [("bayes+patch", json.loads(a.patch)) if m == "patch" else (m, {})
+                for m in a.methods if m != "patch" or a.patch]
     jobs = [(p, m.split("+")[0], s, c) for p in a.problems for m, c in variants for s in range(a.seeds)]
     labels = [m for p in a.problems for m, c in variants for s in range(a.seeds)]
-    with Pool(a.jobs) as pool:
+    with Pool(a.jobs, maxtasksperchild=1) as pool:  # a fresh process per run: a patch stays in its run
         rows = pool.map(run, jobs, chunksize=1)
     print(f"median regret [found within 0.01 / seeds], seeds 0-{a.seeds - 1}; patch: {a.patch or '-'}")
     for p in a.problems:

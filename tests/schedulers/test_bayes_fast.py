@@ -16,9 +16,12 @@ def test_log_h_matches_the_torch_branches_from_the_asymptote_to_large_z():
     np.testing.assert_allclose(np_log_h(z), log_h(torch.from_numpy(z)).numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("cat_cols", [(), (3,)])
+@pytest.mark.parametrize("cat_cols, additive", [((), 0.0), ((3,), 0.0), ((2, 3), 0.0), ((2, 3), 0.7)])
 @pytest.mark.parametrize("best", [-1.5, 3.0])  # an incumbent far below the mean: the tail branches
-def test_values_and_gradients_equal_the_torch_path(cat_cols, best):
+def test_values_and_gradients_equal_the_torch_path(cat_cols, additive, best, monkeypatch):
+    import torchsearch.schedulers._gp.kernel as K
+
+    monkeypatch.setattr(K, "CAT_ADDITIVE", additive)  # with two categories: the additive terms
     rng = np.random.default_rng(0)
     n, d = 40, 4
     X = rng.random((n, d))

@@ -335,3 +335,91 @@ def test_the_categorical_shift_leaves_a_space_without_categories_unchanged(monke
     plain = fit_hyperparameters(Xc, y, catc)
     monkeypatch.setattr(gp, "CAT_LS_SHIFT", 0.75)
     assert fit_hyperparameters(Xc, y, catc)[2] > plain[2]  # the category's log-lengthscale is longer
+
+
+@pytest.fixture
+def two_cats():
+    rng = np.random.default_rng(3)
+    X = rng.random((9, 4))
+    X[:, 2] = rng.integers(0, 3, size=9)
+    X[:, 3] = rng.integers(0, 2, size=9)
+    y = rng.normal(size=9)
+    cat = np.array([False, False, True, True])
+    theta = np.array([math.log(0.4), math.log(0.7), math.log(1.3), math.log(0.9), math.log(1.7), math.log(1e-3)])
+    return X, y, cat, theta
+
+
+def test_the_additive_category_kernel_is_its_weighted_terms_each_seeing_one_category(two_cats, monkeypatch):
+    import torchsearch.schedulers._gp.kernel as K
+
+    X, _, cat, theta = two_cats
+    monkeypatch.setattr(K, "CAT_ADDITIVE", 0.6)
+    ls, scale = np.exp(theta[:4]), math.exp(theta[4])
+    joint = _matern52_numpy(X, X, ls, scale, cat)
+    want = (0.4 * joint  # an infinite lengthscale hides a column: each other term sees one category
+            + 0.3 * _matern52_numpy(X, X, ls * np.array([1, 1, 1, np.inf]), scale, cat)
+            + 0.3 * _matern52_numpy(X, X, ls * np.array([1, 1, np.inf, 1]), scale, cat))
+    assert not np.allclose(want, joint)
+    got = kernel(torch.from_numpy(X), torch.from_numpy(X), torch.from_numpy(1.0 / ls),
+                 torch.tensor(scale, dtype=torch.float64), torch.from_numpy(cat))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(np.diagonal(got.numpy()), scale)
+
+
+def test_with_one_category_the_additive_share_changes_nothing(tiny, monkeypatch):
+    import torchsearch.schedulers._gp.kernel as K
+
+    X, y, cat, _, _, _, theta = tiny
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    before = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=tuple(cat.tolist()))
+    monkeypatch.setattr(K, "CAT_ADDITIVE", 0.9)
+    after = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=tuple(cat.tolist()))
+    assert K.components(ct) == [(1.0, None)]
+    assert before[0] == after[0] and torch.equal(before[1], after[1])
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.9])
+def test_additive_category_kernel_gradients_match_autograd(two_cats, monkeypatch, share):
+    import torchsearch.schedulers._gp.kernel as K
+
+    monkeypatch.setattr(K, "CAT_ADDITIVE", share)
+    X, y, cat, theta = two_cats
+    Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
+    key = tuple(cat.tolist())
+    th = torch.tensor(theta, requires_grad=True)
+    v = neg_log_posterior(th, Xt, yt, ct, prior_cat=key)
+    (g,) = torch.autograd.grad(v, th)
+    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=key)
+    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
+    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-10)
+
+    post = Posterior(Xt, yt, torch.tensor(theta), ct)
+    x = torch.tensor([[0.2, 0.9, 1.0, 0.0], [0.7, 0.1, 2.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    m, var = post.mean_var(x)
+    (gx,) = torch.autograd.grad((2.0 * m - 3.0 * var).sum(), x)
+    _, _, vjp = post.mean_var_vjp(x.detach())
+    g_closed = vjp(torch.full((2,), 2.0, dtype=torch.float64), torch.full((2,), -3.0, dtype=torch.float64))
+    np.testing.assert_allclose(g_closed[:, :2].numpy(), gx[:, :2].numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_the_additive_share_carries_each_categorys_shift_to_a_pair_never_seen(monkeypatch):
+    """f = (x - a[c1] - b[c2])^2: every pair but (c1=1, c2=1) observed along x; the additive share
+    predicts that pair's minimum where the two shifts put it, the joint kernel alone does not."""
+    import torchsearch.schedulers._gp.kernel as K
+
+    a, b = [0.2, 0.5], [0.0, 0.3]
+    xs = np.linspace(0.0, 1.0, 7)
+    rows = [(x, i, j) for i in range(2) for j in range(2) if (i, j) != (1, 1) for x in xs]
+    X = torch.tensor(rows, dtype=torch.float64)
+    y = torch.tensor([(x - a[i] - b[j]) ** 2 * 10 for x, i, j in rows], dtype=torch.float64)
+    y = (y - y.mean()) / y.std()
+    cat = torch.tensor([False, True, True])
+    grid = torch.tensor([(x, 1.0, 1.0) for x in np.linspace(0, 1, 101)], dtype=torch.float64)
+    where = {}
+    for share in (0.0, 0.9):
+        monkeypatch.setattr(K, "CAT_ADDITIVE", share)
+        theta = fit_hyperparameters(X, y, cat)
+        mean, _ = Posterior(X, y, torch.from_numpy(theta), cat).mean_var(grid)
+        where[share] = float(grid[int(torch.argmin(mean)), 0])
+    assert abs(where[0.9] - 0.8) < 0.08
+    assert abs(where[0.9] - 0.8) < abs(where[0.0] - 0.8)
