@@ -295,6 +295,16 @@ def test_by_default_the_gp_has_a_constant_mean_and_the_lengthscale_prior_pulls_w
     assert math.exp(mu) == pytest.approx(math.exp(math.sqrt(2.0) + 0.5 * math.log(5) - sd ** 2))  # 0.46
 
 
+def _assert_closed_form_matches_autograd(theta, Xt, yt, ct, key):
+    """The closed-form value and gradient (categorical prior key ``key``) equal the textbook's."""
+    th = torch.tensor(theta, requires_grad=True)
+    v = neg_log_posterior(th, Xt, yt, ct, prior_cat=key)
+    (g,) = torch.autograd.grad(v, th)
+    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=key)
+    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
+    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-10)
+
+
 def test_a_categorical_columns_lengthscale_prior_sits_higher_and_the_gradient_still_matches(tiny, monkeypatch):
     # a k-way mismatch counts (k-1)/k where an ordered column's squared distance averages 1/6,
     # so the categorical column's prior log-mean is CAT_LS_SHIFT higher; nothing else moves
@@ -310,12 +320,7 @@ def test_a_categorical_columns_lengthscale_prior_sits_higher_and_the_gradient_st
     assert torch.equal(sd, plain_sd)
     # the closed-form gradient under the shifted prior equals autograd's
     Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
-    th = torch.tensor(theta, requires_grad=True)
-    v = neg_log_posterior(th, Xt, yt, ct, prior_cat=key)
-    (g,) = torch.autograd.grad(v, th)
-    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=key)
-    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
-    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-10)
+    _assert_closed_form_matches_autograd(theta, Xt, yt, ct, key)
 
 
 def test_the_categorical_shift_leaves_a_space_without_categories_unchanged(monkeypatch):
@@ -386,12 +391,7 @@ def test_additive_category_kernel_gradients_match_autograd(two_cats, monkeypatch
     X, y, cat, theta = two_cats
     Xt, yt, ct = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(cat)
     key = tuple(cat.tolist())
-    th = torch.tensor(theta, requires_grad=True)
-    v = neg_log_posterior(th, Xt, yt, ct, prior_cat=key)
-    (g,) = torch.autograd.grad(v, th)
-    v2, g2 = neg_log_posterior_and_grad(torch.tensor(theta), pair_terms(Xt, ct), yt, cat=key)
-    assert v2 == pytest.approx(float(v.detach()), rel=1e-12)
-    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-10)
+    _assert_closed_form_matches_autograd(theta, Xt, yt, ct, key)
 
     post = Posterior(Xt, yt, torch.tensor(theta), ct)
     x = torch.tensor([[0.2, 0.9, 1.0, 0.0], [0.7, 0.1, 2.0, 1.0]], dtype=torch.float64, requires_grad=True)
