@@ -97,3 +97,24 @@ def test_a_pbt_members_patience_keeps_counting_across_its_turns():
     for t in study.trials:
         assert (t.state, t.stop_code) == ("stopped", "patience")
         assert sorted(t.metrics["mse"]) == [1, 2, 3]
+
+
+def test_a_population_tied_on_its_metric_explores_in_place_and_every_member_trains_each_epoch_once(tmp_path):
+    # "flat" is the same for every member at every step: nobody is ahead, so nothing is copied;
+    # the bottom by lot perturbs its own params, and its weights and epochs go on as they were
+    from tests.pbt_models import FlatMetricRegression
+
+    study = ts.tune(FlatMetricRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=0), metric="flat",
+                    mode="max", epochs=5, seed=0, storage=str(tmp_path), verbose=False)
+    rows = study.lineage()
+    assert rows and all(r["donor"] is None for r in rows)
+    assert not any(op.startswith("copy") for r in rows for op in r["operations"])
+    for t in study.trials:
+        assert t.state == "completed" and sorted(t.metrics["flat"]) == [1, 2, 3, 4, 5]
+        mine = [r for r in rows if r["trial"] == t.number]
+        if mine:  # the stored params are the last explore's, and the schedule changes at each one
+            assert t.params == mine[-1]["new_params"]
+            segments = study.schedule(t.number)
+            assert [s["params"] for s in segments][-1] == t.params
+            assert all(s["trial"] == t.number for s in segments)
+            assert len(segments) == len({r["step"] for r in mine}) + 1

@@ -316,3 +316,19 @@ def test_worker_pipes_get_large_socket_buffers_up_to_the_kernel_cap(pool):
         finally:
             sock.detach()
         assert got >= min(_BUFFER, cap)  # (Linux reports twice what was granted)
+
+
+def test_a_tied_population_explores_in_place_on_two_workers(tmp_path, pool):
+    # every member reports the same "flat": nothing is copied, the bottom by lot perturbs its own
+    # params on its worker, and each member still trains every epoch once, with the new params stored
+    from tests.pbt_models import FlatMetricRegression
+    from tests.test_population import SPACE
+
+    study = ts.tune(FlatMetricRegression, SPACE, scheduler=PBT(population=4, interval=1, seed=0), metric="flat",
+                    mode="max", epochs=5, seed=0, storage=str(tmp_path), executor=pool, verbose=False)
+    rows = study.lineage()
+    assert rows and all(r["donor"] is None and not r["operations"][0].startswith("copy") for r in rows)
+    for t in study.trials:
+        assert t.state == "completed" and sorted(t.metrics["flat"]) == [1, 2, 3, 4, 5]
+        mine = [r for r in rows if r["trial"] == t.number]
+        assert t.params == (mine[-1]["new_params"] if mine else study.schedule(t.number)[0]["params"])
