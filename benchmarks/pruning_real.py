@@ -74,7 +74,8 @@ def run_optuna(pruner_kind: str, E: int, budget: int, seed: int) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = (optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3) if pruner_kind == "sh" else
               optuna.pruners.HyperbandPruner(min_resource=1, max_resource=E, reduction_factor=3))
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner,
+                                study_name=f"digits-{seed}")  # fixed: HyperbandPruner's brackets hash the name
     values: list[float] = []
     trials = full = 0
     t0 = time.perf_counter()

@@ -124,7 +124,10 @@ def run_optuna(family: Family, budget: int, sampler: Any, pruner: Any, *, worker
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # a fixed name: Optuna's HyperbandPruner puts a trial in a bracket by a hash of the study's
+    # name and the trial number, and a generated name made its runs differ from run to run
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
+                                study_name=f"{family.name}-{family.seed}")
     E = family.max_epochs
     tr = Trace(budget)
     running: list[list[Any]] = []  # [trial, curve, epoch, best]
