@@ -132,7 +132,7 @@ def neg_log_posterior_and_grad(
     scale, noise = torch.exp(theta[d]), torch.exp(theta[d + 1])
     terms = []  # per kernel term: its lengthscale mask, scale * weight, r, exp(-sqrt5 r)
     Kf = torch.zeros((), dtype=D.dtype, device=D.device)
-    for w, m in components(torch.tensor(cat if cat is not None else [False] * d)):
+    for w, m in components(cat or ()):
         il2 = inv_ls2 if m is None else inv_ls2 * m.to(inv_ls2)
         d2 = D @ il2
         r = d2.sqrt()

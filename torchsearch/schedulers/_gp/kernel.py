@@ -61,19 +61,20 @@ def _gram_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((a * a).sum(1).unsqueeze(1) + (b * b).sum(1).unsqueeze(0) - 2.0 * (a @ b.T)).clamp_min_(0.0)
 
 
-def components(cat: torch.Tensor) -> list[tuple[float, torch.Tensor | None]]:
-    """The kernel's terms as ``(weight, mask)``: ``mask`` (``d``, 0/1, the inputs the term
-    sees; ``None``: all) multiplies the inverse lengthscales. One term ``(1.0, None)`` unless
-    ``CAT_ADDITIVE > 0`` and ``cat`` marks two or more columns."""
-    idx = [j for j, c in enumerate(cat.tolist()) if c]
+def components(cat: torch.Tensor | tuple[bool, ...]) -> list[tuple[float, torch.Tensor | None]]:
+    """The kernel's terms as ``(weight, mask)`` for the categorical flags ``cat`` (one per
+    column): ``mask`` (``d``, 0/1, the inputs the term sees; ``None``: all) multiplies the
+    inverse lengthscales. One term ``(1.0, None)`` unless ``CAT_ADDITIVE > 0`` and two or more
+    columns are categorical."""
+    flags = [bool(c) for c in (cat.tolist() if isinstance(cat, torch.Tensor) else cat)]
+    idx = [j for j, c in enumerate(flags) if c]
     if CAT_ADDITIVE <= 0.0 or len(idx) < 2:
         return [(1.0, None)]
     w = float(CAT_ADDITIVE)
     out: list[tuple[float, torch.Tensor | None]] = [(1.0 - w, None)]
     for j in idx:
-        m = (~cat).to(torch.float64)
-        m[j] = 1.0
-        out.append((w / len(idx), m))
+        mask = [0.0 if c and k != j else 1.0 for k, c in enumerate(flags)]
+        out.append((w / len(idx), torch.tensor(mask, dtype=torch.float64)))
     return out
 
 
