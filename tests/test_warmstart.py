@@ -169,6 +169,26 @@ def test_a_study_does_not_warm_start_from_itself(tmp_path):
     assert obs == [] and "skipped (it is this study)" in lines[0]
 
 
+def test_a_folder_shared_with_the_new_study_gives_its_other_study(tmp_path):
+    # the new study is stored in the folder it warm-starts from: the folder's other study teaches it
+    _stored(tmp_path, "old", [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}])
+    _stored(tmp_path, "zoomed", [])
+    obs, lines = observations(tmp_path, SPACE, metric="value", mode="min", name="zoomed",
+                              itself=(str(tmp_path.resolve()), "zoomed"))
+    assert len(obs) == 2 and "study 'old'" in lines[0]
+    _stored(tmp_path, "older", [{"x": 0.3, "y": 0.3}])
+    with pytest.raises(ValueError, match=r"several studies besides this study 'zoomed' \['old', 'older'\]"):
+        observations(tmp_path, SPACE, metric="value", mode="min", name="zoomed",
+                     itself=(str(tmp_path.resolve()), "zoomed"))
+
+
+def test_a_new_study_in_the_folder_it_warm_starts_from_learns_from_the_old_one(tmp_path):
+    _first_study(tmp_path, n=6)
+    new = ts.optimize(bowl, SPACE, scheduler=TPE(seed=0), n_trials=1, seed=0, storage=tmp_path,
+                      warm_start=tmp_path, study_name="second")
+    assert len(new.warm_observations) == 6
+
+
 # -- through optimize() / tune() / Study ---------------------------------------------------------------
 
 def _first_study(storage=None, n=24, seed=1):

@@ -55,8 +55,12 @@ class _Stored:
         return self._storage.trials(self._id, with_metrics=False)
 
 
-def _open(source: Any, name: str | None) -> Any:
-    """``source`` as an object with ``trials``, ``metric``, ``mode`` (and ``where`` for messages)."""
+def _open(source: Any, name: str | None, itself: tuple[str, str] | None = None) -> Any:
+    """``source`` as an object with ``trials``, ``metric``, ``mode`` (and ``where`` for messages).
+
+    A folder is read for its one study other than ``itself`` (the new study, which may already
+    be stored there); where several others remain, the one named ``name`` (an earlier run of
+    this study stored elsewhere)."""
     from .storage import Storage
 
     if isinstance(source, (str, os.PathLike)):
@@ -77,14 +81,19 @@ def _open(source: Any, name: str | None) -> Any:
     studies = storage.list_studies()
     if not studies:
         raise ValueError(f"warm_start: the storage {str(storage.path)!r} holds no study")
-    if len(studies) > 1:
-        named = [s for s in studies if s["name"] == name]
+    here = str(Path(storage.path).resolve())
+    others = [s for s in studies if itself is None or (here, str(s["name"])) != itself]
+    if not others:  # the folder holds the new study alone: the caller skips it, saying so
+        return _Stored(storage, studies[0])
+    if len(others) > 1:
+        named = [s for s in others if s["name"] == name]
         if not named:
-            raise ValueError(f"warm_start: the storage {str(storage.path)!r} holds several studies "
-                             f"{sorted(s['name'] for s in studies)}, none named {name!r}; pass "
+            this = f" besides this study {itself[1]!r}" if len(others) < len(studies) and itself else ""
+            raise ValueError(f"warm_start: the storage {str(storage.path)!r} holds several studies{this} "
+                             f"{sorted(s['name'] for s in others)}, none named {name!r}; pass "
                              "ts.load_study(path, name=...) instead of the path")
-        studies = named
-    return _Stored(storage, studies[0])
+        others = named
+    return _Stored(storage, others[0])
 
 
 def _where(source: Any) -> str:
@@ -121,7 +130,7 @@ def observations(warm_start: Any, space: Space, *, metric: str, mode: str, name:
     out: dict[str, list[Any]] = {}
     lines: list[str] = []
     for source in _as_list(warm_start):
-        study = _open(source, name)
+        study = _open(source, name, itself)
         where = _where(study)
         ident = _identity(study)
         if itself is not None and ident is not None and ident == itself:
