@@ -137,3 +137,47 @@ def test_factor_and_ceiling_need_one_number_and_say_how_to_pick_it():
     Divergence(factor=10).attach(trainer)
     with pytest.raises(ValueError, match=r"factor= and ceiling= need one number; pick it with output_transform=\)"):
         trainer.run(range(1), max_epochs=1)
+
+
+@pytest.mark.parametrize("output, stops", [
+    (complex(1, 1), False), (complex(float("nan"), 0), True), (complex(1, float("inf")), True),
+])
+def test_a_complex_output_stops_when_its_real_or_imaginary_part_is_not_finite_as_in_ignite(output, stops):
+    import torch
+
+    for out in (output, torch.tensor(output), torch.tensor([output]), torch.tensor([1 + 0j, output])):
+        trainer = scripted_trainer([out, out])
+        Divergence().attach(trainer)
+        trainer.run(range(2), max_epochs=1)
+        assert trainer.state.iteration == (1 if stops else 2), out
+        if stops:
+            assert trainer.state.stop_code == "non_finite"
+            assert trainer.state.stop_reason == f"divergence: loss is {output} (epoch 1, iteration 1)"
+        else:
+            assert stop_record(trainer) is None
+
+
+def test_factor_on_a_complex_output_says_it_needs_a_real_number():
+    import torch
+
+    trainer = scripted_trainer([torch.tensor(1 + 1j)])
+    Divergence(factor=10).attach(trainer)
+    with pytest.raises(ValueError, match=r"must be a real number or a one-element real tensor, got a torch.complex64"):
+        trainer.run(range(1), max_epochs=1)
+
+
+@pytest.mark.parametrize("output", [None, [1.0, None], {"loss": 1.0, "model": object()}])
+def test_an_output_that_is_no_number_raises_type_error_naming_it_as_terminate_on_nan_does(output):
+    from ignite.handlers import TerminateOnNan
+
+    ignite_trainer = scripted_trainer([output])
+    ignite_trainer.add_event_handler(Events.ITERATION_COMPLETED, TerminateOnNan())
+    with pytest.raises(TypeError):
+        ignite_trainer.run(range(1), max_epochs=1)
+
+    trainer = scripted_trainer([output])
+    Divergence().attach(trainer)
+    with pytest.raises(TypeError, match=r"Divergence: the watched output .* must be a number, a tensor or array, or a "
+                                        r"list, tuple or dict of them .*; found (None|<object .*>) of type "
+                                        r"(NoneType|object)\. Pick the loss with output_transform="):
+        trainer.run(range(1), max_epochs=1)

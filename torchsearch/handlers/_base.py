@@ -53,16 +53,16 @@ def check_metric(who: str, metric: Any) -> str:
 
 
 def as_float(who: str, what: str, value: Any) -> float:
-    """A number or a one-element tensor as a float (NaN and inf pass through)."""
+    """A real number or a one-element real tensor as a float (NaN and inf pass through)."""
     if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"{who}: {what} must be a number or a one-element tensor, "
-                             f"got a tensor of shape {tuple(value.shape)}")
+        if value.numel() != 1 or value.is_complex():
+            raise ValueError(f"{who}: {what} must be a real number or a one-element real tensor, "
+                             f"got a {value.dtype} tensor of shape {tuple(value.shape)}")
         return float(value.detach().item())
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{who}: {what} must be a number, got {value!r}") from None
+        raise ValueError(f"{who}: {what} must be a real number, got {value!r}") from None
 
 
 def read_metric(who: str, engine: Engine, metric: str) -> float:

@@ -21,39 +21,50 @@ if TYPE_CHECKING:
 __all__ = ["Divergence"]
 
 
-def _is_scalar(x: Any) -> bool:
+def _is_real_scalar(x: Any) -> bool:
+    """One real number: a Python or numpy real, or a one-element real tensor."""
     if isinstance(x, torch.Tensor):
-        return x.numel() == 1
-    if isinstance(x, np.ndarray):
-        return x.size == 1
+        return x.numel() == 1 and not x.is_complex()
     return isinstance(x, numbers.Real)
 
 
-def _non_finite(x: Any) -> float | None:
-    """The first NaN or infinity in ``x`` (a number, tensor, array, or sequence or mapping of
-    them, nested), or None. Anything else (a string...) is skipped, as Ignite's
-    ``TerminateOnNan`` skips it. A complex one is reported as NaN."""
-    if isinstance(x, np.ndarray) and x.dtype.kind in "fc":
-        x = torch.from_numpy(x)
+def _non_finite(x: Any) -> float | complex | None:
+    """The first NaN or infinity in ``x``, or None if it has none.
+
+    ``x`` is what Ignite's ``TerminateOnNan`` takes (a number, a tensor, or a list, tuple or
+    dict of them, nested; strings are skipped), or a numpy array. A complex number is
+    non-finite when its real or imaginary part is (``torch.isfinite``), and is returned as
+    such. Anything else (None, an object...) raises ``TypeError``, as in Ignite.
+    """
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "fc":
+            x = torch.from_numpy(x)
+        elif x.dtype.kind == "O":
+            x = x.ravel().tolist()
+        else:  # integers, booleans, strings, dates: never NaN
+            return None
     if isinstance(x, torch.Tensor):
         x = x.detach()
         bad = x[~torch.isfinite(x)]
-        if bad.numel() == 0:
-            return None
-        first = bad.flatten()[0].item()
-        return first if isinstance(first, float) else math.nan
-    if isinstance(x, numbers.Real):
-        return None if math.isfinite(x) else float(x)
-    if isinstance(x, numbers.Complex):
-        return None if cmath.isfinite(x) else math.nan
+        return bad.flatten()[0].item() if bad.numel() else None
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        return None if cmath.isfinite(x) else complex(x)
+    if isinstance(x, numbers.Number):
+        return None if math.isfinite(x) else float(x)  # type: ignore[arg-type]
+    if isinstance(x, (str, bytes)):
+        return None
     if isinstance(x, Mapping):
         x = list(x.values())
-    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+    if isinstance(x, Sequence):
         for item in x:
             bad = _non_finite(item)
             if bad is not None:
                 return bad
-    return None
+        return None
+    raise TypeError(f"Divergence: the watched output (engine.state.output, after output_transform) must be a "
+                    f"number, a tensor or array, or a list, tuple or dict of them (strings are skipped), as for "
+                    f"Ignite's TerminateOnNan; found {x!r} of type {type(x).__name__}. Pick the loss with "
+                    f"output_transform=")
 
 
 class Divergence(StopHandler):
@@ -72,11 +83,13 @@ class Divergence(StopHandler):
 
     Without ``factor`` and ``ceiling`` only non-finite values stop training, and the watched
     output may be anything Ignite's :class:`~ignite.handlers.TerminateOnNan` takes (a number,
-    a tensor of any shape, or a list, tuple or dict of them, nested): one NaN or infinity
-    anywhere stops it (inside a numpy array too, which Ignite skips), other values (strings...)
-    are ignored. ``Divergence()`` is a ``TerminateOnNan`` whose stop is recorded (code
-    ``"non_finite"`` and a sentence) instead of logged as a warning; its ``output_transform``
-    is keyword-only. Batch losses are
+    real or complex, a tensor of any shape and dtype, or a list, tuple or dict of them,
+    nested): one NaN or infinity anywhere stops it (a complex value when its real or
+    imaginary part is one), strings are skipped, and anything else (``None``, an object...)
+    raises ``TypeError``, as in Ignite. ``Divergence()`` is a ``TerminateOnNan`` whose stop is
+    recorded (code ``"non_finite"`` and a sentence) instead of logged as a warning, that also
+    checks numpy arrays (on which Ignite raises ``TypeError``); its ``output_transform`` is
+    keyword-only. Batch losses are
     noisy: late in training one lucky batch sets a low best that an ordinary batch then
     exceeds ten times over. ``smoothing`` compares an exponential moving average instead
     (``avg = smoothing * avg + (1 - smoothing) * value``); 0.9 (about the last ten batches)
@@ -155,15 +168,15 @@ class Divergence(StopHandler):
     def _name(self) -> str:
         return (self.metric or "loss") + (" (smoothed)" if self.smoothing else "")
 
-    def _value(self, engine: Engine) -> float | None:
-        """The watched number; or, for an output that is not one number (which only the
+    def _value(self, engine: Engine) -> float | complex | None:
+        """The watched number; or, for an output that is not one real number (which only the
         non-finite check may watch), its first NaN or infinity, or None if it has none."""
         if self.metric is not None:
             return read_metric("Divergence", engine, self.metric)
         out = engine.state.output
         if self.output_transform is not None:
             out = self.output_transform(out)
-        if _is_scalar(out) or self.factor is not None or self.ceiling is not None:
+        if _is_real_scalar(out) or self.factor is not None or self.ceiling is not None:
             return as_float("Divergence", "the watched output (factor= and ceiling= need one number; pick it "
                             "with output_transform=)", out)
         return _non_finite(out)
@@ -177,9 +190,9 @@ class Divergence(StopHandler):
     def __call__(self, engine: Engine) -> None:
         value = self._value(engine)
         self.n_events += 1
-        if value is None:  # an output of several values, all finite
+        if value is None:  # an output of several values (or a complex one), all finite
             return
-        if not math.isfinite(value):
+        if not cmath.isfinite(value):  # (a complex value is here only when it is not finite)
             name = self.metric or "loss"
             self._stop(engine, f"divergence: {name} is {value} ({self._where(engine)})", code="non_finite")
             return
