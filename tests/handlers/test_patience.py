@@ -138,3 +138,32 @@ def test_an_unattached_patience_pickles_for_worker_processes():
 
     p = pickle.loads(pickle.dumps(Patience(3, metric="accuracy", mode="max", min_delta=0.01)))
     assert (p.patience, p.metric, p.mode, p.threshold, p.trainer) == (3, "accuracy", "max", 0.01, None)
+
+
+@pytest.mark.parametrize("how", ["metric", "score_function"])
+def test_an_evaluator_attached_alone_raises_at_its_second_run_instead_of_never_stopping(how):
+    # the Ignite habit without trainer=: the evaluator is taken for the trainer, and counting afresh at each of
+    # its one-epoch runs, the handler could never stop training
+    trainer, evaluator, train = make_engines(lr=0.0, n_train=128)
+    kwargs = dict(metric="accuracy") if how == "metric" else dict(score_function=lambda e: 0.5)
+    Patience(1, mode="max", **kwargs).attach(evaluator)
+    with pytest.raises(RuntimeError, match=r"Patience: attached to one engine alone .* now starts a second run of one "
+                                           r"epoch from scratch, as an evaluator does.* Give the trainer: "
+                                           r"attach\(trainer, evaluator\), or Patience\(\.\.\., trainer=trainer\)"):
+        trainer.run(train, max_epochs=5)
+    assert trainer.state.epoch == 2  # the first evaluation passed; the second one raised
+
+
+def test_the_trainer_attached_alone_still_watches_its_own_metrics_every_epoch():
+    from ignite.engine import Engine
+
+    trainer = Engine(lambda e, b: None)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(accuracy=0.5))
+    p = Patience(2, metric="accuracy", mode="max").attach(trainer)
+    trainer.run([0], max_epochs=1)  # a run of one epoch, continued, then runs started again: all fine
+    trainer.run([0], max_epochs=2)
+    assert stop_record(trainer) is None and p.counter == 0
+    trainer.run([0], max_epochs=10)
+    assert trainer.state.epoch == 5 and stop_record(trainer)[0] == "patience"
+    trainer.run([0], max_epochs=10)  # the stopped run continued: counts afresh from epoch 6
+    assert trainer.state.epoch == 8 and stop_record(trainer)[0] == "patience"

@@ -108,14 +108,16 @@ class StopHandler:
         self.trainer = trainer
         watch(trainer)
 
-    def _watch_metrics(self, trainer: Any, evaluator: Any, event: Any) -> None:
+    def _watch_metrics(self, trainer: Any, evaluator: Any, event: Any) -> Engine:
         """Run on ``evaluator`` after each of its runs (``Events.COMPLETED``) or, without one, on
-        the trainer after each epoch; ``event`` overrides that. Stops ``trainer``."""
+        the trainer after each epoch; ``event`` overrides that. Stops ``trainer``. Returns the
+        engine watched."""
         trainer, evaluator = resolve_engines(type(self).__name__, trainer, evaluator)
         self._bind(trainer)
         watched = evaluator if evaluator is not None else trainer
         default = Events.COMPLETED if evaluator is not None else Events.EPOCH_COMPLETED
         watched.add_event_handler(event or default, self)
+        return watched
 
     #: whether ``__call__`` may run on an evaluator (then it needs to know the trainer to stop)
     reads_evaluator: bool = True

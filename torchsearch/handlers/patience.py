@@ -59,7 +59,8 @@ class Patience(StopHandler, EarlyStopping):
       ``cumulative`` unless told otherwise; giving both names of one setting is an error
       (Ignite lets the deprecated name win);
     - ``mode`` has no default with ``metric=`` (is a higher ``"loss"`` better?);
-    - ``trainer`` may be left out and given to :meth:`attach`; a run without one raises;
+    - ``trainer`` may be left out and given to :meth:`attach`; a run without one raises, and so
+      does ``attach(evaluator)`` alone, at the evaluator's second run (see :meth:`attach`);
     - ``attach(evaluator)`` Ignite's way resets the count when the constructor's trainer starts
       a run, not each time the evaluator does (which Ignite's default ``reset_engine=engine``
       does, so that it never stops);
@@ -172,6 +173,8 @@ class Patience(StopHandler, EarlyStopping):
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self._loaded = False  # a state given to load_state_dict that the next run resumes
+        self._lone = False  # attached to one engine alone: it watches, resets and stops that engine
+        self._one_epoch_run = False  # that engine's last run was evaluated, and was of one epoch
 
     # -- torchsearch's names for Ignite's threshold and threshold_mode (not deprecated here) ----
     @property
@@ -220,6 +223,7 @@ class Patience(StopHandler, EarlyStopping):
                 self.best_score = score  # the bar follows the best score, improvement or not
             self.counter += 1
             self.logger.debug("Patience: %i / %i", self.counter, self.patience)
+        self._one_epoch_run = self._lone and engine.state.max_epochs == 1
         if self.counter >= self.patience and self.n_evaluations > self.warmup:
             self._stop(engine, self.reason())
 
@@ -246,7 +250,11 @@ class Patience(StopHandler, EarlyStopping):
         after each of its runs (``Events.COMPLETED``), or, without one, the trainer's own
         metrics after each epoch (``event`` overrides that); stop ``trainer``, and reset the
         count when it starts a run. ``trainer`` may be a :class:`torchsearch.Trainer` (whose
-        evaluator is then used).
+        evaluator is then used). Given one engine alone, it takes it for the trainer: an
+        evaluator given so (the Ignite habit, without ``trainer=`` in the constructor) would
+        count afresh at each of its runs and never stop training, so when that engine starts a
+        second one-epoch run from scratch, as an evaluator does, it raises ``RuntimeError``
+        naming ``attach(trainer, evaluator)``.
 
         ``attach(engine, event=Events.COMPLETED, reset_engine=None, reset_event=Events.STARTED)``
         (Ignite's): run on ``engine`` at ``event``, reset at ``reset_event`` of ``reset_engine``
@@ -289,6 +297,7 @@ class Patience(StopHandler, EarlyStopping):
         if engine is None:
             raise TypeError("Patience.attach: engine must be an ignite Engine, got engine=None")
         self._bind(trainer)
+        self._lone = False
         engine.add_event_handler(event, self)
         self._reset_on(reset_engine or trainer, reset_event)
 
@@ -299,7 +308,8 @@ class Patience(StopHandler, EarlyStopping):
                 raise ValueError(f"Patience.attach: this Patience stops the trainer given to its constructor "
                                  f"({self._given_trainer!r}) and is never moved to another; got trainer={trainer!r}. "
                                  "To watch an evaluator, use attach(evaluator) or attach(trainer, evaluator)")
-        self._watch_metrics(trainer, evaluator, event)
+        watched = self._watch_metrics(trainer, evaluator, event)
+        self._lone, self._one_epoch_run = watched is self.trainer, False
         self._reset_on(self.trainer, Events.STARTED)
 
     def _reset_on(self, engine: Engine, event: Any) -> None:
@@ -313,6 +323,14 @@ class Patience(StopHandler, EarlyStopping):
         run started again counts afresh, as in Ignite. There (called with the engine) it keeps
         a state given to :meth:`load_state_dict` since the last run: the run resumes it.
         """
+        if engine is not None and self._one_epoch_run and engine.state.epoch == 0:
+            self._one_epoch_run = False
+            raise RuntimeError(
+                "Patience: attached to one engine alone (attach(engine), no evaluator, no trainer= given to "
+                "Patience), it watches and stops that engine and counts afresh at each of its runs; this engine "
+                f"({engine!r}) now starts a second run of one epoch from scratch, as an evaluator does, so the "
+                "count could never reach patience and training would never be stopped. Give the trainer: "
+                "attach(trainer, evaluator), or Patience(..., trainer=trainer).attach(evaluator)")
         if engine is not None and self._loaded:
             self._loaded = False
             return
