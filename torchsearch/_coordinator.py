@@ -160,6 +160,9 @@ class Coordinator(LaunchLoop):
         now = self.clock()
         if self._trial_timeout is not None and since is not None and now - since >= self._trial_timeout:
             return f"no report for {self._trial_timeout:g} s (trial_timeout)"
+        if self._deadline is not None and now >= self._deadline + self._grace and since is None:
+            return (f"the study time budget of {self._time_budget:g}s ran out before the trial began (its worker "
+                    "was still starting)")
         if self._deadline is not None and now >= self._deadline + self._grace:
             return (f"still running {self._grace:g} s after the study time budget of {self._time_budget:g}s ran out "
                     "(it did not stop when told: hung?)")

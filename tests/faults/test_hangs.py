@@ -47,3 +47,18 @@ def test_a_hung_trial_is_ended_a_short_grace_after_the_study_time_budget(pool):
     assert t.state == "failed"
     assert t.error.startswith("still running 2 s after the study time budget of 3s ran out")
     assert study.end_reason == "time budget of 3s exhausted"
+
+
+def test_a_trial_whose_worker_has_not_begun_it_when_the_time_budget_runs_out_is_interrupted_not_failed(monkeypatch):
+    # a time budget shorter than the worker's start-up is not a hang: the trial never began, so it is
+    # interrupted (it runs again first next time, and teaches no scheduler that its params fail)
+    from tests.faults.slow_import import SlowToImport
+
+    monkeypatch.setenv("TS_SLOW_IMPORT", "30")
+    with Processes("cpu", workers=1, threads=1) as ex:
+        study = ts.tune(SlowToImport, {"lr": ts.Choice([0.05])}, scheduler=Grid(), metric="mse", mode="min",
+                        epochs=2, executor=ex, time_budget=1, verbose=False)
+    (t,) = study.trials
+    assert t.state == "interrupted", (t.state, t.error)
+    assert "ran out before the trial began" in (t.error or t.stop_reason or ""), t
+    assert study.end_reason == "time budget of 1s exhausted"

@@ -93,12 +93,13 @@ class _Slots:
                 owner[w.conn], owner[w.process.sentinel] = (w, w.conn, False), (w, w.conn, True)
         return [owner[obj] for obj in _wait_any(list(owner), timeout)]
 
-    def _replace(self, w: _Worker, why: str | None = None) -> None:
+    def _replace(self, w: _Worker, why: str | None = None, *, begun: bool = True) -> None:
         """End worker ``w`` (killed when ``why``, the reason its trial must end, is given; else it
         has died), fail its trial with the reason, and start a fresh worker in its slot; a trial
         queued behind a pausing one goes to the fresh worker. A worker that died by itself before
         it was ready never began its trial: the trial is interrupted (it runs again first and
-        does not count towards ``n_trials``), not failed."""
+        does not count towards ``n_trials``), not failed; so is one ended by force before it
+        began (``begun=False``: the study's time budget ran out while its worker was starting)."""
         if why is not None:
             w.process.kill()
         w.process.join(timeout=5 if why is not None else 1)
@@ -112,7 +113,7 @@ class _Slots:
             why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while running trial {trial and trial.number}"
         else:
             why += f"; its worker process (pid {w.process.pid}, {w.device}) was killed and replaced"
-        if trial is not None and died_starting:
+        if trial is not None and (died_starting or not begun):
             self.host.interrupt(trial, why)
         elif trial is not None:
             self.host.finish(trial, error=why)

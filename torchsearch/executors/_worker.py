@@ -245,8 +245,10 @@ def worker_main(conn: Any, device: str, threads: int) -> None:
         _imports(job)
         if runs == 1:
             _freeze_imports(collect=False)  # the job's modules, Ignite
-        if timeout:  # begun: from now on its progress must move (sent from here: a hang may stop the watch thread)
-            conn.send(("beat", number, 0))
+        # begun (its imports done): from now on its progress must move when a trial_timeout runs, and a
+        # study time budget that runs out fails it if it hangs, where before this it is only interrupted
+        # (sent from here: a hang may stop the watch thread)
+        conn.send(("beat", number, 0))
         try:
             try:
                 result = _call(job, trial, device)

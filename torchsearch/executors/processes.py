@@ -252,8 +252,8 @@ class Processes(_Slots, Executor):
             for w in self._workers:  # hung (no progress for trial_timeout), or past the time budget's grace
                 # (counted from the worker's first heartbeat of the trial: its imports and unpickling are not)
                 why = None if w.trial is None else w.trial.overdue(started=w.progress >= 0)
-                if why is not None:
-                    self._replace(w, why)
+                if why is not None:  # (one not begun yet is not failed: it runs again first next time)
+                    self._replace(w, why, begun=w.progress >= 0)
                     freed = True
             if freed:
                 return

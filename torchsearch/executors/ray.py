@@ -325,7 +325,7 @@ class Ray(Processes):
             return f"{type(e).__name__}: {cause}"[:400]
         return "its worker loop returned"
 
-    def _replace(self, w: _Worker, why: str | None = None) -> None:  # type: ignore[override]
+    def _replace(self, w: _Worker, why: str | None = None, *, begun: bool = True) -> None:  # type: ignore[override]
         """End ``w``'s actor (killed when ``why``, the reason its trial must end, is given; else
         it died), fail or rerun its trial, and start a fresh actor in its slot."""
         assert isinstance(w, _RayWorker)
@@ -344,7 +344,9 @@ class Ray(Processes):
             with contextlib.suppress(Exception):
                 w.conn.close()
             w.conn = None
-        if trial is not None:
+        if trial is not None and not begun:  # ended by force before it began: not the trial's doing
+            self.host.interrupt(trial, reason)
+        elif trial is not None:
             self._lost(trial, reason + f" while running trial {trial.number}", rerun=why is None)
         if queued is not None:  # sent to start after the pausing one, never started
             self.host.interrupt(queued[0], reason + " before the trial started")
