@@ -93,7 +93,16 @@ class ActiveTrial:
             raise TrialError(f"trial {self.number} is finished: report(step={step}) is not allowed after tell()")
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise TrialError(f"trial {self.number}: step must be an int >= 0, got step={step!r}")
-        metrics = {str(k): float(v) for k, v in metrics.items()}
+        if not isinstance(metrics, Mapping):
+            raise TrialError(f"trial {self.number}: metrics must be a dict of metric name to number, got {metrics!r}")
+        floats = {}
+        for k, v in metrics.items():
+            try:
+                floats[str(k)] = float(v)
+            except (TypeError, ValueError):
+                raise TrialError(f"trial {self.number}: metric {k!r} must be a number (or a one-element tensor), "
+                                 f"got {k}={v!r} at step {step}") from None
+        metrics = floats
         return self.host.report(self, metrics, step, state=state, final=final)
 
     def donor_state(self) -> dict[str, Any]:

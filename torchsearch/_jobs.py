@@ -11,7 +11,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +154,24 @@ def _idle_module(module_cls: type, device: str, resume: dict[str, Any]) -> Any:
     return None
 
 
+def _handler_shape(h: Any) -> bool:
+    """Whether ``h`` is something :meth:`Trainer.add_handler` takes."""
+    return (isinstance(h, tuple) and len(h) == 2) or hasattr(h, "attach") or callable(h)
+
+
+def check_handlers(handlers: Any, where: str) -> None:
+    """Refuse, before any trial runs, ``handlers=`` that no trial could attach."""
+    if callable(handlers) and not hasattr(handlers, "attach"):
+        return  # a factory: its result is checked at each trial (a programming error fails fast there)
+    if isinstance(handlers, (str, bytes)) or not isinstance(handlers, Iterable):
+        raise TypeError(f"{where}: handlers must be a list of Ignite handlers or a function returning one, "
+                        f"got handlers={handlers!r}")
+    for h in handlers:
+        if not _handler_shape(h):
+            raise TypeError(f"{where}: each of handlers must be an (event, callable) pair, an object with "
+                            f"attach(engine) or a callable f(trainer), got {h!r} in handlers={handlers!r}")
+
+
 class TrainJob:
     """Build ``module_cls(params)`` on a device and train it with :class:`~torchsearch.Trainer`.
 
@@ -181,7 +199,19 @@ class TrainJob:
         self.keep_state = keep_state
 
     def _handlers(self) -> Sequence[Any]:
-        return self.handlers() if callable(self.handlers) else list(self.handlers)
+        if not callable(self.handlers):
+            return list(self.handlers)
+        made = self.handlers()
+        try:
+            made = list(made)
+        except TypeError:
+            made = None
+        bad = None if made is None else next((h for h in made if not _handler_shape(h)), None)
+        if made is None or bad is not None:
+            got = f"a list holding {bad!r}" if made is not None else repr(self.handlers())
+            raise ContractError(f"handlers={self.handlers!r} must return a list of handlers (each an (event, "
+                                f"callable) pair, an object with attach(engine) or a callable f(trainer)), got {got}")
+        return made
 
     def _trainer(self, module: Any, device: str | None):  # -> Trainer
         from .trainer import Trainer

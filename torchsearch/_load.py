@@ -70,6 +70,11 @@ def resolve(storage: Any, *, space: Any, metric: str | None, mode: str | None, n
         raise StorageError(f"no study named {name!r} in the storage {where} ({have}); give space=... to create it")
     if row is None:
         return Resolved(as_space(space), metric or "value", mode or "min", name, seed, False)  # type: ignore[arg-type]
+    if seed is not None and row["seed"] is not None and seed != row["seed"]:
+        raise StorageError(f"study {row['name']!r} in the storage {where} was created with seed={row['seed']!r}, "
+                           f"got seed={seed!r}: a stored study continues with its own seed. Leave seed out (or "
+                           f"give {row['seed']!r}) to continue it, or give another name=... for a run with "
+                           f"seed={seed!r}")
     stored = Space.from_dict(row["space"])
     return Resolved(stored if space is None else as_space(space), metric or row["metric"], mode or row["mode"],
                     row["name"], row["seed"] if seed is None else seed, space is None)

@@ -10,6 +10,7 @@ when the trial ends, ``tell`` records how, and the scheduler learns from it. The
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -106,6 +107,9 @@ class Study:
             scheduler = Random()
         if not isinstance(scheduler, Scheduler):
             raise TypeError(f"scheduler must be a torchsearch.schedulers.Scheduler, got {scheduler!r}")
+        if storage is not None and not isinstance(storage, (str, os.PathLike, Storage)):
+            raise TypeError(f"storage must be a folder (str or path), a torchsearch Storage or None (in memory), "
+                            f"got storage={storage!r}")
         if space is None:
             check_reopen(storage)  # (never creates a folder to find no study in it)
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
@@ -116,14 +120,22 @@ class Study:
         self.scheduler = scheduler
         self.pruner = check_pruner(pruner, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
         self._reopened = found.reopened
+        # the pruner the study stored: rebuilt when none is passed, a different one refused; both
+        # before the study's row is touched (a refused call leaves the stored study as it was)
+        stored_id = next((s["id"] for s in self.storage.list_studies() if s["name"] == name), None)
+        stored = None if stored_id is None else self.storage.study_pruner(stored_id)
+        kept = stored_pruner(stored, self.pruner, study=name, where="Study")
+        if kept is not self.pruner:
+            try:
+                self.pruner = check_pruner(kept, scheduler, mode=self.mode, metric=metric, epochs=epochs,
+                                           where="Study")
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"study {name!r} is stored with pruner {kept!r}, and a study keeps its pruner: {e}; "
+                              "run this scheduler under another study name (name=...)") from e
         if found.reopened:  # (a reader: the study's row stays as it is until it runs)
             self._id = self.storage.study_id(name)
         else:
             self._id = self._open_row()
-        # the pruner the study stored: rebuilt when none is passed, a different one refused
-        kept = stored_pruner(self.storage.study_pruner(self._id), self.pruner, study=name, where="Study")
-        if kept is not self.pruner:
-            self.pruner = check_pruner(kept, scheduler, mode=self.mode, metric=metric, epochs=epochs, where="Study")
         self._pruning = None if self.pruner is None else PrunerHook(self.pruner, scheduler)
         self.end_reason: str | None = None
         self.clock = clock
@@ -202,6 +214,14 @@ class Study:
         if number is None:
             raise TorchSearchError(f"study {self.name!r} has no completed trial with a finite {self.metric!r} yet")
         return self.storage.trial(self._id, number)
+
+    def _trial_numbered(self, number: int, where: str) -> Trial:
+        try:
+            return self.storage.trial(self._id, number)
+        except StorageError:
+            n = len(self.storage.trials(self._id, with_metrics=False))
+            have = f"its trials are numbered 0-{n - 1}" if n else "it has no trial yet"
+            raise StorageError(f"{where}: study {self.name!r} has no trial {number} ({have})") from None
 
     def n_finished(self) -> int:
         """How many trials have ended (completed, stopped or failed): what ``n_trials`` counts."""
@@ -298,7 +318,7 @@ class Study:
         if which not in ("best", "last"):
             raise ValueError(f"load_module: which must be 'best' or 'last', got which={which!r}")
         t = self.best_trial if trial is None else (
-            self.storage.trial(self._id, trial) if isinstance(trial, int) else trial)
+            self._trial_numbered(trial, "load_module") if isinstance(trial, int) else trial)
         if not t.checkpoint and t.error and t.error.startswith(NOT_SAVED):
             raise StorageError(f"trial {t.number} of study {self.name!r} has no weights: its {t.error}")
         if not t.checkpoint:

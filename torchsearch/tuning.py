@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from ._checks import check_count, check_seconds, check_seed
-from ._jobs import ObjectiveJob, TrainJob
+from ._jobs import ObjectiveJob, TrainJob, check_handlers
 from .executors._system import check_device
 from .schedulers.base import Scheduler
 from .space import Parameter, Space
@@ -109,6 +109,14 @@ def tune(
         raise TypeError(f"tune: module_cls must be a TrialModule subclass, got {module_cls!r}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"tune: epochs must be an int >= 1, got epochs={epochs!r}")
+    if not isinstance(metric, str) or not metric:
+        raise ValueError(f"tune: metric must be the name of a metric validation_step returns (a non-empty str), "
+                         f"got metric={metric!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"tune: mode must be 'min' or 'max', got mode={mode!r}")
+    if not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1:
+        raise ValueError(f"tune: eval_every must be an int >= 1, got eval_every={eval_every!r}")
+    check_handlers(handlers, "tune")
     study_name = _name(name, study_name, "tune")
     seed = check_seed(seed, "tune")
     n_trials, epoch_budget = check_count(n_trials, "n_trials", "tune"), check_count(epoch_budget, "epoch_budget", "tune")
@@ -162,6 +170,8 @@ def optimize(
                          f"or Study(..., pruner=...) with ask / trial.report / tell")
     if not callable(objective):
         raise TypeError(f"optimize: objective must be callable, got {objective!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"optimize: mode must be 'min' or 'max', got mode={mode!r}")
     study_name = _name(name, study_name, "optimize")
     seed = check_seed(seed, "optimize")
     n_trials = check_count(n_trials, "n_trials", "optimize")
