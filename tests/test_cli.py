@@ -84,6 +84,17 @@ def test_module_entry_point_runs():
     assert res.returncode == 0 and "studies" in res.stdout and "trials" in res.stdout
 
 
+def test_python_dash_m_torchsearch_runs_the_command(storage):
+    res = subprocess.run([sys.executable, "-m", "torchsearch", "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith("usage: torchsearch ") and "enqueue" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "torchsearch", "studies", str(storage), "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and [r["name"] for r in json.loads(res.stdout)] == ["demo", "other"]
+    res = subprocess.run([sys.executable, "-m", "torchsearch", "best", str(storage)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "pick one with --study NAME" in res.stderr
+
+
 def test_the_cli_and_the_dashboard_read_studies_without_importing_torch(storage):
     import subprocess
     import sys
