@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._best import kept_best
 from ._bookkeeping import epochs_trained
-from .exceptions import TorchSearchError
+from .exceptions import Terminated, TorchSearchError
 
 if TYPE_CHECKING:
     from ._active import ActiveTrial
@@ -24,6 +24,37 @@ if TYPE_CHECKING:
     from .study import Study
 
 __all__ = ["LaunchLoop"]
+
+
+def _how(failure: BaseException) -> str:
+    return "SIGTERM" if isinstance(failure, Terminated) else "Ctrl+C"
+
+
+def _on_sigterm_interrupt() -> Callable[[], None]:
+    """While a study runs in the main thread, SIGTERM raises :class:`Terminated` (handled as
+    Ctrl+C) unless the program set its own SIGTERM handler; returns what puts the old one back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    try:
+        before = signal.getsignal(signal.SIGTERM)
+    except (ValueError, AttributeError):  # pragma: no cover - a platform without SIGTERM
+        return lambda: None
+    if before not in (signal.SIG_DFL, None):
+        return lambda: None
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM during the clean-up ends the process
+        raise Terminated("SIGTERM: the study was stopped as on Ctrl+C; run the same command to resume")
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) in (raise_terminated, signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, before)
+    return restore
 
 
 class LaunchLoop:
@@ -67,7 +98,12 @@ class LaunchLoop:
         reason = None
         exhausted = False  # the scheduler had nothing more to suggest
         failure: BaseException | None = None
-        executor.open(self)
+        restore = _on_sigterm_interrupt()
+        try:
+            executor.open(self)
+        except BaseException:
+            restore()
+            raise
         try:
             self._in_run = True
             while True:
@@ -124,15 +160,17 @@ class LaunchLoop:
             try:
                 executor.close()  # (a second Ctrl+C here skips the rest of the clean-up, but not what follows)
                 if failure is not None:
-                    why = ("the study was interrupted (Ctrl+C) while the trial ran" if isinstance(failure, KeyboardInterrupt)
+                    why = (f"the study was interrupted ({_how(failure)}) while the trial ran"
+                           if isinstance(failure, KeyboardInterrupt)
                            else f"the study stopped on an error while the trial ran ({type(failure).__name__}: "
                                 f"{failure})")
                     for active in list(self.active.values()):
                         self.interrupt(active, why)
                 self.population.close()
             finally:
+                restore()
                 if failure is not None:
-                    self.study._ended(("interrupted (Ctrl+C)" if isinstance(failure, KeyboardInterrupt)
+                    self.study._ended((f"interrupted ({_how(failure)})" if isinstance(failure, KeyboardInterrupt)
                                        else f"stopped on an error ({type(failure).__name__})")
                                       + ": run the same command to resume")
         if n_trials is not None and self.n_finished() >= n_trials:

@@ -280,6 +280,18 @@ def _cmd_enqueue(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """``--port``: an integer from 0 to 65535 (argparse names the option in its error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 65535 (0 picks a free port), got {text!r}") \
+            from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535 (0 picks a free port), got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="torchsearch", description="Look at torchsearch studies stored in a folder, "
                                 "note on their trials, queue trials of your own.")
@@ -313,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Serve the dashboard (studies, trial table, live charts, PBT lineage) for a "
                                     "storage folder, while its study runs or after. Read-only.")
     sp.add_argument("path", help="storage folder (the storage= given to tune)")
-    sp.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    sp.add_argument("--port", type=_port, default=8080, help="port, 0 to 65535 (default 8080; 0 picks a free one)")
     sp.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1; any other is reachable from the network)")
     sp.set_defaults(func=_cmd_dashboard)

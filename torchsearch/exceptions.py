@@ -11,6 +11,7 @@ The tree::
     │   └── ContractError (TypeError) a TrialModule broke its contract (setup did not set model,
     │                                training_step returned no tensor, validation_step no dict)
     └── TrialFailed                  a trial could not finish (NaN loss, crash); recorded, not fatal
+    Terminated (KeyboardInterrupt)   SIGTERM reached a running study: handled as Ctrl+C
 
 Errors from sqlite3, torch or pickle are wrapped (``raise StorageError(...) from e``) so the
 user sees what torchsearch was doing, with the original error attached.
@@ -46,4 +47,13 @@ class TrialFailed(TorchSearchError):
     """A trial could not go on (for example its loss became NaN). The study records it as failed."""
 
 
-__all__ = ["TorchSearchError", "SpaceError", "StorageError", "TrialError", "ContractError", "TrialFailed"]
+__all__ = ["TorchSearchError", "SpaceError", "StorageError", "TrialError", "ContractError", "TrialFailed", "Terminated"]
+
+
+class Terminated(KeyboardInterrupt):
+    """The process running a study received SIGTERM (a scheduler's preemption, ``kill``, a
+    container stopping). While ``tune`` / ``optimize`` / ``Study.run`` runs in the main thread,
+    SIGTERM raises this (unless the program installed its own SIGTERM handler): the study ends as
+    on Ctrl+C, running trials interrupted (PBT members kept paused), nothing finished lost, and
+    the same command resumes it. It is a ``KeyboardInterrupt``, so it is not caught by
+    ``except Exception``."""

@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMES = {"slow": "Faulty", "hang": "Faulty", "pbt": "SlowMember"}
 
 
-def launch(folder: Path, kind: str, *args: str) -> subprocess.Popen:
-    """``python -m tests.faults.coordinator folder/s kind args...`` in a process of its own."""
+def launch(folder: Path, kind: str, *args: str, group: bool = False) -> subprocess.Popen:
+    """``python -m tests.faults.coordinator folder/s kind args...`` in a process of its own
+    (``group``: leading a process group of its own, with its workers, for ``os.killpg``)."""
     env = {**os.environ, "TS_FAULT_DIR": str(folder),
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     return subprocess.Popen([sys.executable, "-m", "tests.faults.coordinator", str(folder / "s"), kind, *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=group)
 
 
 def run(folder: Path, kind: str, *args: str) -> str:

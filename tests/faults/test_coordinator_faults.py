@@ -137,6 +137,35 @@ def test_ctrl_c_records_running_trials_interrupted_and_the_same_command_reruns_t
     assert all(finished[k] == 1 for k in done_before)
 
 
+@pytest.mark.parametrize("whole_group", [False, True], ids=["coordinator", "process-group"])
+def test_sigterm_is_handled_as_ctrl_c_and_the_same_command_finishes_with_nothing_lost(tmp_path, whole_group):
+    # SIGTERM: kill PID, or a job scheduler / container stopping the whole process group (workers too)
+    proc = launch(tmp_path, "slow", "--epochs", "5", "--workers", "2", "--n-trials", "5", group=whole_group)
+    try:
+        wait_for(lambda: "completed" in states(tmp_path) and "running" in states(tmp_path),
+                 "a finished trial and a running one")
+        below = descendants(proc.pid)
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            kill(proc, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+    assert proc.returncode != 0 and "Terminated: SIGTERM" in err, err[-2000:]
+    wait_for(_gone(below), f"the workers: {below}", limit=30)
+    got = states(tmp_path)
+    assert "running" not in got and "failed" not in got and "interrupted" in got, got
+    assert _end_reason(tmp_path).startswith("interrupted (SIGTERM)")
+    done_before = _finished_keys(tmp_path)
+    assert run(tmp_path, "slow", "--epochs", "5", "--workers", "2", "--n-trials", "5") == "n_trials=5 reached"
+    finished = _finished_keys(tmp_path)
+    assert sum(finished.values()) == 5 and max(finished.values()) == 1
+    assert all(finished[k] == 1 for k in done_before)
+    assert "failed" not in states(tmp_path)
+
+
 def test_ctrl_c_twice_exits_at_once_leaves_no_process_and_the_study_still_finishes(tmp_path):
     proc = launch(tmp_path, "slow", "--epochs", "5", "--workers", "1", "--n-trials", "3")
     wait_for(lambda: "running" in states(tmp_path) and setups(tmp_path), "a running trial")

@@ -113,6 +113,9 @@ class DashboardServer(ThreadingHTTPServer):
     def __init__(self, storage_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
                  log: TextIO | None = None, request_timeout: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"dashboard: port must be an integer from 0 to 65535 (0 picks a free one), "
+                             f"got port={port!r}")
         if not (isinstance(request_timeout, (int, float)) and request_timeout > 0):
             raise ValueError(f"dashboard: request_timeout must be seconds > 0, got request_timeout={request_timeout!r}")
         self.request_timeout = float(request_timeout)

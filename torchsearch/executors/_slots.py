@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import selectors
+import signal
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait_any
 from typing import Any
@@ -107,13 +108,18 @@ class _Slots:
         w.trial = w.next = None
         how = describe_exit(w.process.exitcode)
         died_starting = why is None and not w.ready  # it never began its trial: not the trial's doing
+        # SIGTERM (a job scheduler stopping the process group, kill PID): a stop from outside, not the trial's
+        # failure; it runs again first, as after Ctrl+C
+        terminated = why is None and w.process.exitcode == -signal.SIGTERM
         if died_starting:
             why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while starting"
         elif why is None:
             why = f"the worker process (pid {w.process.pid}, {w.device}) {how} while running trial {trial and trial.number}"
+            if terminated:
+                why += " (stopped from outside: it runs again)"
         else:
             why += f"; its worker process (pid {w.process.pid}, {w.device}) was killed and replaced"
-        if trial is not None and (died_starting or not begun):
+        if trial is not None and (died_starting or terminated or not begun):
             self.host.interrupt(trial, why)
         elif trial is not None:
             self.host.finish(trial, error=why)
