@@ -93,3 +93,8 @@ def test_pbt_on_a_study_stored_with_a_pruner_says_the_pruner_is_stored_and_touch
                                                       r"study keeps its pruner: .*another study name"):
         _tune(storage=tmp_path, epochs=3, scheduler=PBT(population=2, interval=1), n_trials=4)
     assert _row(tmp_path) == before
+
+
+def test_random_refuses_a_sobol_flag_that_is_not_a_bool():
+    with pytest.raises(TypeError, match=r"Random: sobol must be True or False, got sobol='yes'"):
+        Random(sobol="yes")

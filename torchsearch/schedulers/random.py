@@ -26,8 +26,10 @@ class Random(Scheduler):
     """
 
     def __init__(self, *, sobol: bool = False, seed: int | None = None) -> None:
+        if not isinstance(sobol, bool):
+            raise TypeError(f"Random: sobol must be True or False, got sobol={sobol!r}")
         super().__init__(seed=seed)
-        self.sobol = bool(sobol)
+        self.sobol = sobol
 
     def setup(self, space: Space, *, mode: Literal["min", "max"], seed: int | None = None) -> None:
         super().setup(space, mode=mode, seed=seed)
