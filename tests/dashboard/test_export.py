@@ -87,3 +87,21 @@ def test_a_server_started_before_its_folder_exists_shows_the_study_once_it_is_wr
         assert status == 200 and [x["name"] for x in json.loads(body)] == ["<b>demo</b>"]
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("port", ["99999", "-5", "65536", "http"])
+def test_dashboard_port_outside_0_to_65535_is_an_argument_error_naming_port(port, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", "runs/x", "--port", port])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "argument --port: must be" in err and "0 to 65535" in err
+    assert "Traceback" not in err
+    assert build_parser().parse_args(["dashboard", "x", "--port", "65535"]).port == 65535
+
+
+def test_make_server_refuses_a_port_outside_0_to_65535_naming_it(tmp_path):
+    from torchsearch.dashboard import make_server
+
+    for port in (99999, -5, True):
+        with pytest.raises(ValueError, match=rf"port must be an integer from 0 to 65535 .*got port={port!r}"):
+            make_server(tmp_path, port=port)
