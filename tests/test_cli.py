@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -95,6 +96,23 @@ def test_python_dash_m_torchsearch_runs_the_command(storage):
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "pick one with --study NAME" in res.stderr
 
 
+def test_the_study_db_file_given_for_its_folder_is_answered_with_the_folder(storage, capsys):
+    db = storage / "study.db"
+    for cmd in (["studies", str(db)], ["trials", str(db), "--study", "demo"], ["note", str(db), "0", "x"],
+                ["dashboard", str(db)]):
+        assert run(*cmd)[0] == 2
+        err = capsys.readouterr().err
+        assert err == (f"torchsearch: error: {str(db)!r} is the study database file, not its storage folder: pass "
+                       f"the folder {str(storage)!r} instead\n"), err
+    (storage.parent / "notes.txt").write_text("x")
+    assert run("studies", str(storage.parent / "notes.txt"))[0] == 2
+    assert "notes.txt' is a file, not a storage folder (a storage folder holds study.db)" in capsys.readouterr().err
+    for readonly in (True, False):  # Storage itself, which tune(storage=...) and the readers use
+        with pytest.raises(ts.StorageError, match=r"is the study database file, not its storage folder: pass the "
+                                                  f"folder '{storage}' instead"):
+            ts.Storage(db, readonly=readonly)
+
+
 def test_the_cli_and_the_dashboard_read_studies_without_importing_torch(storage):
     import subprocess
     import sys
@@ -177,8 +195,17 @@ def test_a_database_still_being_created_after_the_wait_is_reported_never_no_such
     monkeypatch.setattr(cli, "_sleep", fake.sleep)
     assert run("trials", str(tmp_path))[0] == 2
     err = capsys.readouterr().err
-    assert "a study is creating it, and it is still being created after 5s: try again in a moment" in err
-    assert "no such table" not in err and fake.sleeps == 25
+    assert "no such table" not in err and "a study is creating it" not in err and fake.sleeps == 25
+    reason = ("is an empty file (0 bytes), not a torchsearch database" if not tables else
+              "is a SQLite database but not a torchsearch one (it lacks the tables trials, reports, lineage; it holds "
+              "schema_version, studies)")
+    assert reason in err and "move it away" in err
+    # after its wait a command gives the verdict every command gives once the file is old: the same line
+    os.utime(tmp_path / "study.db", (1e9, 1e9))
+    for cmd in ("studies", "trials", "best", "lineage"):
+        assert run(cmd, str(tmp_path))[0] == 2
+        assert capsys.readouterr().err == err
+    assert fake.sleeps == 25  # an old file is judged at once
 
 
 @pytest.mark.parametrize(("content", "reason"), [

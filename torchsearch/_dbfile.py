@@ -14,7 +14,8 @@ before it reads or writes a byte.
   :data:`CREATING_GRACE` seconds get :class:`BeingCreated` (an older torchsearch creates its
   database in place): they wait or show an empty page instead of ``no such table: studies``.
 - Every ``OSError`` on the way (a file where the folder should be, a folder that cannot be
-  written) becomes a :class:`StorageError` naming the path and the cause.
+  written) becomes a :class:`StorageError` naming the path and the cause; the ``study.db``
+  file given where its folder belongs is answered with that folder (:func:`missing_storage`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from ._schema import DB_NAME, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, check_version
 from .exceptions import StorageError
 
-__all__ = ["BeingCreated", "CREATING_GRACE", "open_writer", "open_reader"]
+__all__ = ["BeingCreated", "CREATING_GRACE", "missing_storage", "open_writer", "open_reader"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Seconds during which a database without its tables counts as being created by its writer.
@@ -41,6 +42,18 @@ _MOVE_IT = "move it away (or delete it) to start a new study in this folder"
 
 class BeingCreated(StorageError):
     """``study.db`` exists but holds no table yet: a study is creating it right now."""
+
+
+def missing_storage(path: str | os.PathLike[str]) -> str:
+    """Why ``path`` is not a storage folder, for a ``path`` that holds no ``study.db``: the
+    database file itself (name its folder), another file, or a folder without a database."""
+    p = Path(path)
+    if p.is_file() and p.name == DB_NAME:
+        return (f"{str(path)!r} is the study database file, not its storage folder: pass the folder "
+                f"{str(p.parent)!r} instead")
+    if p.is_file():
+        return f"{str(path)!r} is a file, not a storage folder (a storage folder holds {DB_NAME})"
+    return f"no torchsearch storage at {str(path)!r} (expected {str(p / DB_NAME)!r})"
 
 
 def _cause(e: OSError) -> str:
@@ -55,9 +68,9 @@ def _young(db: Path) -> bool:
         return False
 
 
-def _check_file(db: Path, *, reader: bool) -> None:
+def _check_file(db: Path, *, reader: bool, grace: bool = True) -> None:
     """Refuse a ``study.db`` that is not a file or not SQLite (an empty file while it is being
-    created is :class:`BeingCreated` for a reader)."""
+    created is :class:`BeingCreated` for a reader, unless ``grace`` is False)."""
     try:
         if db.is_dir():
             raise StorageError(f"storage: {str(db)!r} is a folder, not a torchsearch database; {_MOVE_IT}")
@@ -66,7 +79,7 @@ def _check_file(db: Path, *, reader: bool) -> None:
     except OSError as e:
         raise StorageError(f"storage: cannot read {str(db)!r} ({_cause(e)})") from e
     if not head:
-        if reader and _young(db):
+        if reader and grace and _young(db):
             raise BeingCreated(f"storage: {str(db)!r} is empty: a study is creating it")
         raise StorageError(f"storage: {str(db)!r} is an empty file (0 bytes), not a torchsearch database; {_MOVE_IT}")
     if head != SQLITE_MAGIC:
@@ -74,11 +87,12 @@ def _check_file(db: Path, *, reader: bool) -> None:
                            f"{head[:8]!r}); {_MOVE_IT}")
 
 
-def _check_schema(con: sqlite3.Connection, db: Path, *, reader: bool) -> int:
-    """The database's schema version, after checking it holds torchsearch's tables."""
+def _check_schema(con: sqlite3.Connection, db: Path, *, reader: bool, grace: bool = True) -> int:
+    """The database's schema version, after checking it holds torchsearch's tables (a reader
+    gets :class:`BeingCreated` for a young database without them, unless ``grace`` is False)."""
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     missing = [t for t in _TABLES if t not in tables]
-    if missing and reader and tables <= _OURS and _young(db):  # an older torchsearch creates them one by one
+    if missing and reader and grace and tables <= _OURS and _young(db):  # an older torchsearch creates them one by one
         raise BeingCreated(f"storage: {str(db)!r} does not hold all its tables yet: a study is creating it")
     if missing:
         held = ", ".join(sorted(tables)) or "no table"
@@ -86,7 +100,7 @@ def _check_schema(con: sqlite3.Connection, db: Path, *, reader: bool) -> int:
                            f"tables {', '.join(missing)}; it holds {held}); {_MOVE_IT}")
     row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
     if row is None or row[0] is None:
-        if reader and _young(db):
+        if reader and grace and _young(db):
             raise BeingCreated(f"storage: {str(db)!r} has no schema version yet: a study is creating it")
         raise StorageError(f"storage: {str(db)!r} has no schema version: damaged, or not written by torchsearch; "
                            f"{_MOVE_IT}")
@@ -135,6 +149,8 @@ def open_writer(folder: Path) -> sqlite3.Connection:
     in WAL mode, at this torchsearch's schema version (an older database is migrated)."""
     db = folder / DB_NAME
     try:
+        if folder.is_file() and folder.name == DB_NAME:
+            raise StorageError(f"storage: {missing_storage(folder)}")
         if folder.exists() and not folder.is_dir():
             raise StorageError(f"storage: {str(folder)!r} is a file, not a folder: give a folder path (it is created "
                                "when missing)")
@@ -168,16 +184,19 @@ def migrate(con: sqlite3.Connection, db: Path) -> None:
                            f"{SCHEMA_VERSION} and knows no migration from {version}")
 
 
-def open_reader(db: Path) -> sqlite3.Connection:
+def open_reader(db: Path, *, grace: bool = True) -> sqlite3.Connection:
     """A read-only connection to ``db`` for the CLI and the dashboard, after the same checks
-    (:class:`BeingCreated` while a study is making it)."""
+    (:class:`BeingCreated` while a study is making it; with ``grace=False``, the verdict on the
+    file as it is now: a reader that has waited for it gives the message every later one gives)."""
     if not db.exists():
+        if db.parent.is_file():  # Storage("runs/x/study.db"): the database file given as its folder
+            raise StorageError(f"storage: {missing_storage(db.parent)}")
         raise StorageError(f"storage: no study database at {str(db)!r}")
-    _check_file(db, reader=True)
+    _check_file(db, reader=True, grace=grace)
     con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
                           check_same_thread=False, timeout=10.0)
     try:
-        _check_schema(con, db, reader=True)
+        _check_schema(con, db, reader=True, grace=grace)
     except BaseException:
         con.close()
         raise

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from ._dbfile import BeingCreated
+from ._dbfile import BeingCreated, missing_storage, open_reader
 from .exceptions import TorchSearchError
 from ._lease import study_status
 from .storage import DB_NAME, Storage
@@ -42,18 +42,20 @@ _clock, _sleep = time.monotonic, time.sleep  # replaced by tests (no real waitin
 def _open(path: str) -> Storage:
     """The storage at ``path``, read-only. A database written by a newer torchsearch, or a file
     that is not a torchsearch database, is refused by :class:`Storage`; one being created by a
-    starting study is waited for, up to :data:`CREATING_WAIT` seconds."""
+    starting study is waited for, up to :data:`CREATING_WAIT` seconds. A database still not
+    whole after that wait is judged as it is then, so every command gives the same message for
+    it, whenever it runs (an empty file: ``is an empty file (0 bytes)``)."""
     p = Path(path)
     if not (p / DB_NAME).exists():
-        raise TorchSearchError(f"no torchsearch storage at {path!r} (expected {str(p / DB_NAME)!r})")
+        raise TorchSearchError(missing_storage(path))
     deadline = _clock() + CREATING_WAIT
     while True:
         try:
             return Storage(p, readonly=True)
-        except BeingCreated as e:
+        except BeingCreated:
             if _clock() >= deadline:
-                raise TorchSearchError(f"{e}, and it is still being created after {CREATING_WAIT:g}s: "
-                                       "try again in a moment") from e
+                open_reader(p / DB_NAME, grace=False).close()  # raises the verdict on the file as it is now
+                continue  # it became whole at this moment
             _sleep(0.2)
 
 
@@ -197,8 +199,9 @@ def _cmd_dashboard(args: argparse.Namespace, out: Any) -> int:
     from .dashboard import serve  # lazy: the web server is not needed by the other commands
 
     if Path(args.path).exists() and not Path(args.path).is_dir():
-        raise TorchSearchError(f"{args.path!r} is a file, not a storage folder")
-    # a folder that does not exist yet is served too: a study started at the same moment creates it
+        raise TorchSearchError(missing_storage(args.path))
+    # a folder that does not exist yet is served too: a study started at the same moment creates it;
+    # a foreign, empty or newer study.db is refused by serve() before it listens
     try:
         return serve(args.path, host=args.host, port=args.port, out=out)
     except OSError as e:
