@@ -105,3 +105,54 @@ def test_make_server_refuses_a_port_outside_0_to_65535_naming_it(tmp_path):
     for port in (99999, -5, True):
         with pytest.raises(ValueError, match=rf"port must be an integer from 0 to 65535 .*got port={port!r}"):
             make_server(tmp_path, port=port)
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"hello\n", r"is not a torchsearch database \(not SQLite"),
+    ("sqlite", r"is a SQLite database but not a torchsearch one"),
+    (b"", r"is an empty file \(0 bytes\)"),
+])
+def test_dashboard_refuses_at_start_up_a_folder_whose_study_db_is_not_ours_as_every_command_does(
+        tmp_path, capsys, monkeypatch, content, reason):
+    import os
+    import re
+    import sqlite3
+
+    from torchsearch.dashboard import server
+
+    monkeypatch.setattr(server, "make_server", lambda *a, **k: pytest.fail("listened on a foreign database"))
+    db = tmp_path / "study.db"
+    if content == "sqlite":
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE foo (x)")
+        con.commit()
+        con.close()
+    else:
+        db.write_bytes(content)
+    os.utime(db, (1e9, 1e9))
+    before = db.read_bytes()
+    assert main(["dashboard", str(tmp_path), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(reason, err) and str(db) in err
+    assert "storage: storage:" not in err and db.read_bytes() == before
+    assert main(["studies", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == err  # the same refusal as the other commands
+
+
+def test_dashboard_starts_on_a_database_a_study_is_creating_right_now(tmp_path, monkeypatch):
+    from torchsearch.dashboard import server
+
+    started = []
+
+    class _Fake:
+        storage_path, url = tmp_path, "http://127.0.0.1:1/"
+
+        def serve_forever(self, poll_interval):
+            started.append(True)
+
+        def server_close(self):
+            pass
+
+    monkeypatch.setattr(server, "make_server", lambda *a, **k: _Fake())
+    (tmp_path / "study.db").write_bytes(b"")  # just made: young
+    assert main(["dashboard", str(tmp_path), "--port", "0"]) == 0 and started == [True]

@@ -296,6 +296,7 @@ def test_a_database_from_a_newer_torchsearch_or_a_foreign_file_is_refused_with_t
         finally:
             s.close()
         assert status == 503 and re.search(reason, json.loads(body)["error"]), body
+        assert json.loads(body)["error"].startswith("storage: '") and "storage: storage:" not in body.decode()
 
 
 def test_an_empty_database_file_that_stays_empty_is_refused_not_shown_as_a_new_study(tmp_path):

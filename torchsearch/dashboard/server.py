@@ -19,9 +19,10 @@ Safety, since it is a web server on a researcher's machine:
   as long for its next request): a half-sent request, or one trickled a byte at a time, is
   dropped instead of holding its thread for ever;
 - opens the SQLite database read-only, one connection per request, so it never holds a lock
-  that a writing study waits for; a database written by a newer torchsearch, or a file that is
-  not a torchsearch database, is answered 503 with the reason (a database being created shows
-  an empty page until its study is written).
+  that a writing study waits for; :func:`serve` refuses to start on a folder whose
+  ``study.db`` was written by a newer torchsearch or is not a torchsearch database (as every
+  other command does); one that becomes so while the server runs is answered 503 with the
+  reason (a database being created shows an empty page until its study is written).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from ..exceptions import StorageError
 from ..storage import DB_NAME, Storage
 from . import api
 
-__all__ = ["DashboardServer", "exposure_warning", "load_static", "make_server", "serve"]
+__all__ = ["DashboardServer", "check_storage", "exposure_warning", "load_static", "make_server", "serve"]
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -317,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
         except api.NotFound as e:
             self._json(404, {"error": str(e)[:300]})
         except StorageError as e:
-            self._json(503, {"error": f"storage: {str(e)[:300]}"})
+            why = str(e) if str(e).startswith("storage: ") else f"storage: {e}"  # one prefix, not two
+            self._json(503, {"error": why[:300]})
         else:
             self._json(200, result)
 
@@ -343,10 +345,25 @@ def exposure_warning(host: str) -> str | None:
             "machine on that address can read your studies (there is no login)")
 
 
+def check_storage(storage_path: str | Path) -> None:
+    """Refuse (:class:`StorageError`) a folder whose ``study.db`` the dashboard could never
+    show: not a torchsearch database, empty, or written by a newer torchsearch. A folder without
+    one, or one a study is creating right now, is fine: the page fills in once it is written."""
+    if not (Path(storage_path) / DB_NAME).exists():
+        return
+    try:
+        Storage(storage_path, readonly=True).close()
+    except BeingCreated:
+        pass
+
+
 def serve(storage_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
           out: TextIO | None = None) -> int:
-    """Serve the dashboard until Ctrl-C; print its address (and a warning off loopback)."""
+    """Serve the dashboard until Ctrl-C; print its address (and a warning off loopback).
+    Refuses a folder whose ``study.db`` is not a readable torchsearch database
+    (:func:`check_storage`) before it listens."""
     out = out or sys.stdout
+    check_storage(storage_path)
     warning = exposure_warning(host)
     if warning:
         print(warning, file=sys.stderr)
