@@ -211,6 +211,9 @@ def _cmd_dashboard(args: argparse.Namespace, out: Any) -> int:
 def _cmd_export(args: argparse.Namespace, out: Any) -> int:
     from .dashboard.export import export_tensorboard  # lazy: needs the optional tensorboard package
 
+    if Path(args.tensorboard).exists() and not Path(args.tensorboard).is_dir():
+        raise TorchSearchError(f"export: --tensorboard {args.tensorboard!r} is a file, not a folder: give a folder "
+                               "for the TensorBoard logs (it is created when missing)")
     runs = export_tensorboard(_open(args.path), args.tensorboard, study=args.study)
     print(f"wrote {len(runs)} trial runs under {args.tensorboard!r}; view them with: "
           f"tensorboard --logdir {args.tensorboard}", file=out)

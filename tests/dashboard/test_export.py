@@ -20,7 +20,7 @@ def test_export_writes_metrics_and_hparams_per_trial_readable_by_tensorboard(stu
     assert main(["export", str(study_dir), "--tensorboard", str(out)]) == 0
     assert "wrote 5 trial runs" in capsys.readouterr().out
     runs = sorted(p.name for p in (out / "_b_demo__b_").iterdir())
-    assert runs == [f"trial-{i:04d}" for i in range(5)]
+    assert runs == [".torchsearch-export.json"] + [f"trial-{i:04d}" for i in range(5)]  # the marker: which study
 
     acc = EventAccumulator(str(out / "_b_demo__b_" / "trial-0003"))
     acc.Reload()
@@ -87,6 +87,68 @@ def test_a_server_started_before_its_folder_exists_shows_the_study_once_it_is_wr
         assert status == 200 and [x["name"] for x in json.loads(body)] == ["<b>demo</b>"]
     finally:
         s.close()
+
+
+def _event_files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("events.out.tfevents.*"))
+
+
+def test_exporting_again_replaces_the_earlier_export_so_each_curve_is_drawn_once(study_dir, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    assert main(["export", str(study_dir), "--tensorboard", str(out)]) == 0
+    first = _event_files(out)
+    assert len(first) == 10  # 5 trials: scalars and the HParams session, one file each
+    (out / "_b_demo__b_" / "trial-0003" / "my notes.txt").write_text("mine")  # not an event file: kept
+    assert main(["export", str(study_dir), "--tensorboard", str(out)]) == 0
+    assert len(_event_files(out)) == 10 and set(_event_files(out)).isdisjoint(first)
+    assert (out / "_b_demo__b_" / "trial-0003" / "my notes.txt").read_text() == "mine"
+    acc = EventAccumulator(str(out / "_b_demo__b_" / "trial-0003"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("accuracy")] == [1, 2, 3]  # once, not twice
+    capsys.readouterr()
+
+
+def test_export_refuses_a_folder_it_did_not_write_or_another_studys_and_leaves_it_as_it_was(study_dir, tmp_path,
+                                                                                             capsys):
+    pytest.importorskip("tensorboard")
+    from .conftest import write_study
+
+    out = tmp_path / "tb"
+    old = out / "_b_demo__b_" / "trial-0000"  # an export without the marker (older torchsearch, or by hand)
+    old.mkdir(parents=True)
+    (old / "events.out.tfevents.1.host.1.0").write_bytes(b"old")
+    assert main(["export", str(study_dir), "--tensorboard", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds files that this export did not write" in err
+    assert "delete that folder" in err
+    assert _event_files(out) == ["_b_demo__b_/trial-0000/events.out.tfevents.1.host.1.0"]  # left as it was
+
+    other = tmp_path / "other"  # another study of the same name, from another folder
+    st, _ = write_study(other)
+    st.close()
+    out2 = tmp_path / "tb2"
+    assert main(["export", str(study_dir), "--tensorboard", str(out2)]) == 0
+    before = _event_files(out2)
+    assert main(["export", str(other), "--tensorboard", str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "holds the export of another study '<b>demo</b>' created" in err and _event_files(out2) == before
+
+
+def test_export_into_a_file_is_a_one_line_error_naming_it(study_dir, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    text = tmp_path / "text.txt"
+    text.write_text("keep me")
+    assert main(["export", str(study_dir), "--tensorboard", str(text)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"torchsearch: error: export: --tensorboard {str(text)!r} is a file, not a folder: give a folder "
+                   "for the TensorBoard logs (it is created when missing)\n")
+    assert main(["export", str(study_dir), "--tensorboard", str(text / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "export: cannot write TensorBoard logs under" in err and "NotADirectoryError" in err
+    assert text.read_text() == "keep me"
 
 
 @pytest.mark.parametrize("port", ["99999", "-5", "65536", "http"])
