@@ -106,6 +106,16 @@ def test_enqueue_refuses_unknown_names_and_values_outside_the_space_naming_them(
     st.close()
 
 
+def test_enqueue_refuses_a_parameter_given_twice_instead_of_keeping_the_last(folder, capsys):
+    assert run("enqueue", folder, "lr=0.1", "layers=2", "lr = 0.2")[0] == 2
+    err = capsys.readouterr().err
+    assert err == ("torchsearch: error: enqueue: 'lr' is given 2 times (lr=0.1, lr = 0.2); give each parameter "
+                   "once\n"), err
+    st = Storage(folder, readonly=True)
+    assert st.queued(_sid(folder)) == []  # nothing queued
+    st.close()
+
+
 def test_check_params_takes_some_parameters_in_the_space_order_and_refuses_the_rest():
     assert list(check_params(SPACE, {"act": "relu", "lr": 0.1})) == ["lr", "act"]
     assert check_params(SPACE, {"layers": 2.0}) == {"layers": 2}

@@ -273,7 +273,13 @@ def _cmd_enqueue(args: argparse.Namespace, out: Any) -> int:
     storage, s = _open_for_writing(args.path, args.study)
     try:
         space = Space.from_dict(s["space"])
-        given = dict(parse_assignment(space, a) for a in args.params)
+        pairs = [parse_assignment(space, a) for a in args.params]
+        for name in dict.fromkeys(n for n, _ in pairs):
+            given_as = [a for a, (n, _) in zip(args.params, pairs) if n == name]
+            if len(given_as) > 1:
+                raise TorchSearchError(f"enqueue: {name!r} is given {len(given_as)} times ({', '.join(given_as)}); "
+                                       "give each parameter once")
+        given = dict(pairs)
         params = check_params(space, given)
         storage.enqueue(s["id"], params)
         waiting = len(storage.queued(s["id"]))
