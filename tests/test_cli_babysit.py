@@ -4,6 +4,7 @@ study's lease, and databases written before notes and queues existed."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -114,6 +115,34 @@ def test_enqueue_refuses_a_parameter_given_twice_instead_of_keeping_the_last(fol
     st = Storage(folder, readonly=True)
     assert st.queued(_sid(folder)) == []  # nothing queued
     st.close()
+
+
+def test_trials_in_json_and_csv_list_the_trials_queued_by_hand_as_the_table_does(folder):
+    assert run("enqueue", folder, "lr=0.01", "act=tanh")[0] == 0
+    assert run("enqueue", folder, "layers=2")[0] == 0
+    rows = json.loads(run("trials", folder, "--format", "json")[1])
+    assert [(r["number"], r["state"], r["queued"]) for r in rows] == [
+        (0, "completed", False), (1, "completed", False), (2, "completed", False),
+        (None, "queued", True), (None, "queued", True)]
+    assert {k: v for k, v in rows[3].items() if k.startswith("params.")} == {"params.lr": 0.01, "params.act": "tanh"}
+    assert rows[4]["params.layers"] == 2 and rows[3]["queued_at"] and rows[3]["value"] is None
+    assert set(rows[0]) <= set(rows[3]) | {"params.layers", "params.width", "params.flag"}  # a trial row's columns
+    parsed = list(csv.DictReader(io.StringIO(run("trials", folder, "--format", "csv")[1])))
+    assert [(r["number"], r["state"], r["queued"], r["params.lr"]) for r in parsed][3:] == [
+        ("", "queued", "by hand", "0.01"), ("", "queued", "by hand", "")]
+    table = run("trials", folder)[1]
+    assert "queued by hand, to run first in the study's next run (2):" in table
+    # --state queued: only those, in every format; another filter: only trials
+    assert [r["state"] for r in json.loads(run("trials", folder, "--state", "queued", "--format", "json")[1])] == [
+        "queued", "queued"]
+    only = run("trials", folder, "--state", "queued")[1]
+    assert "queued by hand" in only and "completed" not in only
+    assert [r["state"] for r in json.loads(run("trials", folder, "--state", "completed", "--format", "json")[1])] == [
+        "completed"] * 3
+    assert [r["state"] for r in csv.DictReader(io.StringIO(
+        run("trials", folder, "--state", "completed", "--format", "csv")[1]))] == ["completed"] * 3
+    assert "queued by hand" not in run("trials", folder, "--state", "completed")[1]
+    assert json.loads(run("trials", folder, "--pruned", "--format", "json")[1]) == []
 
 
 def test_check_params_takes_some_parameters_in_the_space_order_and_refuses_the_rest():

@@ -34,6 +34,8 @@ from ._record import Trial, TrialState
 
 __all__ = ["main"]
 
+#: The ``trials --state`` (and row state) of a trial queued by hand that has not started yet.
+QUEUED = "queued"
 #: How long a command waits for a database that a starting study is creating (seconds).
 CREATING_WAIT = 5.0
 _clock, _sleep = time.monotonic, time.sleep  # replaced by tests (no real waiting there)
@@ -154,25 +156,49 @@ def _cmd_studies(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _queued_row(q: dict[str, Any], space: Sequence[str], *, fmt: str) -> dict[str, Any]:
+    """A trial queued by hand and not started yet, with a trial row's columns: state ``queued``,
+    no number yet, the params given (those left out are picked by the scheduler when it starts)."""
+    row: dict[str, Any] = {"number": None, "state": "queued", "value": None, "best_step": None}
+    row.update({f"params.{k}": q["params"][k] for k in space if k in q["params"]})
+    row.update({"last": None, "epochs": None, "duration_s": None})
+    if fmt == "json":
+        row["paused_s"] = None
+    row.update({"stop_code": None, "stop_reason": None, "error": None,
+                "queued": True if fmt == "json" else "by hand", "notes": [] if fmt == "json" else None,
+                "queued_at": _fmt_time(q["time"])})
+    return row
+
+
 def _cmd_trials(args: argparse.Namespace, out: Any) -> int:
     storage = _open(args.path)
     s = _study(storage, args.study)
-    trials = storage.trials(s["id"])
+    trials = [] if args.state == QUEUED else storage.trials(s["id"])
     if args.state:
         trials = [t for t in trials if t.state == args.state]
     if args.pruned:
         trials = [t for t in trials if t.stop_code == "pruned"]
-    _emit([_trial_row(t, s["metric"], fmt=args.format) for t in trials], args.format, out)
-    pruner = storage.study_pruner(s["id"])
-    if pruner and args.format == "table":
-        shown = ", ".join(f"{k}={v!r}" for k, v in pruner.get("args", {}).items())
-        rungs = ", ".join(map(str, pruner.get("rungs") or [])) or "none (it compares every epoch)"
-        out.write(f"\npruner: {pruner.get('kind')}({shown}); rungs at epochs {rungs}\n")
-    waiting = storage.queued(s["id"])
-    if waiting and args.format == "table":
+    rows = [_trial_row(t, s["metric"], fmt=args.format) for t in trials]
+    # trials queued by hand and not started yet: listed after the trials in every format (table:
+    # below them), unless a filter asks for other trials only
+    waiting = storage.queued(s["id"]) if args.state in (None, QUEUED) and not args.pruned else []
+    if args.format != "table":
+        names = list(s["space"])
+        _emit(rows + [_queued_row(q, names, fmt=args.format) for q in waiting], args.format, out)
+        return 0
+    if args.state != QUEUED:
+        _emit(rows, args.format, out)
+        pruner = storage.study_pruner(s["id"])
+        if pruner:
+            shown = ", ".join(f"{k}={v!r}" for k, v in pruner.get("args", {}).items())
+            rungs = ", ".join(map(str, pruner.get("rungs") or [])) or "none (it compares every epoch)"
+            out.write(f"\npruner: {pruner.get('kind')}({shown}); rungs at epochs {rungs}\n")
+    if waiting:
         out.write(f"\nqueued by hand, to run first in the study's next run ({len(waiting)}):\n")
         for q in waiting:
             out.write(f"  {json.dumps(q['params'])}  (queued {_fmt_time(q['time'])})\n")
+    elif args.state == QUEUED:
+        out.write("(none)\n")
     return 0
 
 
@@ -324,8 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "epochs, duration, stop reason or error.")
     common(sp, study=True)
     sp.add_argument("--state", default=None,
-                    choices=list(get_args(TrialState)),
-                    help="only trials in this state")
+                    choices=[*get_args(TrialState), QUEUED],
+                    help="only trials in this state (queued: queued by hand, not started yet)")
     sp.add_argument("--pruned", action="store_true",
                     help="only trials a pruner stopped (state stopped, stop code 'pruned')")
     sp.set_defaults(func=_cmd_trials)
