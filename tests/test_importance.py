@@ -123,6 +123,20 @@ def test_fewer_than_two_trials_with_a_value_is_an_error_that_says_how_many():
         ts.importance(_fake(rows))
 
 
-def test_constant_results_share_equally():
+def test_constant_results_give_no_shares_but_the_reason():
+    # nothing varies, so nothing can be credited: equal shares would read as "every parameter matters"
     rows = [({"x": x, "y": 1 - x}, 2.0, "completed", {}) for x in (0.1, 0.4, 0.8)]
-    assert ts.importance(_fake(rows)) == {"x": 0.5, "y": 0.5}
+    with pytest.raises(ValueError, match=r"importance: all 3 completed or stopped trials have the same value \(2\): "
+                                         "there is no variation for any parameter to explain"):
+        ts.importance(_fake(rows))
+    rows = [({"x": x, "y": 0.5}, x, "completed", {"loss": {1: 0.25}}) for x in (0.1, 0.4, 0.8)]
+    with pytest.raises(ValueError, match=r"have the same last 'loss' \(0.25\)"):
+        ts.importance(_fake(rows), metric="loss")
+    assert next(iter(ts.importance(_fake(rows)))) == "x"  # the value varies: shares as before
+
+
+def test_a_constant_objective_run_by_optimize_gives_the_reason_too():
+    study = ts.optimize(lambda p: 1.0, {"x": ts.Float(0, 1), "y": ts.Float(0, 1), "z": ts.Choice(["a", "b"])},
+                        scheduler=Random(seed=0), n_trials=8, seed=0)
+    with pytest.raises(ValueError, match="all 8 completed or stopped trials have the same value"):
+        ts.importance(study)

@@ -97,3 +97,11 @@ def test_importance_draws_one_bar_per_parameter_largest_at_the_top():
     assert [t.get_text() for t in ax.get_yticklabels()] == list(shares)[::-1]
     assert "fANOVA" in ax.get_title()
     assert len(plot.importance({"a": 0.7, "b": 0.3}).axes[0].patches) == 2  # a dict of shares too
+
+
+def test_importance_of_a_constant_objective_draws_no_bars_and_says_why():
+    pytest.importorskip("matplotlib")
+    study = ts.optimize(lambda p: 1.0, {"x": ts.Float(0, 1), "n": ts.Int(1, 5)}, scheduler=Random(seed=0),
+                        n_trials=6, seed=0)
+    with pytest.raises(ValueError, match="all 6 completed or stopped trials have the same value"):
+        plot.importance(study)

@@ -55,7 +55,8 @@ def importance(study: Any, *, metric: str | None = None, seed: int | None = 0) -
     parameter's importance is the fraction of the forest's variance that its one-parameter
     marginal explains. The shares are normalised to sum to 1 and sorted, largest first.
     Interactions are not credited to any parameter; if no parameter has a main effect at all
-    (constant results, or only interactions) every parameter gets an equal share.
+    (only interactions) every parameter gets an equal share. When every trial has the same
+    value there is no variance to explain, and no share is given (``ValueError``, below).
 
     Args:
         study: a study (:class:`~torchsearch.Study`, or anything with ``.trials`` and ``.space``).
@@ -64,6 +65,11 @@ def importance(study: Any, *, metric: str | None = None, seed: int | None = 0) -
         metric: None for the study's value; another metric name uses the last value each
             trial reported for it.
         seed: seeds the forest's bootstrap samples (same seed, same shares).
+
+    Raises:
+        ValueError: with the reason there are no shares: fewer than two trials with a finite
+            value, or all of them with the same value (nothing varies, so nothing can be
+            credited to a parameter); the dashboard shows this reason in place of the chart.
     """
     if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
         raise ValueError(f"importance: seed must be an int or None, got seed={seed!r}")
@@ -72,6 +78,11 @@ def importance(study: Any, *, metric: str | None = None, seed: int | None = 0) -
         raise ValueError(
             f"importance: needs at least 2 completed or stopped trials with a finite value, "
             f"the study has {len(trials)}")
+    spread = max(values) - min(values)
+    if not spread > 1e-12 * max(1.0, max(abs(v) for v in values)):  # rounding noise is no variance either
+        what = "value" if metric is None or metric == getattr(study, "metric", None) else f"last {metric!r}"
+        raise ValueError(f"importance: all {len(trials)} completed or stopped trials have the same {what} "
+                         f"({values[0]:.6g}): there is no variation for any parameter to explain")
     space = as_space(study.space)
     X = np.array([[p.to_unit(t.params[n]) for n, p in space.items()] for t in trials])  # n x d
     shares = forest_main_effects(fit_forest(X, np.asarray(values), n_trees=64, seed=seed))

@@ -130,4 +130,16 @@ def test_importance_gives_each_parameters_share_or_says_why_not_yet(ro, tmp_path
     assert imp["shares"] is None and "needs at least 2 completed or stopped trials" in imp["why"]
 
 
+def test_importance_of_trials_all_with_the_same_value_gives_no_shares_and_says_why(tmp_path):
+    st = ts.Storage(tmp_path / "flat")
+    sid = st.get_or_create_study("flat", metric="accuracy", mode="max", space=ts.Space(SPACE_ONE).to_dict(),
+                                 scheduler="PBT(population=4)", seed=0)
+    for x in (0.1, 0.5, 0.9):
+        st.update_trial(sid, st.add_trial(sid, {"x": x}), state="completed", value=0.96875)
+    imp = api.importance(st, sid)
+    st.close()
+    assert imp["shares"] is None
+    assert "all 3 completed or stopped trials have the same value (0.96875)" in imp["why"]
+
+
 SPACE_ONE = {"x": ts.Float(0, 1)}
