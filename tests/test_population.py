@@ -498,3 +498,21 @@ def test_schedule_of_an_exploit_stored_without_a_donor_step_assumes_the_members_
     study, p = _study_with_members(2)
     study.storage.add_lineage(study._id, 1, 3, 0, p[1], HP, ["copy trial 0 (step 5)"])  # (a database before the column)
     assert [(s["trial"], s["start"], s["end"]) for s in study.schedule(1)] == [(0, 0, 3), (1, 3, None)]
+
+
+# -- what PBT explores by default, and every decision stored as it was made ------------------
+def test_default_pbt_on_a_space_with_a_layer_width_keeps_each_members_width_and_every_member_completes():
+    # PBT() without hyperparams= explores the Floats only: a width drawn per member never changes
+    # under copied weights (it used to be perturbed and resampled, and members failed on loading
+    # a donor's weights of another shape)
+    space = {**SPACE, "width": ts.PowerOfTwo(4, 16)}
+    study = ts.tune(DropoutRegression, space, scheduler=PBT(population=4, interval=1, seed=0), metric="mse",
+                    mode="min", epochs=4, seed=0, verbose=False)
+    assert [t.state for t in study.trials] == ["completed"] * 4, [t.error for t in study.trials]
+    rows = study.lineage()
+    assert rows and not any(op.startswith("width") for r in rows for op in r["operations"])
+    for r in rows:  # an explore in place keeps the member's width; an exploit takes its donor's
+        assert r["donor"] is not None or r["new_params"]["width"] == r["old_params"]["width"]
+    for t in study.trials:  # each member's weights went through one width
+        assert {s["params"]["width"] for s in study.schedule(t.number)} == {t.params["width"]}
+

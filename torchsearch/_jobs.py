@@ -261,7 +261,11 @@ class TrainJob:
         if trainer is None:
             trainer = self.build(trial, device, seeded=resume is None)
             if resume is not None:
-                trainer.load_state_dict(resume)
+                try:
+                    trainer.load_state_dict(resume)
+                except (RuntimeError, ValueError, KeyError) as e:  # a pause that exploited changed its shape
+                    raise _misfit("the kept weights it resumes from", trainer.module, f"params {dict(trial.params)}",
+                                  e) from e
                 trainer.module.apply_hyperparameters(dict(trial.params))  # after a pause that exploited
         best = BestWeights(self.metric, self.mode) if self.keep_state and self.metric and self.mode else None
         if best is not None:
@@ -344,6 +348,8 @@ def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) 
     trial keeps its own state and epoch.
     """
     module = trainer.module
+    copied = donor is not None
+    before = dict(module.hp)  # (apply_hyperparameters sets hp even when it returns False)
     if donor is None:
         donor = {"module": {k: to_cpu(v) for k, v in module.state_dict().items()}}
     elif "epoch" in donor:
@@ -362,11 +368,17 @@ def exploit(trainer: Any, donor: dict[str, Any] | None, params: dict[str, Any]) 
     try:
         fresh.load_state_dict(donor["module"])
     except (RuntimeError, ValueError, KeyError) as e:
-        changed = {k: v for k, v in params.items() if module.hp.get(k) != v}
-        raise TrialFailed(
-            f"PBT exploit: the donor's weights do not fit a {type(module).__name__} built with the explored "
-            f"params {changed} ({type(e).__name__}: {str(e).splitlines()[0]}). A parameter that shapes the model "
-            "(a layer width, say) cannot change under copied weights: list the ones PBT may change in "
-            "PBT(hyperparams=[...])") from e
+        what = "the donor's weights" if copied else "its own weights"
+        changed = {k: v for k, v in params.items() if before.get(k) != v}
+        raise _misfit(what, fresh, f"the explored params {changed}", e) from e
     fresh.apply_hyperparameters(dict(params))
     trainer.swap_module(fresh)
+
+
+def _misfit(what: str, module: Any, params: str, e: BaseException) -> TrialFailed:
+    """The error of PBT weights that do not fit a module built with ``params`` (after an explore)."""
+    return TrialFailed(
+        f"PBT: {what} do not fit a {type(module).__name__} built with {params} "
+        f"({type(e).__name__}: {str(e).splitlines()[0]}). A parameter that shapes the model (a layer width, "
+        "say) cannot change under copied weights: PBT(hyperparams=[...]) must name only parameters that "
+        "leave the model's shape as it is")

@@ -136,22 +136,22 @@ def test_a_worker_that_dies_while_idle_is_replaced_before_it_gets_a_trial(pool):
 def test_pausing_workers_get_their_next_trial_at_once_and_a_crash_then_loses_only_its_own(pool):
     # population 4 on 2 workers: every member pauses at each step for a waiting one; the next
     # trial is sent to a worker as soon as its trial is told to pause
-    study = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0), metric="value", mode="max",
-                     verbose=False)
+    study = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0, hyperparams=["x"]), metric="value",
+                     mode="max", verbose=False)
     study.run(PausingJob(), executor=pool)
     assert [t.state for t in study.trials] == ["completed"] * 4
     assert all(sorted(t.metrics["value"]) == [1, 2, 3] for t in study.trials)
     # trial 0's worker dies after its pause decision, when trial 2 was already sent to it
-    crashed = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0), metric="value", mode="max",
-                       verbose=False)
+    crashed = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0, hyperparams=["x"]), metric="value",
+                       mode="max", verbose=False)
     crashed.run(PausingJob(kill_on_pause=0), executor=pool)
     states = {t.number: t.state for t in crashed.trials}
     assert states == {0: "failed", 1: "completed", 2: "completed", 3: "completed"}
     assert "was killed by SIGKILL" in crashed.trials[0].error
     assert all(w.process.is_alive() and w.trial is None and w.next is None for w in pool._workers)
     # a job that reports on after its pause decision fails with why; the trial sent next still runs
-    broken = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0), metric="value", mode="max",
-                      verbose=False)
+    broken = ts.Study(space=X, scheduler=PBT(population=4, interval=1, seed=0, hyperparams=["x"]), metric="value",
+                      mode="max", verbose=False)
     broken.run(PausingJob(ignore_pause=0), executor=pool)
     assert {t.number: t.state for t in broken.trials} == {0: "failed", 1: "completed", 2: "completed", 3: "completed"}
     assert "report(step=2) after a pause decision" in broken.trials[0].error

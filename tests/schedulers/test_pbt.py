@@ -21,6 +21,9 @@ SPACE = Space({
 })
 
 
+ALL = list(SPACE.names)  # hyperparams= that explores every parameter (the default explores the Floats)
+
+
 def make(population=4, interval=1, mode="max", seed=0, **kw):
     s = PBT(population=population, interval=interval, seed=seed, **kw)
     s.setup(SPACE, mode=mode, seed=None)
@@ -78,7 +81,7 @@ def test_suggests_exactly_population_members_then_none():
 
 
 def test_explored_values_stay_in_the_space_for_every_kind_including_zero():
-    s = make(resample_probability=0.25)
+    s = make(resample_probability=0.25, hyperparams=ALL)
     corners = [
         {"lr": 1e-4, "drop": 0.0, "layers": 0, "bs": 8, "act": "relu"},
         {"lr": 1.0, "drop": 0.5, "layers": 6, "bs": 128, "act": "elu"},
@@ -93,7 +96,7 @@ def test_explored_values_stay_in_the_space_for_every_kind_including_zero():
 
 
 def test_a_zero_valued_float_leaves_zero_when_perturbed():
-    s = make(resample_probability=0.0, perturb=(1.2,))
+    s = make(resample_probability=0.0, perturb=(1.2,), hyperparams=ALL)
     new, ops = s.explore({"lr": 0.01, "drop": 0.0, "layers": 0, "bs": 8, "act": "relu"})
     assert new["drop"] == pytest.approx(0.1)  # (1.2 - 1) * (0.5 - 0.0)
     assert new["layers"] == 1                 # Int at zero: (1.2 - 1) * 6 = 1.2 -> 1
@@ -101,7 +104,7 @@ def test_a_zero_valued_float_leaves_zero_when_perturbed():
 
 
 def test_operations_say_old_value_new_value_and_factor():
-    s = make(resample_probability=0.0, perturb=(1.2,))
+    s = make(resample_probability=0.0, perturb=(1.2,), hyperparams=ALL)
     new, ops = s.explore({"lr": 0.01, "drop": 0.2, "layers": 3, "bs": 32, "act": "relu"})
     assert new["lr"] == pytest.approx(0.012)
     assert ops[0] == "lr: 0.01 -> 0.012 (x1.2)"
@@ -140,10 +143,69 @@ def test_a_bottom_trial_exploits_a_top_trial_that_has_a_kept_state():
     d = report(s, 1, 1, 0.5)  # worst of the four at step 1; trial 0 is best and kept
     assert d.action == "exploit" and d.donor == 0
     assert d.operations[0] == "copy trial 0 (step 1)"
-    for name in ("lr", "drop", "layers", "bs", "act"):
+    for name in ("lr", "drop"):  # by default the Floats are explored...
         assert any(op.startswith(f"{name}: ") for op in d.operations)
+    assert len(d.operations) == 3
     assert d.params != params[0]
-    SPACE.validate(d.params)
+    assert {k: d.params[k] for k in ("layers", "bs", "act")} == {k: params[0][k] for k in ("layers", "bs", "act")}
+    SPACE.validate(d.params)  # ...and the rest is copied from the donor as it is (it may shape the model)
+
+
+def test_by_default_only_float_parameters_are_explored_the_others_may_shape_the_model():
+    s = make(resample_probability=0.5)
+    base = {"lr": 0.01, "drop": 0.2, "layers": 3, "bs": 32, "act": "relu"}
+    assert s.explored() == ["lr", "drop"]
+    for _ in range(100):
+        new, ops = s.explore(base)
+        assert {k: new[k] for k in ("layers", "bs", "act")} == {"layers": 3, "bs": 32, "act": "relu"}
+        assert [op.split(":")[0] for op in ops] == ["lr", "drop"]
+    named = make(resample_probability=0.0, hyperparams=["lr", "bs"])  # named: explored, whatever their kind
+    new, ops = named.explore(base)
+    assert named.explored() == ["lr", "bs"] and new["bs"] != 32 and new["drop"] == 0.2
+    assert "hyperparams=None" in make().describe() and "hyperparams=['lr', 'bs']" in named.describe()
+
+
+def test_a_space_without_a_float_needs_hyperparams():
+    s = PBT(population=2)
+    with pytest.raises(ValueError, match=r"hyperparams=None PBT explores the Float parameters only, and the space "
+                                         r"has none \(\['width', 'act'\]\).*PBT\(hyperparams=\[\.\.\.\]\)"):
+        s.setup(Space({"width": ts.PowerOfTwo(4, 16), "act": ts.Choice(["relu", "tanh"])}), mode="max")
+    PBT(population=2, hyperparams=["act"]).setup(Space({"width": ts.PowerOfTwo(4, 16),
+                                                        "act": ts.Choice(["relu", "tanh"])}), mode="max")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_perturbation_clipped_back_at_a_bound_goes_the_other_way_and_never_logs_a_no_op(seed):
+    space = Space({"lr": ts.Float(1e-3, 1.0, log=True), "drop": ts.Float(0.0, 0.5), "layers": ts.Int(1, 6),
+                   "width": ts.PowerOfTwo(4, 16)})
+    s = PBT(population=2, resample_probability=0.0, hyperparams=list(space.names), seed=seed)
+    s.setup(space, mode="max")
+    for base in ({"lr": 1.0, "drop": 0.0, "layers": 6, "width": 16},
+                 {"lr": 1e-3, "drop": 0.5, "layers": 1, "width": 4}):
+        for _ in range(50):
+            new, ops = s.explore(base)
+            for name, op in zip(space.names, ops):
+                old, value = base[name], new[name]
+                assert value != old, op  # e.g. never "width: 16 -> 16 (x1.2)"
+                if "out of bounds" in op:  # the factor drawn pushed it out: the other one moved it in
+                    assert re.fullmatch(rf"{name}: \S+ -> \S+ \((x0\.8|x1\.2|[+-][\d.]+ from zero); "
+                                        rf"(x1\.2|x0\.8|[+-][\d.]+ from zero) is out of bounds\)", op), op
+    # the label names the factor that moved it: 16 x0.8 rounds to 16 in exponent space, so one power down
+    s = PBT(population=2, resample_probability=0.0, perturb=(1.2,), hyperparams=["width"], seed=seed)
+    s.setup(space, mode="max")
+    new, ops = s.explore({"lr": 0.1, "drop": 0.1, "layers": 3, "width": 16})
+    assert new["width"] == 8 and ops == ["width: 16 -> 8 (x0.8333; x1.2 is out of bounds)"]
+
+
+def test_a_resample_that_draws_the_same_value_says_so():
+    s = make(resample_probability=1.0, hyperparams=["act"])
+    seen = set()
+    for _ in range(60):
+        new, (op,) = s.explore({"lr": 0.01, "drop": 0.2, "layers": 3, "bs": 32, "act": "relu"})
+        seen.add(op)
+        assert op == ("act: 'relu' -> 'relu' (resampled: same value)" if new["act"] == "relu"
+                      else f"act: 'relu' -> {new['act']!r} (resampled)")
+    assert len(seen) == 3
 
 
 def test_a_trial_ahead_of_the_others_is_ranked_when_it_resumes():

@@ -85,8 +85,13 @@ class PBT(Scheduler):
         resample_probability: probability that a parameter is redrawn from the space instead
             of perturbed (a Choice is redrawn with this probability, else moved to a
             neighbour value).
-        hyperparams: names of the parameters PBT may explore (default: all). Others
-            (architecture: width, activation...) are copied from the donor unchanged.
+        hyperparams: names of the parameters PBT may explore. Default: the :class:`Float`
+            parameters only (learning rate, momentum, dropout...); the others (:class:`Int`,
+            :class:`PowerOfTwo`, :class:`Choice`: a layer width, a depth, an activation) often
+            shape the model, and weights copied from a donor cannot change shape, so they stay as
+            drawn for each member and are copied from the donor unchanged. Name them here to
+            explore them too (a batch size, an optimiser's name). A space with no Float needs
+            ``hyperparams``.
         initial: params of the first members (each checked against the space); the rest of the
             population is drawn from the space.
         seed: seeds the scheduler's own generator.
@@ -138,6 +143,11 @@ class PBT(Scheduler):
             unknown = [h for h in self.hyperparams if h not in space]
             if unknown:
                 raise ValueError(f"PBT: hyperparams {unknown} are not in the space; allowed: {space.names}")
+        elif not self.explored(space):
+            raise ValueError(f"PBT: with hyperparams=None PBT explores the Float parameters only, and the space "
+                             f"has none ({space.names}); name those PBT may change during training in "
+                             f"PBT(hyperparams=[...]) (never one that shapes the model: a copied donor's "
+                             f"weights must fit)")
         for p in self.initial:
             space.validate(p)
         self._members: dict[int, _Member] = {}
@@ -342,12 +352,21 @@ class PBT(Scheduler):
         edge = values[ranked[q - 1]]
         return values, list(reversed(ranked[-q:])), [n for n in ranked if values[n] <= edge]
 
+    def explored(self, space: Space | None = None) -> list[str]:
+        """The names of the parameters :meth:`explore` changes: ``hyperparams``, or by default
+        the space's :class:`Float` parameters (the others may shape the model)."""
+        space = self.space if space is None else space
+        if self.hyperparams is not None:
+            return list(self.hyperparams)
+        return [n for n in space.names if isinstance(space[n], Float)]
+
     def explore(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """Perturb or resample each explorable parameter; return new params and what was done."""
+        """Perturb or resample each explorable parameter (:meth:`explored`); return new params
+        and what was done. A parameter whose value did not change says so
+        (``"act: 'relu' -> 'relu' (resampled: same value)"``): no no-op reads as a change."""
         new = dict(params)
         ops: list[str] = []
-        names = self.hyperparams if self.hyperparams is not None else self.space.names
-        for name in names:
+        for name in self.explored():
             p = self.space[name]
             old = params[name]
             value, how = self._explore_one(p, old)
@@ -357,7 +376,8 @@ class PBT(Scheduler):
 
     def _explore_one(self, p: Parameter, old: Any) -> tuple[Any, str]:
         if self.rng.random() < self.resample_probability:
-            return p.sample(self.rng), "resampled"
+            value = p.sample(self.rng)
+            return value, "resampled" if value != old else "resampled: same value"
         if isinstance(p, Choice):
             i = p.index(old)
             n = len(p.values)
@@ -369,13 +389,23 @@ class PBT(Scheduler):
                 j = i - 1 if i == n - 1 else i + 1
             return p.values[j], "neighbour"
         f = self.perturb[int(self.rng.integers(len(self.perturb)))]
+        value, how = self._perturbed(p, old, f)
+        if value != old or f == 1.0:
+            return value, how
+        # at a bound (clipped back, or rounded back at the end of the range): the other way
+        others = [g for g in self.perturb if (g > 1) != (f > 1) and g != 1.0]
+        g = others[int(self.rng.integers(len(others)))] if others else 1.0 / f
+        back, back_how = self._perturbed(p, old, g)  # (a range holds two values at least: this moves)
+        return back, f"{back_how}; {how} is out of bounds"
+
+    def _perturbed(self, p: Parameter, old: Any, f: float) -> tuple[Any, str]:
+        """``old`` moved by factor ``f`` through the space (may clip back to ``old`` at a bound)."""
         if isinstance(p, PowerOfTwo):
             # multiply, then round in exponent space; never stuck: at least one power away
-            target = old * f
-            value = p.clip(target)
+            value = p.clip(old * f)
             if value == old and f != 1.0:
                 value = p.clip(old * 2 if f > 1 else old / 2)
-            return value, f"x{f:g}"
+            return value, f"x{f:.4g}"
         if old == 0:
             low, high = float(p.low), float(p.high)  # type: ignore[attr-defined]
             delta = (f - 1.0) * (high - low)
@@ -386,8 +416,9 @@ class PBT(Scheduler):
             value = p.clip(old + (step if (f > 1) == (old > 0) else -step))
         if isinstance(p, Float):
             value = float(value)
-        return value, f"x{f:g}"
+        return value, f"x{f:.4g}"
 
     def describe(self) -> str:
         return (f"PBT(population={self.population}, interval={self.interval}, quantile={self.quantile}, "
-                f"perturb={self.perturb}, resample_probability={self.resample_probability}, seed={self.seed})")
+                f"perturb={self.perturb}, resample_probability={self.resample_probability}, "
+                f"hyperparams={self.hyperparams}, seed={self.seed})")
