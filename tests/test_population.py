@@ -516,3 +516,22 @@ def test_default_pbt_on_a_space_with_a_layer_width_keeps_each_members_width_and_
     for t in study.trials:  # each member's weights went through one width
         assert {s["params"]["width"] for s in study.schedule(t.number)} == {t.params["width"]}
 
+
+def test_every_explore_decided_on_resume_is_stored_and_applied_like_those_decided_on_a_report():
+    # a tied population on one slot: members take turns, a member ranked when it resumes
+    # explores in place there; that decision was dropped (the scheduler's params and the stored
+    # ones then differed, and the next explore's operations started from a value never trained)
+    from tests.pbt_models import FlatMetricRegression
+
+    scheduler = RecordingPBT(population=6, interval=1, seed=0)
+    study = ts.tune(FlatMetricRegression, SPACE, scheduler=scheduler, metric="flat", mode="max", epochs=5, seed=0,
+                    verbose=False)
+    made = [(n, d.params, d.operations) for n, s, d in scheduler.made if d.params is not None]
+    assert any(s is None for _, s, d in scheduler.made if d.params is not None), "an explore on resume"
+    assert [(r["trial"], r["new_params"], tuple(r["operations"])) for r in study.lineage()] == made
+    for t in study.trials:
+        mine = [r for r in study.lineage() if r["trial"] == t.number]
+        for a, b in zip(mine, mine[1:]):
+            assert b["old_params"] == a["new_params"]  # each change starts where the last one ended
+        assert not mine or t.params == mine[-1]["new_params"]
+

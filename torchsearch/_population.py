@@ -353,6 +353,10 @@ class Population:
             study.storage.update_trial(study.study_id, number, state="running")
             decision = study.scheduler.on_resume(number)
             if (decision is not None and decision.action == "exploit" and decision.params is not None
+                    and decision.donor is None):  # explore in place: same weights and step, new params
+                self._held.pop(number, None)  # (a process holding its module would resume it with the old ones)
+                self._record_exploit(active, decision, self._kept[number].step)
+            elif (decision is not None and decision.action == "exploit" and decision.params is not None
                     and decision.donor in self._kept):  # exploit while paused: no transfer at all
                 own = self._kept[number]
                 self._store(number, self._merged(own, self._kept[decision.donor]))  # type: ignore[index]
