@@ -98,3 +98,11 @@ def test_pbt_on_a_study_stored_with_a_pruner_says_the_pruner_is_stored_and_touch
 def test_random_refuses_a_sobol_flag_that_is_not_a_bool():
     with pytest.raises(TypeError, match=r"Random: sobol must be True or False, got sobol='yes'"):
         Random(sobol="yes")
+
+
+def test_load_study_given_the_database_file_names_its_folder(tmp_path):
+    _tune(storage=tmp_path)
+    with pytest.raises(StorageError, match=r"is the study database file, not its storage folder: pass the folder"):
+        ts.load_study(tmp_path / "study.db")
+    with pytest.raises(StorageError, match=r"no study named 'X' .* to create it, use ts.Study\(space=\.\.\."):
+        ts.load_study(tmp_path, name="X")

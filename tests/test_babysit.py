@@ -70,7 +70,7 @@ def test_load_study_names_the_studies_when_it_cannot_pick_one(stored, tmp_path):
     with pytest.raises(ts.StorageError, match=r"holds several studies \('first', 'second'\): pick one with name="):
         ts.load_study(stored)
     with pytest.raises(ts.StorageError, match=r"no study named 'third' in the storage .* \(its studies: 'first', "
-                                              r"'second'\); give space=\.\.\. to create it"):
+                                              r"'second'\); to create it, use ts.Study\(space=\.\.\."):
         ts.load_study(stored, "third")
     assert ts.load_study(stored, "second").name == "second"
     with pytest.raises(ts.StorageError, match=r"load_study: no torchsearch storage at .*nowhere"):

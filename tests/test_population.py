@@ -535,3 +535,27 @@ def test_every_explore_decided_on_resume_is_stored_and_applied_like_those_decide
             assert b["old_params"] == a["new_params"]  # each change starts where the last one ended
         assert not mine or t.params == mine[-1]["new_params"]
 
+
+def test_a_durable_copy_at_the_step_an_exploit_lands_on_is_deleted_before_the_exploit_is_stored(tmp_path):
+    # a paused member that exploits a donor at its own step: its file from before the exploit
+    # could not be told from the one after it (same step), so it goes first, synchronously
+    from torchsearch._population import _DurableWriter, _Kept
+
+    storage = Storage(str(tmp_path))
+    writer = _DurableWriter(storage, min_interval=60.0)
+    tr = trainer(HP, 0)
+    tr.fit(3)
+    writer.put("t-0", _Kept(3, wire=dumps_state(tr.state_dict())))
+    writer.flush()
+    path = tmp_path / "checkpoints" / "t-0.pt"
+    writer.discard("t-0", 2)  # a file at another step stays: the step tells it apart
+    assert path.exists()
+    writer.put("t-0", _Kept(3, wire=dumps_state(tr.state_dict())))  # pending (throttled): dropped as well
+    writer.discard("t-0", 3)
+    assert not path.exists()
+    writer.flush()
+    assert not path.exists()
+    writer.put("t-0", _Kept(3, wire=dumps_state(tr.state_dict())))  # the state after the exploit: at once
+    writer.flush()
+    writer.close()
+    assert storage.load_checkpoint("t-0")["epoch"] == 3

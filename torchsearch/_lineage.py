@@ -10,13 +10,32 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schedule", "replay"]
+__all__ = ["schedule", "replay", "rewind"]
 
 
 def _landed(row: dict[str, Any]) -> int:
     """The step a trial continued from after the exploit ``row``: the donor's step. A database
     written before the ``donor_step`` column has none: the member's own step stands in."""
     return row["step"] if row.get("donor_step") is None else int(row["donor_step"])
+
+
+def rewind(rows: list[dict[str, Any]], step: int,
+           params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A member's state at ``step`` (its durable copy after a crash) against its lineage ``rows``
+    (its own, in order; ``params``: its stored params): the params that state trains on with,
+    and the rows it has not been through (lost with the process that made them).
+
+    A state at ``step`` has been through every row that landed at ``step`` or before (its
+    weights came from there), and through none that landed after. The params are those of the
+    last row it has been through (an explore at ``step`` itself is taken: it changed no weight),
+    else the member's first params. The coordinator never leaves on disk a member's state from
+    before an exploit that lands on that state's own step (see ``Population.resume_next``), so
+    the step alone tells which rows a copy holds.
+    """
+    last = max((i for i, r in enumerate(rows) if _landed(r) <= step), default=None)
+    if last is None:
+        return (dict(rows[0]["old_params"]) if rows else dict(params)), list(rows)
+    return dict(rows[last]["new_params"]), list(rows[last + 1:])
 
 
 def schedule(study: Any, number: int, until: int | None = None) -> list[dict[str, Any]]:
@@ -30,7 +49,10 @@ def schedule(study: Any, number: int, until: int | None = None) -> list[dict[str
 
     Built from the lineage rows' ``step``, ``donor`` and ``donor_step`` columns (never from
     their display text): an exploit row says that at its step the trial took the donor's state
-    at ``donor_step`` and went on from there with ``new_params``.
+    at ``donor_step`` and went on from there with ``new_params``. A row whose donor is the trial
+    itself is a resume after a crash: the trial went back to its own durable copy at
+    ``donor_step`` (the rows before it that landed later are not in its weights any more, but
+    may be in those of a member that copied it meanwhile: rows are never deleted).
     """
     rows = study.storage.lineage(study.id)
     return _segments(study, rows, number, until, len(rows))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._dbfile import BeingCreated
+from ._dbfile import BeingCreated, missing_storage
 from .exceptions import StorageError
 from .space import Space, as_space
 from .storage import DB_NAME
@@ -67,7 +67,8 @@ def resolve(storage: Any, *, space: Any, metric: str | None, mode: str | None, n
         if name is None:
             raise StorageError(f"the storage {where} holds no study yet: give space=... to create one")
         have = f"its studies: {_names(studies)}" if studies else "it holds no study yet"
-        raise StorageError(f"no study named {name!r} in the storage {where} ({have}); give space=... to create it")
+        raise StorageError(f"no study named {name!r} in the storage {where} ({have}); to create it, use "
+                           "ts.Study(space=..., storage=..., name=...) or ts.tune / ts.optimize with that name")
     if row is None:
         return Resolved(as_space(space), metric or "value", mode or "min", name, seed, False)  # type: ignore[arg-type]
     if seed is not None and row["seed"] is not None and seed != row["seed"]:
@@ -85,8 +86,7 @@ def check_reopen(storage: Any) -> None:
     if storage is None or not isinstance(storage, (str, os.PathLike)):
         return
     if not (Path(storage) / DB_NAME).exists():
-        raise StorageError(f"no torchsearch storage at {str(storage)!r} (expected {str(Path(storage) / DB_NAME)!r}): "
-                           "give space=... to create a study there")
+        raise StorageError(f"{missing_storage(storage)}: give space=... to create a study there")
 
 
 def load_study(path: str | os.PathLike[str], name: str | None = None, **kwargs: Any) -> Any:
@@ -117,7 +117,7 @@ def load_study(path: str | os.PathLike[str], name: str | None = None, **kwargs: 
                         "ts.Study(space=..., storage=..., name=...)")
     folder = Path(path)
     if not (folder / DB_NAME).exists():
-        raise StorageError(f"load_study: no torchsearch storage at {str(path)!r} (expected {str(folder / DB_NAME)!r})")
+        raise StorageError(f"load_study: {missing_storage(path)}")
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"load_study: name must be a non-empty string or None, got name={name!r}")
     try:

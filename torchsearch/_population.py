@@ -12,7 +12,11 @@ in, first out).
 
 Separately, a background thread writes kept states to ``checkpoints/`` atomically for crash
 recovery: the latest state per trial, at most once a second per trial, in the wire format
-(what a worker sent is written as it came); training never waits for it.
+(what a worker sent is written as it came); training never waits for it. A study resumed after
+its coordinator died takes each member back from that copy, which may be older than the exploits
+stored for it: its params and lineage go back to the copy (:meth:`Population.restore`). So that
+the copy's step alone says which exploits it has been through, a lineage row is committed before
+the state that has been through it is kept.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ from collections import deque
 from typing import Any
 
 from ._checkpoints import FILE_MAGIC
-from ._lineage import replay, schedule
+from ._lineage import replay, rewind, schedule
 from ._state import decode, dumps_state, encode, loads_state, pack_state, replace_entry, to_cpu, unpack_state
 from .schedulers.base import CONTINUE, Decision
 
 __all__ = ["Population", "schedule", "replay", "dumps_state", "loads_state", "encode", "decode"]
+
+
+def _show(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
 
 
 class _Kept:
@@ -79,8 +87,9 @@ class _DurableWriter:
         self.min_interval = min_interval
         self._pending: dict[str, _Kept | None] = {}   # key -> state to write, or None to delete
         self._written: dict[str, float] = {}          # key -> when its file was last written
+        self._on_disk: dict[str, int] = {}            # key -> step of the state its file holds
         self._cv = threading.Condition()
-        self._busy = False
+        self._busy: str | None = None  # the key being written or deleted
         self._closed = False
         self._flushing = False
         self.errors: list[str] = []
@@ -114,26 +123,45 @@ class _DurableWriter:
                 if item is None:
                     continue
                 key, kept = item
-                self._busy = True
+                self._busy = key
             try:
                 if kept is None:
                     self.storage.delete_checkpoint(key)
                     self._written.pop(key, None)
+                    self._on_disk.pop(key, None)
                 else:
                     self.storage.save_checkpoint(key, kept.disk())
                     self._written[key] = time.monotonic()
+                    self._on_disk[key] = kept.step
             except Exception as e:  # noqa: BLE001 - a failed durable copy must not stop the study
                 self.errors.append(f"{key}: {e}")
             with self._cv:
-                self._busy = False
+                self._busy = None
                 self._cv.notify_all()
+
+    def discard(self, key: str, step: int) -> None:
+        """Drop what is pending for ``key`` and, when its file holds a state at ``step``, delete
+        it now (not in the background): when this returns, no state of ``key`` at ``step`` is on
+        disk, nor will one be written until the next :meth:`put`."""
+        with self._cv:
+            self._pending.pop(key, None)
+            while self._busy == key:
+                self._cv.wait(timeout=0.1)
+            if self._on_disk.get(key) != step:
+                return
+            try:
+                self.storage.delete_checkpoint(key)
+                del self._on_disk[key]
+                self._written.pop(key, None)
+            except Exception as e:  # noqa: BLE001 - as a failed write: the study goes on
+                self.errors.append(f"{key}: {e}")
 
     def flush(self) -> None:
         """Write every pending state now, and wait until it is on disk."""
         with self._cv:
             self._flushing = True
             self._cv.notify_all()
-            while self._pending or self._busy:
+            while self._pending or self._busy is not None:
                 self._cv.wait(timeout=0.1)
             self._flushing = False
 
@@ -236,12 +264,17 @@ class Population:
             return None
 
     def restore(self, trial: Any, packed: dict[str, Any]) -> None:
-        """A resumed study takes back a trial from its durable state: paused, resumed in turn."""
+        """A resumed study takes back a trial from its durable state: paused, resumed in turn.
+
+        That state may be older than what the dead process stored about the trial (its durable
+        copy is written at most once a second): the trial's params and lineage go back to that
+        state (:meth:`_rewind`), so that its params, lineage and weights agree."""
         from ._active import ActiveTrial
 
         study = self.host
-        active = ActiveTrial(study, trial.number, trial.params)
         step = int(packed.get("epoch", 0))
+        params = self._rewind(trial, step)
+        active = ActiveTrial(study, trial.number, params)
         series = {s: v for s, v in trial.metrics.get(study.metric, {}).items() if s <= step}
         finite = [(s, v) for s, v in series.items() if not math.isnan(v)]
         if finite:
@@ -254,6 +287,30 @@ class Population:
         self._kept[trial.number] = _Kept(step, packed=packed)
         self._paused.append(trial.number)
         study.scheduler.on_restore(trial.number, step, series)
+
+    def _rewind(self, trial: Any, step: int) -> dict[str, Any]:
+        """The params ``trial`` resumes with from its durable state at ``step``. Exploits and
+        explores stored after that state (their rows land after ``step``) were lost with the
+        process: a lineage row records that the trial went back to its own state at ``step``
+        (donor: itself), which :func:`schedule` follows; the rows stay (a member that copied
+        this one meanwhile has them in its weights). The stored params go back too."""
+        study = self.host
+        number = trial.number
+        params, lost = rewind(study.storage.lineage(study.study_id, number), step, trial.params)
+        if lost:
+            landed = [r["step"] if r["donor_step"] is None else r["donor_step"] for r in lost]
+            reached = max([step, *trial.metrics.get(study.metric, {}), *landed])  # where the lost timeline was
+            ops = [f"copy trial {number} (step {step})",
+                   f"its own durable state: the coordinator stopped, {len(lost)} later change(s) lost"]
+            ops += [f"{k}: {_show(trial.params.get(k))} -> {_show(v)} (back)" for k, v in params.items()
+                    if trial.params.get(k) != v]
+            study.storage.add_lineage(study.study_id, number, reached, number, dict(trial.params), params, ops,
+                                      donor_step=step)
+        if lost or params != trial.params:
+            study.storage.update_trial(study.study_id, number, params=params)
+            study.scheduler.on_trial_start(number, params)  # (it learnt the stored params just before)
+        study.storage.commit()
+        return params
 
     # -- decisions ------------------------------------------------------------------------
     def on_decision(self, active: Any, decision: Decision, step: int, state: Any, final: bool) -> Decision:
@@ -295,6 +352,9 @@ class Population:
         study.storage.add_lineage(study.study_id, active.number, step, decision.donor, dict(active.params), new,
                                   list(decision.operations), donor_step=donor_step)
         study.storage.update_trial(study.study_id, active.number, params=new)
+        # committed before the state that has been through it is kept (and written to disk): a
+        # durable copy is never ahead of the stored lineage (see restore)
+        study.storage.commit()
         active.params = dict(new)
         active.epochs = donor_step  # its next report counts only the epochs it trains itself
 
@@ -358,9 +418,13 @@ class Population:
                 self._record_exploit(active, decision, self._kept[number].step)
             elif (decision is not None and decision.action == "exploit" and decision.params is not None
                     and decision.donor in self._kept):  # exploit while paused: no transfer at all
-                own = self._kept[number]
-                self._store(number, self._merged(own, self._kept[decision.donor]))  # type: ignore[index]
+                own, theirs = self._kept[number], self._kept[decision.donor]  # type: ignore[index]
+                if theirs.step == own.step and self._writer is not None:
+                    # a durable copy from before the exploit at the step the exploit lands on could
+                    # not be told from the copy after it (see rewind): deleted first
+                    self._writer.discard(self.key(number), own.step)
                 self._record_exploit(active, decision, own.step)
+                self._store(number, self._merged(own, theirs))
             return active
         return None
 
