@@ -98,6 +98,14 @@ class Neither(PBT):
         return Decision("pause", code="pause", checkpoint=True) if d.action == "pause" else \
             Decision("continue", checkpoint=d.checkpoint)
 
+    def on_resume(self, number):
+        # a deferred ready point is ranked on resume (PBT.on_resume): here it is only marked taken,
+        # so no exploit or explore reaches the member that way either
+        m = self._members.get(number)
+        if m is not None:
+            m.paused = m.pending = False
+        return None
+
 
 def make(strategy: str, seed: int):
     common = dict(population=2, interval=1, initial=INITIAL, seed=seed)
