@@ -106,3 +106,14 @@ def test_load_study_given_the_database_file_names_its_folder(tmp_path):
         ts.load_study(tmp_path / "study.db")
     with pytest.raises(StorageError, match=r"no study named 'X' .* to create it, use ts.Study\(space=\.\.\."):
         ts.load_study(tmp_path, name="X")
+
+
+def test_pbt_whose_interval_no_trial_reaches_warns_that_nobody_will_exploit():
+    with pytest.warns(UserWarning, match=r"PBT\(interval=5\) decides every 5 evaluations, and a trial of epochs=2 "
+                                         r"\(eval_every=1\) has 2: no member will ever exploit"):
+        _tune(scheduler=PBT(population=2, interval=5, seed=0), epochs=2, n_trials=2)
+
+
+def test_pbt_with_an_interval_trials_reach_does_not_warn(recwarn):
+    _tune(scheduler=PBT(population=2, interval=1, seed=0), epochs=2, n_trials=2)
+    assert not [w for w in recwarn if "no member will ever exploit" in str(w.message)]

@@ -26,6 +26,23 @@ def _name(name: str | None, study_name: str | None, where: str) -> str | None:
     return name if name is not None else study_name
 
 
+def _warn_pbt_never_ready(scheduler: Any, epochs: int, eval_every: int) -> None:
+    """PBT decides at every ``interval``-th evaluation but the last: with no such evaluation
+    nobody ever exploits or explores (a PBT run that is a plain random search); say so."""
+    from .schedulers.pbt import PBT
+
+    if not isinstance(scheduler, PBT):
+        return
+    evaluations = -(-epochs // eval_every)
+    if scheduler.interval >= evaluations:
+        import warnings
+
+        warnings.warn(f"tune: PBT(interval={scheduler.interval}) decides every {scheduler.interval} evaluations, and "
+                      f"a trial of epochs={epochs} (eval_every={eval_every}) has {evaluations}: no member will ever "
+                      "exploit or explore (the last evaluation never does). Use a smaller interval or more epochs",
+                      UserWarning, stacklevel=3)
+
+
 def tune(
     module_cls: type[TrialModule],
     space: Space | Mapping[str, Parameter],
@@ -117,6 +134,7 @@ def tune(
     if not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1:
         raise ValueError(f"tune: eval_every must be an int >= 1, got eval_every={eval_every!r}")
     check_handlers(handlers, "tune")
+    _warn_pbt_never_ready(scheduler, epochs, eval_every)
     study_name = _name(name, study_name, "tune")
     seed = check_seed(seed, "tune")
     n_trials, epoch_budget = check_count(n_trials, "n_trials", "tune"), check_count(epoch_budget, "epoch_budget", "tune")
