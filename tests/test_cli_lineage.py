@@ -34,7 +34,7 @@ def test_lineage_lists_every_exploit_and_a_trials_schedule(tmp_path):
 
 def test_lineage_of_an_unknown_trial_is_an_error(tmp_path, capsys):
     ts.tune(DropoutRegression, SPACE, scheduler=PBT(population=2, interval=1, seed=0), metric="mse", mode="min",
-            epochs=1, storage=str(tmp_path), verbose=False)
+            epochs=2, storage=str(tmp_path), verbose=False)
     assert main(["lineage", str(tmp_path), "--trial", "9"], out=io.StringIO()) == 2
     assert "has no trial 9" in capsys.readouterr().err
 
