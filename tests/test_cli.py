@@ -214,19 +214,11 @@ def test_a_database_still_being_created_after_the_wait_is_reported_never_no_such
     ("sqlite", r"is a SQLite database but not a torchsearch one \(it lacks the tables .*; it holds notes\)"),
 ])
 def test_a_foreign_or_empty_file_is_refused_naming_it(tmp_path, capsys, content, reason):
-    import os
     import re
-    import sqlite3
 
-    db = tmp_path / "study.db"
-    if content == "sqlite":
-        con = sqlite3.connect(db)
-        con.execute("CREATE TABLE notes (x)")
-        con.commit()
-        con.close()
-    else:
-        db.write_bytes(content)
-    os.utime(db, (1e9, 1e9))  # not being created: written long ago
+    from tests._foreign import foreign_study_db
+
+    db = foreign_study_db(tmp_path, content)  # (dated long ago: not a database being created)
     assert run("studies", str(tmp_path))[0] == 2
     err = capsys.readouterr().err
     assert re.search(reason, err) and str(db) in err

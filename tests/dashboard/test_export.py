@@ -176,22 +176,13 @@ def test_make_server_refuses_a_port_outside_0_to_65535_naming_it(tmp_path):
 ])
 def test_dashboard_refuses_at_start_up_a_folder_whose_study_db_is_not_ours_as_every_command_does(
         tmp_path, capsys, monkeypatch, content, reason):
-    import os
     import re
-    import sqlite3
 
     from torchsearch.dashboard import server
+    from tests._foreign import foreign_study_db
 
     monkeypatch.setattr(server, "make_server", lambda *a, **k: pytest.fail("listened on a foreign database"))
-    db = tmp_path / "study.db"
-    if content == "sqlite":
-        con = sqlite3.connect(db)
-        con.execute("CREATE TABLE foo (x)")
-        con.commit()
-        con.close()
-    else:
-        db.write_bytes(content)
-    os.utime(db, (1e9, 1e9))
+    db = foreign_study_db(tmp_path, content)
     before = db.read_bytes()
     assert main(["dashboard", str(tmp_path), "--port", "0"]) == 2
     err = capsys.readouterr().err
