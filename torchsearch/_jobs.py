@@ -201,14 +201,14 @@ class TrainJob:
     def _handlers(self) -> Sequence[Any]:
         if not callable(self.handlers):
             return list(self.handlers)
-        made = self.handlers()
+        returned = self.handlers()
         try:
-            made = list(made)
+            made = list(returned)
         except TypeError:
             made = None
         bad = None if made is None else next((h for h in made if not _handler_shape(h)), None)
         if made is None or bad is not None:
-            got = f"a list holding {bad!r}" if made is not None else repr(self.handlers())
+            got = f"a list holding {bad!r}" if made is not None else repr(returned)
             raise ContractError(f"handlers={self.handlers!r} must return a list of handlers (each an (event, "
                                 f"callable) pair, an object with attach(engine) or a callable f(trainer)), got {got}")
         return made
