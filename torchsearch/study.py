@@ -122,7 +122,10 @@ class Study:
         self._reopened = found.reopened
         # the pruner the study stored: rebuilt when none is passed, a different one refused; both
         # before the study's row is touched (a refused call leaves the stored study as it was)
-        stored_id = next((s["id"] for s in self.storage.list_studies() if s["name"] == name), None)
+        try:
+            stored_id: int | None = self.storage.study_id(name)
+        except StorageError:  # a new study
+            stored_id = None
         stored = None if stored_id is None else self.storage.study_pruner(stored_id)
         kept = stored_pruner(stored, self.pruner, study=name, where="Study")
         if kept is not self.pruner:
